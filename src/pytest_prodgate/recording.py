@@ -1,0 +1,191 @@
+"""Where measurements land: the current eval case's recorder.
+
+Pure Python, no pytest. The plugin activates a :class:`CaseRecorder` for the
+duration of a test's call phase; :class:`pytest_prodgate.Model` (and the load
+runner) append :class:`CallRecord` s to whichever recorder is active. A call made
+while no case is active is counted as warm-up and never gated.
+
+A plain module global (not a ``ContextVar``) holds the active recorder on
+purpose: a test may call the model from threads it starts itself, and those
+calls belong to the case all the same. Tests run one at a time per process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "CallRecord",
+    "CaseRecorder",
+    "SpendCapReached",
+    "activate",
+    "current_case",
+    "deactivate",
+    "record_call",
+    "spend",
+]
+
+
+@dataclass
+class CallRecord:
+    """One model call as measured: only builtins, so it crosses process boundaries."""
+
+    latency_s: float
+    ok: bool
+    error: str | None = None
+    error_message: str | None = None
+    timed_out: bool = False
+    retries: int = 0
+    cost_usd: float | None = None
+    cost_error: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    model: str | None = None
+    kind: str = "call"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CaseRecorder:
+    """Everything measured for one eval case while its test body runs."""
+
+    calls: list[CallRecord] = field(default_factory=list)
+    score: float | None = None
+    tags: list[str] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+    added_cost_usd: float = 0.0
+    model_exceptions: list[BaseException] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add_call(self, call: CallRecord) -> None:
+        with self.lock:
+            self.calls.append(call)
+
+    def set_score(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"prodgate_case.score() takes a number in [0, 1], got {value!r}")
+        x = float(value)
+        if not math.isfinite(x) or not 0.0 <= x <= 1.0:
+            raise ValueError(f"prodgate_case.score() takes a number in [0, 1], got {value!r}")
+        self.score = x
+
+    def add_tags(self, *slices: str) -> None:
+        for s in slices:
+            if not isinstance(s, str) or not s:
+                raise TypeError(f"prodgate_case.tag() takes non-empty strings, got {s!r}")
+            if s not in self.tags:
+                self.tags.append(s)
+
+    def add_cost(self, usd: float) -> None:
+        if isinstance(usd, bool) or not isinstance(usd, (int, float)):
+            raise TypeError(f"prodgate_case.add_cost() takes a number of USD, got {usd!r}")
+        x = float(usd)
+        if not math.isfinite(x) or x < 0:
+            raise ValueError(f"prodgate_case.add_cost() takes a cost >= 0, got {usd!r}")
+        with self.lock:
+            self.added_cost_usd += x
+        _spend.add(x)
+
+    def note(self, key: str, value: Any) -> None:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"prodgate_case.note() takes a non-empty string key, got {key!r}")
+        self.notes[key] = _jsonable(value)
+
+    def is_model_exception(self, exc: BaseException | None) -> bool:
+        """Whether ``exc`` (or an exception it was raised from) came out of a model call."""
+        seen: set[int] = set()
+        while exc is not None and id(exc) not in seen:
+            seen.add(id(exc))
+            if any(exc is e for e in self.model_exceptions):
+                return True
+            exc = exc.__cause__ or exc.__context__
+        return False
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+class SpendCapReached(RuntimeError):
+    """Raised instead of making a model call once the run's spend cap is reached."""
+
+
+class _Spend:
+    """The process's running total of recorded cost, and its optional cap."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total_usd = 0.0
+        self.cap_usd: float | None = None
+        self.warmup_calls = 0
+
+    def add(self, usd: float) -> None:
+        with self._lock:
+            self.total_usd += usd
+
+    def check(self) -> None:
+        cap = self.cap_usd
+        if cap is not None and self.total_usd >= cap:
+            raise SpendCapReached(
+                f"spend cap reached: ${self.total_usd:.4f} spent of ${cap:.4f} "
+                "(--prodgate-max-spend-usd)"
+            )
+
+    def reset(self, cap_usd: float | None = None) -> None:
+        with self._lock:
+            self.total_usd = 0.0
+            self.cap_usd = cap_usd
+            self.warmup_calls = 0
+
+
+_spend = _Spend()
+_active: CaseRecorder | None = None
+
+
+def spend() -> _Spend:
+    """The process-wide spend tracker (total, cap, warm-up call count)."""
+    return _spend
+
+
+def activate(recorder: CaseRecorder) -> None:
+    global _active
+    _active = recorder
+
+
+def deactivate() -> None:
+    global _active
+    _active = None
+
+
+def current_case() -> CaseRecorder | None:
+    """The recorder of the eval case whose body is running, or ``None`` (warm-up)."""
+    return _active
+
+
+def record_call(call: CallRecord, exc: BaseException | None = None) -> None:
+    """Attach a finished call to the active case, or count it as warm-up.
+
+    ``exc`` is the exception the call ended with, remembered so the plugin can tell a
+    model error that escapes the test body from a bug in the test.
+    """
+    if call.cost_usd is not None:
+        _spend.add(call.cost_usd)
+    rec = _active
+    if rec is None:
+        with _spend._lock:
+            _spend.warmup_calls += 1
+        return
+    rec.add_call(call)
+    if exc is not None:
+        with rec.lock:
+            rec.model_exceptions.append(exc)
