@@ -1,0 +1,14 @@
+"""pytest-prodgate: gate CI on the numbers that decide whether an AI system may ship.
+
+Public API: :class:`Model`, :class:`Pricing`, :class:`Case`, :func:`load_cases`,
+``__version__``; the report schema in :mod:`pytest_prodgate.report`; the
+statistics in :mod:`pytest_prodgate.stats`.
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .dataset import Case, load_cases
+from .model import Model, ModelTimeout, Pricing
+
+__all__ = ["Case", "Model", "ModelTimeout", "Pricing", "__version__", "load_cases"]

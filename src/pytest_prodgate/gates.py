@@ -1,0 +1,475 @@
+"""Gate decisions: from a suite's cases and targets to verdicts. Pure: no pytest.
+
+Each gate draws its interval from :mod:`pytest_prodgate.stats` (SPEC §6), with a
+random stream of its own (``gate_seed(seed, suite, gate)``) so that adding a gate
+moves no other, and reports why it did not pass and what would resolve it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import stats
+from .render import fmt_value as _fmt
+from .report import CaseReport, GateReport, TrialReport, Verdict
+from .targets import LATENCY_GATES
+
+__all__ = [
+    "ALWAYS_FAILING",
+    "GateConfig",
+    "evaluate_suite",
+    "incomplete_trials",
+    "scored_trials",
+    "worst",
+]
+
+#: Verdicts that fail the run whatever the inconclusive policy.
+ALWAYS_FAILING: frozenset[str] = frozenset(
+    {"FAIL", "NO_DATA", "INCOMPLETE", "TAMPERED", "LOOSENED"}
+)
+_SEVERITY: tuple[str, ...] = (
+    "PASS",
+    "INCONCLUSIVE",
+    "FAIL",
+    "INCOMPLETE",
+    "NO_DATA",
+    "LOOSENED",
+    "TAMPERED",
+)
+_SCORED = frozenset({"passed", "missed", "model_error"})
+_NO_RESULT = frozenset({"error", "crashed", "not_run"})
+_TIMED_KINDS = frozenset({"call", "benchmark"})
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """The statistics settings every gate of a run shares."""
+
+    confidence: float = 0.95
+    resamples: int = 9999
+    seed: int = 0
+    ci_method: str = "auto"
+    #: ``"fail"`` / ``"warn"`` for every inconclusive gate; ``None``: absolute gates
+    #: fail, regression gates warn.
+    inconclusive: str | None = None
+
+
+def worst(verdicts: Iterable[Verdict]) -> Verdict | None:
+    """The most severe verdict (``None`` for no gates)."""
+    return max(verdicts, key=_SEVERITY.index, default=None)
+
+
+def fails_run(verdict: str, cfg: GateConfig, *, regression: bool = False) -> bool:
+    if verdict in ALWAYS_FAILING:
+        return True
+    if verdict == "INCONCLUSIVE":
+        policy = cfg.inconclusive or ("warn" if regression else "fail")
+        return policy == "fail"
+    return False
+
+
+def scored_trials(cases: Sequence[CaseReport]) -> list[tuple[int, TrialReport]]:
+    """(case index, trial) for every trial that produced a score."""
+    return [
+        (i, t)
+        for i, c in enumerate(cases)
+        for t in c.trials
+        if t.outcome in _SCORED and t.score is not None
+    ]
+
+
+def incomplete_trials(cases: Sequence[CaseReport]) -> list[TrialReport]:
+    """Trials that produced no result: harness errors, crashed workers, not run."""
+    return [t for c in cases for t in c.trials if t.outcome in _NO_RESULT]
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _cases_word(n: int, unit: str) -> str:
+    return f"{n:,} {unit}" if n == 1 else f"{n:,} {unit}s"
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def _share_interval(
+    values: np.ndarray[Any, Any],
+    clusters: np.ndarray[Any, Any] | None,
+    cfg: GateConfig,
+    seed: np.random.SeedSequence,
+) -> stats.Interval:
+    """Interval of a share of 0/1 (or graded [0, 1]) values, per SPEC §6."""
+    binary = bool(np.all((values == 0.0) | (values == 1.0)))
+    if clusters is not None and binary and (values.min() == values.max()):
+        # All trials agree everywhere: a cluster bootstrap would be zero-width.
+        per_case = int(values[0]) * len(np.unique(clusters))
+        return stats.wilson(per_case, len(np.unique(clusters)), cfg.confidence)
+    method = cfg.ci_method
+    if binary and clusters is None and method in ("auto", "wilson"):
+        return stats.wilson(int(values.sum()), len(values), cfg.confidence)
+    if binary and clusters is None and method == "clopper-pearson":
+        return stats.clopper_pearson(int(values.sum()), len(values), cfg.confidence)
+    return stats.bootstrap_mean(
+        values,
+        confidence=cfg.confidence,
+        resamples=cfg.resamples,
+        seed=seed,
+        clusters=clusters,
+    )
+
+
+def _decide(gate: str, comparator: str, target: float, iv: stats.Interval) -> Verdict:
+    if comparator == ">=":
+        if iv.lower >= target:
+            return "PASS"
+        if iv.upper < target:
+            return "FAIL"
+    else:
+        if iv.upper <= target:
+            return "PASS"
+        if iv.lower > target:
+            return "FAIL"
+    return "INCONCLUSIVE"
+
+
+def _explain(
+    gate: str,
+    comparator: str,
+    target: float,
+    iv: stats.Interval,
+    verdict: str,
+    what: str,
+    confidence: float,
+) -> str:
+    t = _fmt(gate, target)
+    pct = f"{confidence:.0%}"
+    if verdict == "FAIL":
+        side, bound = ("upper", iv.upper) if comparator == ">=" else ("lower", iv.lower)
+        op = "<" if comparator == ">=" else ">"
+        return (
+            f"{what} {_fmt(gate, iv.estimate)}; the {pct} interval's {side} bound "
+            f"{_fmt(gate, bound)} {op} {t}."
+        )
+    if verdict == "INCONCLUSIVE":
+        return (
+            f"{what} {_fmt(gate, iv.estimate)}; the {pct} interval "
+            f"[{_fmt(gate, iv.lower)}, {_fmt(gate, iv.upper)}] straddles {t}."
+        )
+    return ""
+
+
+# --------------------------------------------------------------------------- gates
+
+
+@dataclass
+class _Suite:
+    name: str
+    targets: dict[str, Any]
+    cases: Sequence[CaseReport]
+    cfg: GateConfig
+
+    def gate(
+        self,
+        gate: str,
+        comparator: str,
+        verdict: Verdict,
+        iv: stats.Interval | None,
+        reason: str = "",
+        hint: str = "",
+        *,
+        target: float | None = None,
+        regression: bool = False,
+    ) -> GateReport:
+        tgt = float(self.targets[gate]) if target is None else target
+        incomplete = self.incomplete
+        if incomplete and verdict not in ("TAMPERED", "LOOSENED"):
+            # Some cases produced no result: whatever the rest show, the gate cannot pass.
+            verdict, reason, hint = "INCOMPLETE", incomplete, ""
+        return GateReport(
+            suite=self.name,
+            gate=gate,
+            comparator=comparator,  # type: ignore[arg-type]
+            target=tgt,
+            estimate=None if iv is None else iv.estimate,
+            lower=None if iv is None else iv.lower,
+            upper=None if iv is None else iv.upper,
+            n=0 if iv is None else iv.n,
+            method="" if iv is None else iv.method,
+            verdict=verdict,
+            fails_run=fails_run(verdict, self.cfg, regression=regression),
+            reason=reason,
+            hint=hint,
+        )
+
+    def seed(self, gate: str) -> np.random.SeedSequence:
+        return stats.gate_seed(self.cfg.seed, self.name, gate)
+
+    @functools.cached_property
+    def incomplete(self) -> str:
+        missing = incomplete_trials(self.cases)
+        if not missing:
+            return ""
+        kinds: dict[str, int] = {}
+        for t in missing:
+            kinds[t.outcome] = kinds.get(t.outcome, 0) + 1
+        detail = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(kinds.items()))
+        names = ", ".join(t.nodeid for t in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        total = sum(len(c.trials) for c in self.cases)
+        return (
+            f"{len(missing)} of {total} cases produced no result ({detail}): {names}{more}. "
+            "Fix them and rerun; a gate never passes on partial data."
+        )
+
+    # ---- shares: accuracy, slices, error rate
+
+    def share_gate(
+        self,
+        gate: str,
+        comparator: str,
+        target: float,
+        trials: list[tuple[int, TrialReport]],
+        indicator: Any,
+        what: str,
+        unit: str,
+        empty_reason: str,
+    ) -> GateReport:
+        if not trials:
+            return self.gate(gate, comparator, "NO_DATA", None, empty_reason, target=target)
+        values = np.array([indicator(t) for _, t in trials], dtype=float)
+        case_idx = np.array([i for i, _ in trials])
+        multi = len(np.unique(case_idx)) < len(case_idx)
+        clusters = case_idx if multi else None
+        iv = _share_interval(values, clusters, self.cfg, self.seed(gate))
+        return self.finish(gate, comparator, target, iv, what, unit, "share")
+
+    def finish(
+        self,
+        gate: str,
+        comparator: str,
+        target: float,
+        iv: stats.Interval,
+        what: str,
+        unit: str,
+        kind: str,
+        hint: str = "",
+    ) -> GateReport:
+        verdict = _decide(gate, comparator, target, iv)
+        reason = _explain(gate, comparator, target, iv, verdict, what, self.cfg.confidence)
+        if verdict == "INCONCLUSIVE" and not hint:
+            hint = self.resolve_hint(gate, comparator, target, iv, kind, unit)
+        return self.gate(gate, comparator, verdict, iv, reason, hint, target=target)
+
+    def resolve_hint(
+        self,
+        gate: str,
+        comparator: str,
+        target: float,
+        iv: stats.Interval,
+        kind: str,
+        unit: str,
+    ) -> str:
+        needed: int | None
+        if kind == "share" and iv.method in ("wilson", "clopper-pearson"):
+            needed = stats.n_to_resolve_proportion(
+                iv.estimate, target, self.cfg.confidence, method=iv.method
+            )
+        else:
+            needed = stats.n_to_resolve_mean(iv, target)
+        t = _fmt(gate, target)
+        if needed is None:
+            return f"The estimate sits on the target {t}: no number of {unit}s would resolve it."
+        side = ">=" if iv.estimate > target else "<"
+        if comparator == "<=":
+            side = "<=" if iv.estimate < target else ">"
+        return (
+            f"About {_cases_word(needed, unit)} would show {side} {t} "
+            f"if it stays at {_fmt(gate, iv.estimate)}."
+        )
+
+    # ---- the gates
+
+    def accuracy(self) -> GateReport:
+        return self.share_gate(
+            "accuracy_floor",
+            ">=",
+            float(self.targets["accuracy_floor"]),
+            scored_trials(self.cases),
+            lambda t: t.score,
+            "accuracy",
+            "case",
+            "no eval case of this suite produced a score (all skipped or deselected).",
+        )
+
+    def slice_floor(self, tag: str, floor: float) -> GateReport:
+        trials = [(i, t) for i, t in scored_trials(self.cases) if tag in self.cases[i].tags]
+        return self.share_gate(
+            f"slice_floor[{tag}]",
+            ">=",
+            floor,
+            trials,
+            lambda t: t.score,
+            f"accuracy on slice {tag!r}",
+            "case",
+            f"no scored case is tagged {tag!r}: tag cases in the dataset's tags field "
+            "or with prodgate_case.tag().",
+        )
+
+    def error_rate(self) -> GateReport:
+        return self.share_gate(
+            "error_rate_max",
+            "<=",
+            float(self.targets["error_rate_max"]),
+            scored_trials(self.cases),
+            lambda t: float(
+                t.outcome == "model_error"
+                or any(not c.ok for c in t.calls if c.kind in _TIMED_KINDS)
+            ),
+            "error rate",
+            "case",
+            "no eval case of this suite produced a result.",
+        )
+
+    def latency(self, gate: str, q: float) -> GateReport:
+        budget = float(self.targets[gate])
+        values = np.array(
+            [
+                c.latency_ms
+                for _, t in scored_trials(self.cases)
+                for c in t.calls
+                if c.kind in _TIMED_KINDS
+            ],
+            dtype=float,
+        )
+        if values.size == 0:
+            return self.gate(
+                gate,
+                "<=",
+                "NO_DATA",
+                None,
+                "no model call was recorded: call the model through the prodgate_model "
+                "fixture (a pytest_prodgate.Model).",
+            )
+        iv = stats.quantile_bounds(values, q, self.cfg.confidence)
+        hint = ""
+        need = stats.min_n_for_quantile(q, self.cfg.confidence)
+        if values.size < need:
+            hint = (
+                f"A finite interval for p{round(q * 100)} needs at least {need:,} calls "
+                f"at {self.cfg.confidence:.0%} confidence; this run has {values.size:,}."
+            )
+        else:
+            verdict = _decide(gate, "<=", budget, iv)
+            if verdict == "INCONCLUSIVE":
+                more = stats.n_to_resolve_quantile(values, q, budget, self.cfg.confidence)
+                hint = (
+                    f"About {_cases_word(more, 'call')} would resolve it if the latency "
+                    "distribution stays the same."
+                    if more is not None
+                    else "The observed distribution sits on the budget: more calls "
+                    "would not resolve it."
+                )
+        return self.finish(
+            gate, "<=", budget, iv, f"p{round(q * 100)} latency (ms)", "call", "quantile", hint
+        )
+
+    def cost(self) -> GateReport:
+        gate = "cost_per_call_usd"
+        budget = float(self.targets[gate])
+        values: list[float] = []
+        clusters: list[int] = []
+        failed: list[str] = []
+        known = False
+        for k, (_, t) in enumerate(scored_trials(self.cases)):
+            calls = [c for c in t.calls if c.kind == "call"]
+            known = known or t.added_cost_usd > 0
+            if not calls:
+                if t.added_cost_usd > 0:
+                    values.append(t.added_cost_usd)
+                    clusters.append(k)
+                continue
+            share = t.added_cost_usd / len(calls)
+            for c in calls:
+                if c.cost_error is not None:
+                    failed.append(f"{t.nodeid}: {c.cost_error}")
+                    continue
+                known = known or c.cost_usd is not None
+                values.append((c.cost_usd or 0.0) + share)
+                clusters.append(k)
+        if failed:
+            return self.gate(
+                gate,
+                "<=",
+                "INCOMPLETE",
+                None,
+                f"{len(failed)} calls have no cost: {failed[0]}"
+                + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""),
+            )
+        if not values or not known:
+            return self.gate(
+                gate,
+                "<=",
+                "NO_DATA",
+                None,
+                "no cost was recorded: give Model(cost=...) or Model(pricing=Pricing(...)), "
+                "or call prodgate_case.add_cost().",
+            )
+        arr = np.array(values, dtype=float)
+        cl = np.array(clusters)
+        multi = len(np.unique(cl)) < len(cl)
+        iv = stats.bootstrap_mean(
+            arr,
+            confidence=self.cfg.confidence,
+            resamples=self.cfg.resamples,
+            seed=self.seed(gate),
+            clusters=cl if multi else None,
+        )
+        return self.finish(gate, "<=", budget, iv, "mean cost per call (USD)", "call", "mean")
+
+    def not_measured(self, gate: str, comparator: str, what: str) -> GateReport:
+        return self.gate(gate, comparator, "NO_DATA", None, what)
+
+
+def evaluate_suite(
+    name: str,
+    targets: dict[str, Any],
+    cases: Sequence[CaseReport],
+    cfg: GateConfig,
+    extra_gates: Iterable[GateReport] = (),
+) -> list[GateReport]:
+    """Evaluate every absolute gate ``targets`` declares for one suite."""
+    s = _Suite(name, targets, cases, cfg)
+    out: list[GateReport] = []
+    if "accuracy_floor" in targets:
+        out.append(s.accuracy())
+    for gate, q in LATENCY_GATES.items():
+        if gate in targets:
+            out.append(s.latency(gate, q))
+    if "cost_per_call_usd" in targets:
+        out.append(s.cost())
+    if "error_rate_max" in targets:
+        out.append(s.error_rate())
+    for tag, floor in sorted((targets.get("slice_floors") or {}).items()):
+        out.append(s.slice_floor(tag, float(floor)))
+    extra = list(extra_gates)
+    provided = {g.gate for g in extra}
+    if "throughput_rps" in targets and "throughput_rps" not in provided:
+        out.append(
+            s.not_measured(
+                "throughput_rps", ">=", "no load run was recorded: drive one with prodgate_load."
+            )
+        )
+    if "recovery_s" in targets and "recovery_s" not in provided:
+        out.append(
+            s.not_measured(
+                "recovery_s", "<=", "no recovery drill was recorded: time one with prodgate_drill."
+            )
+        )
+    out.extend(extra)
+    return out

@@ -1,0 +1,779 @@
+"""The pytest plugin: options, marker, fixtures and hooks. It measures and delegates.
+
+Data flows one way: model call -> :class:`~pytest_prodgate.recording.CaseRecorder`
+(on the item's stash) -> a plain dict on the teardown report -> aggregated in
+``pytest_runtest_logreport`` on the controller (xdist replays workers' reports
+through the same hook) -> gates evaluated after the run loop -> table, JSON,
+step summary, exit status.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import recording
+from .settings import OPTIONS, Settings, SettingsError, build_settings
+from .targets import TargetError, Targets, parse_marker_args
+
+if TYPE_CHECKING:
+    from .aggregate import SuiteData
+    from .model import Model
+    from .report import GateReport, RunInfo, RunReport
+
+SKIP_REASON = "prodgate eval case (run with --prodgate)"
+MARKER_DOC = (
+    "prodgate(suite=None, *, accuracy_floor=None, latency_p50_ms=None, latency_p90_ms=None, "
+    "latency_p95_ms=None, latency_p99_ms=None, cost_per_call_usd=None, error_rate_max=None, "
+    "throughput_rps=None, recovery_s=None, max_regression=None, slice_floors=None, trials=None): "
+    "an eval case gated on the locked numbers given (see pytest-prodgate docs)."
+)
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+MODEL_FN_KEY = pytest.StashKey[Any]()
+CONFLICTS_KEY = pytest.StashKey[dict[str, str]]()
+
+
+@dataclass
+class ItemSpec:
+    """What the markers of one eval-case item declare, parsed once."""
+
+    suite: str
+    case_id: str
+    trial: int
+    targets: Targets | None
+    error: str | None = None
+    location: str = ""
+
+
+@dataclass
+class TrialState:
+    """What one item measured, filled in phase by phase."""
+
+    recorder: recording.CaseRecorder
+    outcome: str = "passed"
+    score: float | None = None
+    reason: str | None = None
+    error: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+SPEC_KEY = pytest.StashKey[ItemSpec]()
+TRIAL_KEY = pytest.StashKey[TrialState]()
+
+
+# ------------------------------------------------------------------ options and configure
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("prodgate", "gate CI on the numbers that decide whether AI ships")
+    group.addoption(
+        "--prodgate", action="store_true", default=None, help="run eval cases and gate the run."
+    )
+    group.addoption(
+        "--prodgate-mode",
+        choices=("gate", "report"),
+        default=None,
+        help="gate (default): fail the run on a missed gate; report: measure and report only.",
+    )
+    group.addoption(
+        "--prodgate-model",
+        default=None,
+        metavar="MOD:ATTR",
+        help="callable behind the default prodgate_model fixture.",
+    )
+    group.addoption(
+        "--prodgate-report", default=None, metavar="PATH", help="write the JSON report to PATH."
+    )
+    group.addoption(
+        "--prodgate-baseline",
+        default=None,
+        metavar="PATH",
+        help="a previous JSON report to compare accuracy with.",
+    )
+    group.addoption(
+        "--prodgate-confidence",
+        type=float,
+        default=None,
+        metavar="LEVEL",
+        help="two-sided confidence level of every interval (default 0.95).",
+    )
+    group.addoption(
+        "--prodgate-resamples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="bootstrap resamples (default 9999).",
+    )
+    group.addoption(
+        "--prodgate-seed", type=int, default=None, metavar="N", help="statistics seed (default 0)."
+    )
+    group.addoption(
+        "--prodgate-ci-method",
+        default=None,
+        choices=("auto", "bootstrap", "wilson", "clopper-pearson"),
+        help="interval for accuracy gates (default auto, see docs).",
+    )
+    group.addoption(
+        "--prodgate-inconclusive",
+        default=None,
+        choices=("fail", "warn"),
+        help="whether an inconclusive gate fails the run.",
+    )
+    group.addoption(
+        "--prodgate-trials",
+        type=int,
+        default=None,
+        metavar="N",
+        help="default trials per case (default 1).",
+    )
+    group.addoption(
+        "--prodgate-max-spend-usd",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="stop calling models once the run has spent USD.",
+    )
+    group.addoption(
+        "--prodgate-lock",
+        action="store_true",
+        default=None,
+        help="write prodgate.lock (sealed datasets and targets).",
+    )
+    ini_types = {
+        "prodgate_mode": "string",
+        "prodgate_model": "string",
+        "prodgate_report": "string",
+        "prodgate_baseline": "string",
+        "prodgate_confidence": "float",
+        "prodgate_resamples": "int",
+        "prodgate_seed": "int",
+        "prodgate_ci_method": "string",
+        "prodgate_inconclusive": "string",
+        "prodgate_trials": "int",
+        "prodgate_max_spend_usd": "float",
+    }
+    for key, kind in ini_types.items():
+        opt = key.replace("prodgate_", "--prodgate-").replace("_", "-")
+        parser.addini(key, f"default for {opt}", type=kind, default=None)  # type: ignore[arg-type]
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def _raw_settings(config: pytest.Config) -> dict[str, tuple[Any, str]]:
+    values: dict[str, tuple[Any, str]] = {}
+    for name, (opt, ini) in OPTIONS.items():
+        cli = config.getoption(opt.lstrip("-").replace("-", "_"))
+        if cli is not None:
+            values[name] = (cli, opt)
+            continue
+        if ini is None:
+            continue
+        try:
+            raw = config.getini(ini)
+        except (ValueError, TypeError, pytest.UsageError) as exc:
+            raise pytest.UsageError(f"prodgate: {ini} (ini): {exc}") from None
+        if raw is not None and raw != "":
+            values[name] = (raw.strip() if isinstance(raw, str) else raw, f"{ini} (ini)")
+    for name in ("report", "baseline"):
+        if name in values:
+            raw, where = values[name]
+            base = (
+                config.invocation_params.dir
+                if where.startswith("--")
+                else (config.inipath.parent if config.inipath else config.rootpath)
+            )
+            values[name] = (Path(base, os.path.expanduser(raw)), where)
+    return values
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_DOC)
+    try:
+        settings = build_settings(_raw_settings(config))
+    except SettingsError as exc:
+        raise pytest.UsageError(f"prodgate: {exc}") from None
+    config.stash[SETTINGS_KEY] = settings
+    if not (settings.enabled or settings.lock):
+        return
+    recording.spend().reset(settings.max_spend_usd)
+    if settings.model is not None:
+        config.stash[MODEL_FN_KEY] = _import_model(settings.model, config)
+    if not _is_worker(config) and settings.enabled:
+        controller = Controller(config, settings)
+        if settings.baseline is not None:
+            from .report import ReportError, load_report
+
+            try:
+                controller.baseline = load_report(settings.baseline)
+            except ReportError as exc:
+                raise pytest.UsageError(f"prodgate: --prodgate-baseline: {exc}") from None
+        config.pluginmanager.register(controller, "prodgate-controller")
+
+
+def _import_model(spec: str, config: pytest.Config) -> Any:
+    """Import ``package.module:attr`` (searching the invocation dir and rootdir too)."""
+    mod_name, _, attr = spec.partition(":")
+    where = f"--prodgate-model={spec}"
+    try:
+        module = importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        extra = [str(config.invocation_params.dir), str(config.rootpath)]
+        if exc.name != mod_name.split(".")[0] or all(p in sys.path for p in extra):
+            raise pytest.UsageError(
+                f"prodgate: {where}: cannot import {mod_name!r}: {exc}"
+            ) from None
+        sys.path[:0] = [p for p in dict.fromkeys(extra) if p not in sys.path]
+        try:
+            module = importlib.import_module(mod_name)
+        except Exception as exc2:
+            raise pytest.UsageError(
+                f"prodgate: {where}: cannot import {mod_name!r}: {type(exc2).__name__}: {exc2}"
+            ) from None
+    except Exception as exc:
+        raise pytest.UsageError(
+            f"prodgate: {where}: importing {mod_name!r} raised {type(exc).__name__}: {exc}"
+        ) from None
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise pytest.UsageError(
+                f"prodgate: {where}: module {mod_name!r} has no attribute {attr!r}"
+            ) from None
+    if not callable(obj):
+        raise pytest.UsageError(f"prodgate: {where}: {attr!r} is not callable")
+    return obj
+
+
+# ------------------------------------------------------------------ collection
+
+
+def _settings(config: pytest.Config) -> Settings:
+    return config.stash[SETTINGS_KEY]
+
+
+def is_eval_case(item: pytest.Item) -> bool:
+    return isinstance(item, pytest.Function) and item.get_closest_marker("prodgate") is not None
+
+
+def _default_suite(item: pytest.Item) -> str:
+    assert isinstance(item, pytest.Function)
+    parent = item.parent.nodeid if item.parent is not None else ""
+    return f"{parent}::{item.originalname}" if parent else item.originalname
+
+
+def _case_identity(item: pytest.Item) -> tuple[str, int]:
+    from .dataset import Case
+
+    callspec = getattr(item, "callspec", None)
+    trial = 0
+    if callspec is None:
+        return item.nodeid, trial
+    params: dict[str, Any] = callspec.params
+    for value in params.values():
+        if isinstance(value, Case):
+            return value.id, trial
+    return callspec.id, trial
+
+
+def item_spec(item: pytest.Item) -> ItemSpec:
+    """Parse an eval case's markers once; errors are kept for setup to report."""
+    spec = item.stash.get(SPEC_KEY, None)
+    if spec is not None:
+        return spec
+    case_id, trial = _case_identity(item)
+    markers = [(m.args, m.kwargs) for m in item.iter_markers("prodgate")]
+    path, lineno, _ = item.location
+    location = f"{item.nodeid} ({path}:{(lineno or 0) + 1})"
+    try:
+        name, targets = parse_marker_args(markers)
+        spec = ItemSpec(name or _default_suite(item), case_id, trial, targets, location=location)
+    except TargetError as exc:
+        spec = ItemSpec(_default_suite(item), case_id, trial, None, str(exc), location)
+    item.stash[SPEC_KEY] = spec
+    return spec
+
+
+def _find_conflicts(items: list[pytest.Item]) -> dict[str, str]:
+    """Cases of one suite that declare another target for a gate than an earlier case."""
+    first: dict[tuple[str, str], tuple[Any, str]] = {}
+    conflicts: dict[str, str] = {}
+    for item in items:
+        if not is_eval_case(item):
+            continue
+        spec = item_spec(item)
+        if spec.targets is None:
+            continue
+        for gate, value in spec.targets.declared().items():
+            key = (spec.suite, gate)
+            seen = first.setdefault(key, (value, spec.location))
+            if seen[0] != value and item.nodeid not in conflicts:
+                conflicts[item.nodeid] = (
+                    f"suite {spec.suite!r} declares {gate}={value!r} here but "
+                    f"{gate}={seen[0]!r} at {seen[1]}; one suite has one target per gate "
+                    "(give one of them another suite name)."
+                )
+    return conflicts
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    settings = _settings(config)
+    if not settings.enabled:
+        skip = pytest.mark.skip(reason=SKIP_REASON)
+        for item in items:
+            if is_eval_case(item):
+                item.add_marker(skip)
+        return
+    config.stash[CONFLICTS_KEY] = _find_conflicts(items)
+
+
+# ------------------------------------------------------------------ running a case
+
+
+def _active(item: pytest.Item) -> bool:
+    return _settings(item.config).enabled and is_eval_case(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not _active(item):
+        return
+    spec = item_spec(item)
+    item.stash[TRIAL_KEY] = TrialState(recording.CaseRecorder())
+    if spec.error is not None:
+        pytest.fail(f"{item.nodeid}: prodgate marker: {spec.error}", pytrace=False)
+    conflict = item.config.stash.get(CONFLICTS_KEY, {}).get(item.nodeid)
+    if conflict is not None:
+        pytest.fail(f"{item.nodeid}: prodgate marker: {conflict}", pytrace=False)
+    case = _case_of(item)
+    if case is not None:
+        item.stash[TRIAL_KEY].recorder.add_tags(*case.tags)
+
+
+def _case_of(item: pytest.Item) -> Any:
+    from .dataset import Case
+
+    for value in getattr(getattr(item, "callspec", None), "params", {}).values():
+        if isinstance(value, Case):
+            return value
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    state = item.stash.get(TRIAL_KEY, None)
+    if state is None:
+        return (yield)
+    recording.activate(state.recorder)
+    try:
+        return (yield)
+    finally:
+        recording.deactivate()
+
+
+def _short(excinfo: pytest.ExceptionInfo[BaseException], limit: int = 300) -> str:
+    text = str(excinfo.value).strip()
+    first = text.splitlines()[0] if text else ""
+    msg = f"{excinfo.typename}: {first}" if first else excinfo.typename
+    return msg if len(msg) <= limit else msg[: limit - 1] + "…"
+
+
+def _classify_call(
+    item: pytest.Item, rep: pytest.TestReport, call: pytest.CallInfo[None], state: TrialState
+) -> None:
+    excinfo = call.excinfo
+    rec = state.recorder
+    if excinfo is None:
+        if rep.passed:
+            state.outcome = "passed"
+            state.score = rec.score if rec.score is not None else 1.0
+        return
+    if excinfo.errisinstance(pytest.skip.Exception) or rep.skipped:
+        state.outcome, state.reason = "skipped", _short(excinfo)
+        return
+    if excinfo.errisinstance(recording.SpendCapReached):
+        state.outcome, state.reason = "not_run", str(excinfo.value)
+        rep.outcome = "skipped"
+        path, lineno, _ = item.location
+        rep.longrepr = (str(path), (lineno or 0) + 1, f"prodgate: {excinfo.value}")
+        return
+    if rec.is_model_exception(excinfo.value):
+        state.outcome, state.score = "model_error", 0.0
+        state.error = excinfo.typename
+        state.reason = f"model error: {_short(excinfo)}"
+    elif excinfo.errisinstance(AssertionError):
+        state.outcome, state.score = "missed", 0.0
+        state.reason = _short(excinfo)
+    else:
+        state.outcome, state.reason = "error", _short(excinfo)
+        return
+    # A miss is the measurement, not a failure of the run: only the gates decide.
+    rep.outcome = "passed"
+    rep.longrepr = None
+    rep.prodgate_missed = state.reason  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    rep = yield
+    state = item.stash.get(TRIAL_KEY, None)
+    if state is None or not _active(item):
+        return rep
+    spec = item_spec(item)
+    if call.when == "setup":
+        rep.prodgate_announce = {"suite": spec.suite, "case_id": spec.case_id}  # type: ignore[attr-defined]
+        if rep.failed:
+            state.outcome = "error"
+            state.reason = f"setup: {_short(call.excinfo)}" if call.excinfo else "setup failed"
+        elif rep.skipped:
+            state.outcome = "skipped"
+            state.reason = _short(call.excinfo) if call.excinfo else "skipped"
+    elif call.when == "call":
+        _classify_call(item, rep, call, state)
+    else:
+        if rep.failed and state.outcome in ("passed", "missed", "model_error"):
+            state.outcome = "error"
+            state.reason = f"teardown: {_short(call.excinfo)}" if call.excinfo else "teardown"
+            state.score = None
+        rep.prodgate_case = _case_payload(item, spec, state)  # type: ignore[attr-defined]
+    return rep
+
+
+def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[str, Any]:
+    """Everything the controller needs about one trial, as builtins only (xdist-safe)."""
+    rec = state.recorder
+    calls = [{**c.to_dict(), "latency_ms": c.latency_s * 1000.0} for c in list(rec.calls)]
+    for c in calls:
+        del c["latency_s"]
+    return {
+        "suite": spec.suite,
+        "case_id": spec.case_id,
+        "targets": spec.targets.declared() if spec.targets is not None else {},
+        "tags": list(rec.tags),
+        "notes": dict(rec.notes),
+        "trial": {
+            "nodeid": item.nodeid,
+            "trial": spec.trial,
+            "outcome": state.outcome,
+            "score": state.score,
+            "reason": state.reason,
+            "error": state.error,
+            "calls": calls,
+            "added_cost_usd": rec.added_cost_usd,
+            "duration_s": time.perf_counter() - state.started,
+        },
+    }
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    if report.when == "call" and getattr(report, "prodgate_missed", None):
+        return "missed", "m", ("MISSED", {"yellow": True})
+    return None
+
+
+# ------------------------------------------------------------------ the controller
+
+
+class Controller:
+    """Aggregates, gates and reports; registered only where no xdist worker runs."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        from .aggregate import Aggregator
+
+        self.config = config
+        self.settings = settings
+        self.aggregator = Aggregator()
+        self.report: RunReport | None = None
+        self.interrupted = False
+        self.warmup_calls = 0
+        self.started_wall = time.time()
+        self.started = time.perf_counter()
+        self.baseline: RunReport | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        announce = getattr(report, "prodgate_announce", None)
+        if announce is not None:
+            self.aggregator.announce(report.nodeid, announce)
+        payload = getattr(report, "prodgate_case", None)
+        if payload is not None:
+            self.aggregator.add(payload)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        try:
+            result = yield
+        except BaseException:
+            self.interrupted = True
+            raise
+        self.interrupted = bool(session.shouldstop or session.shouldfail)
+        report = self.evaluate()
+        if report.fails_run:
+            session.testsfailed += 1
+        return result
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        self.warmup_calls += int(output.get("prodgate_warmup_calls", 0) or 0)
+
+    def evaluate(self) -> RunReport:
+        from .aggregate import build_report
+        from .gates import GateConfig, evaluate_suite
+
+        s = self.settings
+        cfg = GateConfig(s.confidence, s.resamples, s.seed, s.ci_method, s.inconclusive)
+
+        def gate_suite(suite: SuiteData) -> list[GateReport]:
+            gates = evaluate_suite(suite.name, suite.targets, suite.cases, cfg)
+            self.config.hook.pytest_prodgate_gates(
+                config=self.config, suite=suite.name, gates=gates
+            )
+            return gates
+
+        report = build_report(self.aggregator.suites(), self.run_info(), gate_suite)
+        self.config.hook.pytest_prodgate_report(config=self.config, report=report)
+        self.report = report
+        return report
+
+    def run_info(self) -> RunInfo:
+        import platform
+
+        from ._version import __version__
+        from .report import RunInfo
+
+        s = self.settings
+        names = sorted(
+            {
+                str(c["model"])
+                for p in self.aggregator.payloads.values()
+                for c in p["trial"].get("calls", [])
+                if c.get("model")
+            }
+        )
+        workers = getattr(self.config.option, "numprocesses", None)
+        return RunInfo(
+            started_at=_iso(self.started_wall),
+            finished_at=_iso(time.time()),
+            duration_s=round(time.perf_counter() - self.started, 3),
+            plugin_version=__version__,
+            pytest_version=pytest.__version__,
+            python_version=platform.python_version(),
+            platform=platform.platform(),
+            git_commit=_git_commit(self.config.rootpath),
+            seed=s.seed,
+            confidence=s.confidence,
+            resamples=s.resamples,
+            ci_method=s.ci_method,
+            mode=s.mode,
+            inconclusive=s.inconclusive,
+            model_name=", ".join(names) or None,
+            xdist_workers=workers if isinstance(workers, int) else 0,
+            interrupted=self.interrupted,
+            warmup_calls=self.warmup_calls + recording.spend().warmup_calls,
+        )
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.report is None:
+            self.interrupted = True
+            self.evaluate()
+        assert self.report is not None
+        self.write_outputs(self.report)
+
+    def write_outputs(self, report: RunReport) -> None:
+        from .render import markdown
+        from .report import write_atomic
+
+        if self.settings.report is not None:
+            try:
+                write_atomic(self.settings.report, report.model_dump_json(indent=2) + "\n")
+            except OSError as exc:
+                self._warn(f"cannot write the report to {self.settings.report}: {exc}")
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            try:
+                with open(summary, "a", encoding="utf-8") as fh:
+                    fh.write(markdown(report))
+            except OSError as exc:
+                self._warn(f"cannot append to GITHUB_STEP_SUMMARY={summary}: {exc}")
+
+    def _warn(self, message: str) -> None:
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.write_line(f"prodgate: WARNING: {message}", yellow=True, bold=True)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from .render import table_lines, verdict_line
+
+        report = self.report
+        if report is None:
+            return
+        tr = terminalreporter
+        missed = [
+            (t.nodeid, t.reason)
+            for s in report.suites
+            for c in s.cases
+            for t in c.trials
+            if t.outcome in ("missed", "model_error")
+        ]
+        if missed:
+            tr.write_sep("-", f"prodgate: {len(missed)} missed")
+            for nodeid, reason in missed[:10]:
+                tr.write_line(f"MISSED {nodeid} - {reason}")
+            if len(missed) > 10:
+                tr.write_line(f"... and {len(missed) - 10} more (see --prodgate-report)")
+        n_gates = sum(len(s.gates) for s in report.suites)
+        n_suites = len(report.suites)
+        if n_suites == 0:
+            tr.write_sep("=", "prodgate: no eval cases ran", yellow=True)
+            return
+        tr.write_sep(
+            "=",
+            f"prodgate: {n_suites} suite{'s' if n_suites != 1 else ''}, "
+            f"{n_gates} gate{'s' if n_gates != 1 else ''}",
+        )
+        for line in table_lines(report):
+            tr.write_line(line)
+        final = verdict_line(report)
+        if report.run.interrupted:
+            final += " (run interrupted: gates saw only the cases that ran)"
+        tr.write_line(final, red=report.fails_run, green=not report.fails_run, bold=True)
+        if self.settings.report is not None:
+            tr.write_line(f"prodgate: report written to {self.settings.report}")
+
+
+def _iso(ts: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc).isoformat()
+
+
+def _git_commit(root: Path) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) == 40 else None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _is_worker(config) and _settings(config).enabled:
+        config.workeroutput["prodgate_warmup_calls"] = recording.spend().warmup_calls  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    recording.deactivate()
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="session")
+def prodgate_model(pytestconfig: pytest.Config) -> Model:
+    """The model under test, a :class:`pytest_prodgate.Model`.
+
+    Built from ``--prodgate-model`` / ini ``prodgate_model``; override this fixture in
+    your ``conftest.py`` to wrap your own client (see ``conftest.example.py``).
+    """
+    from .model import Model
+
+    fn = pytestconfig.stash.get(MODEL_FN_KEY, None)
+    if fn is None:
+        pytest.fail(
+            "prodgate_model: no model configured: pass --prodgate-model=package.module:callable, "
+            "set ini prodgate_model, or override the prodgate_model fixture in conftest.py",
+            pytrace=False,
+        )
+    if isinstance(fn, Model):
+        return fn
+    return Model(fn, name=_settings(pytestconfig).model)
+
+
+class CaseHandle:
+    """The current eval case (fixture ``prodgate_case``): its data and what to record on it."""
+
+    def __init__(self, spec: ItemSpec, recorder: recording.CaseRecorder, case: Any) -> None:
+        self._spec = spec
+        self._recorder = recorder
+        #: The :class:`pytest_prodgate.Case` this item runs, when it came from ``load_cases``.
+        self.case = case
+
+    @property
+    def id(self) -> str:
+        """The case id (pairs this case with the baseline's)."""
+        return self._spec.case_id
+
+    @property
+    def suite(self) -> str:
+        """The suite this case is gated in."""
+        return self._spec.suite
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The slices this case belongs to."""
+        return tuple(self._recorder.tags)
+
+    def score(self, value: float) -> None:
+        """Record a graded score in [0, 1] instead of pass = 1.0 / miss = 0.0."""
+        self._recorder.set_score(value)
+
+    def tag(self, *slices: str) -> None:
+        """Add this case to slices (gated by ``slice_floors``)."""
+        self._recorder.add_tags(*slices)
+
+    def add_cost(self, usd: float) -> None:
+        """Add cost (USD) that no wrapped model call reported, e.g. a judge model's."""
+        self._recorder.add_cost(usd)
+
+    def note(self, key: str, value: Any) -> None:
+        """Keep a value in the report (JSON-able values as they are, others as repr)."""
+        self._recorder.note(key, value)
+
+
+@pytest.fixture
+def prodgate_case(request: pytest.FixtureRequest) -> CaseHandle:
+    """The current eval case: ``.score(x)``, ``.tag(*slices)``, ``.add_cost(usd)``, ``.note()``."""
+    item = request.node
+    state = item.stash.get(TRIAL_KEY, None)
+    if state is None or not isinstance(item, pytest.Item):
+        pytest.fail(
+            f"{request.node.nodeid}: prodgate_case is only available in eval cases "
+            "(tests marked @pytest.mark.prodgate) run with --prodgate",
+            pytrace=False,
+        )
+    return CaseHandle(item_spec(item), state.recorder, _case_of(item))

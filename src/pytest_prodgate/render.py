@@ -1,0 +1,140 @@
+"""Text renderings of a run report: the terminal table and the Markdown summary.
+
+Pure: no pytest. Both read only a :class:`~pytest_prodgate.report.RunReport`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from .report import GateReport, RunReport
+
+__all__ = ["fmt_value", "markdown", "table_lines", "verdict_line"]
+
+
+def fmt_value(gate: str, x: float | None) -> str:
+    """A figure as the table shows it, in the gate's own unit."""
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return "∞" if x > 0 else "-∞"
+    if gate.startswith("latency"):
+        return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+    if gate.startswith("cost"):
+        return f"{x:.4g}" if x else "0"
+    if gate in ("throughput_rps", "recovery_s"):
+        return f"{x:,.1f}" if abs(x) >= 10 else f"{x:.3g}"
+    return f"{x:.3f}"
+
+
+def _target(g: GateReport) -> str:
+    if g.gate == "regression":
+        return f">= -{g.target:.3f}"
+    return f"{g.comparator} {fmt_value(g.gate, g.target)}"
+
+
+def _interval(g: GateReport) -> str:
+    if g.estimate is None:
+        return "-"
+    lo = fmt_value(g.gate, g.lower if g.lower is not None else -math.inf)
+    hi = fmt_value(g.gate, g.upper if g.upper is not None else math.inf)
+    return f"[{lo}, {hi}]"
+
+
+def _rows(report: RunReport) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for suite in report.suites:
+        for g in suite.gates:
+            rows.append(
+                (
+                    suite.name,
+                    g.gate,
+                    _target(g),
+                    fmt_value(g.gate, g.estimate),
+                    _interval(g),
+                    f"{g.n:,}",
+                    g.verdict,
+                )
+            )
+    return rows
+
+
+def table_lines(report: RunReport) -> list[str]:
+    """The gate table, then one line (plus a hint) for every gate that did not pass."""
+    pct = f"{report.run.confidence:.0%} interval"
+    header = ("suite", "gate", "target", "observed", pct, "n", "verdict")
+    rows = _rows(report)
+    if not rows:
+        return ["no gates declared (add keyword arguments to the prodgate marker)"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    right = {5}
+
+    def line(r: tuple[str, ...]) -> str:
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    out = [line(header)] + [line(r) for r in rows]
+    for suite in report.suites:
+        for g in suite.gates:
+            if g.verdict == "PASS":
+                continue
+            out.append(f"{suite.name} {g.gate} {g.verdict}: {g.reason}".rstrip())
+            if g.hint:
+                out.append(f"  {g.hint}")
+    return out
+
+
+_VERDICT_WORDS = {"FAIL": "failed", "NO_DATA": "no-data"}
+
+
+def verdict_line(report: RunReport) -> str:
+    """The closing line: PASSED or FAILED, and why."""
+    gates = [g for s in report.suites for g in s.gates]
+    failing = [g for g in gates if g.fails_run]
+    warned = [g for g in gates if g.verdict == "INCONCLUSIVE" and not g.fails_run]
+    if not gates:
+        return "prodgate: no gates"
+    counts = Counter(g.verdict for g in failing)
+    parts = [
+        f"{n} {_VERDICT_WORDS.get(v, v.lower())} gate{'s' if n > 1 else ''}"
+        for v, n in sorted(counts.items())
+    ]
+    if failing:
+        why = ", ".join(parts)
+        if counts.get("INCONCLUSIVE") and report.run.inconclusive != "warn":
+            why += " (--prodgate-inconclusive=warn lets inconclusive gates pass)"
+        if report.run.mode == "report":
+            return f"prodgate: report mode, not gating — would have FAILED: {why}"
+        return f"prodgate: FAILED — {why}"
+    tail = f"; {len(warned)} inconclusive, allowed to pass (warn)" if warned else ""
+    return f"prodgate: PASSED — {len(gates)} gate{'s' if len(gates) > 1 else ''}{tail}"
+
+
+def markdown(report: RunReport) -> str:
+    """A GitHub-flavoured Markdown table of the gates, for ``GITHUB_STEP_SUMMARY``."""
+    pct = f"{report.run.confidence:.0%} interval"
+    lines = [
+        "### prodgate",
+        "",
+        f"| suite | gate | target | observed | {pct} | n | verdict |",
+        "|---|---|---|---:|---|---:|---|",
+    ]
+    icon = {"PASS": "✅", "INCONCLUSIVE": "⚠️"}
+    for r, g in zip(_rows(report), [g for s in report.suites for g in s.gates], strict=True):
+        cells = [c.replace("|", "\\|") for c in r]
+        cells[-1] = f"{icon.get(g.verdict, '❌')} {g.verdict}"
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [
+        f"- **{s.name} {g.gate} {g.verdict}**: {g.reason} {g.hint}".rstrip()
+        for s in report.suites
+        for g in s.gates
+        if g.verdict != "PASS"
+    ]
+    if notes:
+        lines += ["", *notes]
+    lines += ["", f"**{verdict_line(report)}**", ""]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,125 @@
+"""The locked numbers a ``prodgate`` marker declares, validated.
+
+Pure: no pytest. :func:`parse_marker_args` turns the positional and keyword
+arguments of one or more ``prodgate`` markers into a :class:`Targets` (or a
+:class:`TargetError` whose message names the keyword), and :func:`gate_names`
+lists the gates those targets declare, in table order.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "LATENCY_GATES",
+    "TargetError",
+    "Targets",
+    "gate_names",
+    "parse_marker_args",
+]
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Budget = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+#: Latency gates and the quantile each one bounds.
+LATENCY_GATES: dict[str, float] = {
+    "latency_p50_ms": 0.50,
+    "latency_p90_ms": 0.90,
+    "latency_p95_ms": 0.95,
+    "latency_p99_ms": 0.99,
+}
+
+
+class Targets(BaseModel):
+    """Every locked number one suite may declare. ``None`` means "not declared"."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    accuracy_floor: Fraction | None = None
+    latency_p50_ms: Positive | None = None
+    latency_p90_ms: Positive | None = None
+    latency_p95_ms: Positive | None = None
+    latency_p99_ms: Positive | None = None
+    cost_per_call_usd: Budget | None = None
+    error_rate_max: Fraction | None = None
+    throughput_rps: Positive | None = None
+    recovery_s: Positive | None = None
+    max_regression: Fraction | None = None
+    slice_floors: dict[Annotated[str, Field(min_length=1)], Fraction] | None = None
+    trials: Annotated[int, Field(ge=1)] | None = None
+
+    def declared(self) -> dict[str, Any]:
+        """The keywords that were given, as plain builtins."""
+        return self.model_dump(exclude_none=True)
+
+
+KEYWORDS: tuple[str, ...] = tuple(Targets.model_fields)
+
+
+class TargetError(ValueError):
+    """A ``prodgate`` marker was misused; the message names the keyword."""
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"])
+    if err["type"] == "extra_forbidden":
+        name = str(err["loc"][0])
+        close = difflib.get_close_matches(name, KEYWORDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown keyword {name!r}{hint}"
+    return f"{loc}={err.get('input')!r}: {msg}"
+
+
+def parse_marker_args(
+    markers: Iterable[tuple[Sequence[Any], Mapping[str, Any]]],
+) -> tuple[str | None, Targets]:
+    """Merge markers (closest first) into a suite name and validated targets.
+
+    A closer marker's keyword wins over a farther one's (a test's own marker over
+    its module's ``pytestmark``); so does its suite name.
+    """
+    name: str | None = None
+    merged: dict[str, Any] = {}
+    for args, kwargs in markers:
+        if len(args) > 1:
+            raise TargetError(
+                f"takes at most one positional argument (the suite name), got {len(args)}: "
+                + ", ".join(repr(a) for a in args)
+            )
+        if args:
+            if not isinstance(args[0], str) or not args[0].strip():
+                raise TargetError(f"the suite name must be a non-empty string, got {args[0]!r}")
+            if name is None:
+                name = args[0].strip()
+        for key, value in kwargs.items():
+            merged.setdefault(key, value)
+    try:
+        targets = Targets.model_validate(merged)
+    except ValidationError as exc:
+        raise TargetError("; ".join(_describe(e) for e in exc.errors())) from None
+    return name, targets
+
+
+def gate_names(targets: Targets) -> list[str]:
+    """The gates ``targets`` declares, in the order the report shows them."""
+    d = targets.declared()
+    names = [
+        g
+        for g in (
+            "accuracy_floor",
+            *LATENCY_GATES,
+            "cost_per_call_usd",
+            "error_rate_max",
+            "throughput_rps",
+            "recovery_s",
+        )
+        if g in d
+    ]
+    names.extend(f"slice_floor[{s}]" for s in sorted(d.get("slice_floors", {})))
+    return names

@@ -1,0 +1,248 @@
+"""End-to-end behaviour of the gated eval loop, each scenario in three xdist modes."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import RunFn, gate_figures, read_report
+
+PASSING_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.prodgate("qa", accuracy_floor=0.90, error_rate_max=0.10)
+
+@pytest.mark.parametrize("x", [f"q{i}" for i in range(100)])
+def test_echo(prodgate_model, x):
+    assert prodgate_model(x) == x
+"""
+
+
+def test_eval_cases_are_skipped_without_prodgate(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(test_suite=PASSING_SUITE)
+    result = run("-rs")
+    assert result.ret == 0
+    result.assert_outcomes(skipped=100)
+    result.stdout.fnmatch_lines(["*prodgate eval case (run with --prodgate)*"])
+    result.stdout.no_fnmatch_line("*prodgate: 1 suite*")
+
+
+def test_passing_suite_prints_table_and_exits_zero(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(test_suite=PASSING_SUITE)
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=100)
+    result.stdout.fnmatch_lines(
+        [
+            "*= prodgate: 1 suite, 2 gates =*",
+            "suite*gate*target*observed*95% interval*n*verdict",
+            "qa*accuracy_floor*>= 0.900*1.000*[0.963, 1.000]*100*PASS",
+            "qa*error_rate_max*<= 0.100*0.000*[0.000, 0.037]*100*PASS",
+            "prodgate: PASSED*2 gates*",
+        ]
+    )
+
+
+MISSING_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.prodgate("qa", accuracy_floor=0.95)
+
+@pytest.mark.parametrize("i", range(100))
+def test_answers(prodgate_model, i):
+    out = prodgate_model(i)
+    assert i % 10 != 3, f"case {i} answered {out} but expected something else"
+"""
+
+
+def test_misses_get_their_own_status_and_fail_the_gate(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    project.makepyfile(test_suite=MISSING_SUITE)
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] == 90
+    assert outcomes["missed"] == 10
+    assert "failed" not in outcomes
+    # 90/100: the Wilson upper bound 0.945 is below the floor 0.95.
+    result.stdout.fnmatch_lines(
+        [
+            "*MISSED test_suite.py::test_answers[[]3[]] - AssertionError: case 3 answered 3*",
+            "qa*accuracy_floor*>= 0.950*0.900*[0.826, 0.945]*100*FAIL",
+            "qa accuracy_floor FAIL: accuracy 0.900; the 95% interval's upper bound 0.945 < 0.950.",
+            "prodgate: FAILED — 1 failed gate",
+        ]
+    )
+    assert result.ret == 1
+
+
+def test_report_mode_never_fails_on_a_gate(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(test_suite=MISSING_SUITE)
+    result = run("--prodgate", "--prodgate-model=mymodel:echo", "--prodgate-mode=report")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["prodgate: report mode, not gating — would have FAILED*"])
+
+
+INCONCLUSIVE_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.prodgate("qa", accuracy_floor=0.90)
+
+@pytest.mark.parametrize("i", range(40))
+def test_answers(prodgate_model, i):
+    prodgate_model(i)
+    assert i != 7
+"""
+
+
+def test_inconclusive_fails_by_default_and_says_how_many_cases(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    project.makepyfile(test_suite=INCONCLUSIVE_SUITE)
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "qa*accuracy_floor*>= 0.900*0.975*40*INCONCLUSIVE",
+            "qa accuracy_floor INCONCLUSIVE: accuracy 0.975; the 95% interval * straddles 0.900.",
+            "  About * cases would show >= 0.900 if it stays at 0.975.",
+            "*--prodgate-inconclusive=warn lets inconclusive gates pass*",
+        ]
+    )
+
+
+def test_inconclusive_warn_lets_the_run_pass(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(test_suite=INCONCLUSIVE_SUITE)
+    result = run("--prodgate", "--prodgate-model=mymodel:echo", "--prodgate-inconclusive=warn")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["prodgate: PASSED*1 inconclusive, allowed to pass (warn)"])
+
+
+def test_graded_scores_use_the_bootstrap(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+
+        pytestmark = pytest.mark.prodgate("graded", accuracy_floor=0.5)
+
+        @pytest.mark.parametrize("i", range(60))
+        def test_graded(prodgate_model, prodgate_case, i):
+            prodgate_model(i)
+            prodgate_case.score((i % 5) / 4 * 0.5 + 0.5)
+        """
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo", "--prodgate-report=r.json")
+    assert result.ret == 0, result.stdout.str()
+    report = read_report(project.path / "r.json")
+    gate = report["suites"][0]["gates"][0]
+    assert gate["method"].startswith("bca")
+    assert gate["estimate"] == pytest.approx(0.75)
+    assert 0.5 <= gate["lower"] < 0.75 < gate["upper"] <= 1.0
+
+
+def test_model_errors_are_misses_and_feed_the_error_rate(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+
+        pytestmark = pytest.mark.prodgate("flaky", accuracy_floor=0.5, error_rate_max=0.05)
+
+        @pytest.mark.parametrize("x", [f"boom{i}" if i < 20 else f"ok{i}" for i in range(100)])
+        def test_flaky(prodgate_model, x):
+            assert prodgate_model(x) == x
+        """
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:flaky", "--prodgate-report=r.json")
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] == 80
+    assert outcomes["missed"] == 20
+    assert "failed" not in outcomes
+    assert "errors" not in outcomes
+    result.stdout.fnmatch_lines(
+        [
+            "MISSED test_suite.py::test_flaky[[]boom0[]] - model error: ConnectionError: upstream*",
+            "flaky*error_rate_max*<= 0.050*0.200*FAIL",
+        ]
+    )
+    assert result.ret == 1
+    report = read_report(project.path / "r.json")
+    case = next(c for c in report["suites"][0]["cases"] if c["id"] == "boom3")
+    assert case["error"] == "ConnectionError"
+    assert case["trials"][0]["outcome"] == "model_error"
+    assert "upstream refused boom3" in case["trials"][0]["calls"][0]["error_message"]
+
+
+def test_a_bug_in_the_test_fails_the_run_and_makes_gates_incomplete(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+
+        pytestmark = pytest.mark.prodgate("buggy", accuracy_floor=0.5)
+
+        @pytest.mark.parametrize("i", range(30))
+        def test_buggy(prodgate_model, i):
+            prodgate_model(i)
+            if i == 4:
+                {}["missing"]
+        """
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    assert result.ret == 1
+    result.assert_outcomes(passed=29, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "buggy*accuracy_floor*INCOMPLETE",
+            "buggy accuracy_floor INCOMPLETE: 1 of 30 cases produced no result (1 error): "
+            "test_suite.py::test_buggy[[]4[]]*",
+        ]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()
+
+
+def test_figures_are_identical_in_every_xdist_mode(
+    pytester: pytest.Pytester, project: pytest.Pytester
+) -> None:
+    project.makepyfile(
+        test_suite="""
+        import random
+        import pytest
+        from pytest_prodgate import Model
+
+        @pytest.fixture(scope="session")
+        def prodgate_model():
+            # Deterministic latencies and costs: the figures must not depend on xdist.
+            return Model(lambda x: x, cost=lambda out: 0.001 * (1 + out % 7))
+
+        pytestmark = pytest.mark.prodgate(
+            "mixed", accuracy_floor=0.6, cost_per_call_usd=0.01, latency_p50_ms=1000
+        )
+
+        @pytest.mark.parametrize("i", range(120))
+        def test_mixed(prodgate_model, prodgate_case, i):
+            prodgate_model(i)
+            if i % 3 == 0:
+                prodgate_case.score(random.Random(i).random())
+            else:
+                assert i % 11 != 1
+        """
+    )
+    figures = {}
+    for mode, extra in {"plain": [], "n0": ["-n", "0"], "n2": ["-n", "2"]}.items():
+        out = project.path / f"{mode}.json"
+        result = project.runpytest(
+            *extra, "-p", "no:cacheprovider", "--prodgate", f"--prodgate-report={out}"
+        )
+        assert result.ret in (0, 1), result.stdout.str()
+        report = read_report(out)
+        # latency figures depend on the clock; everything else must match exactly
+        figures[mode] = [f for f in gate_figures(report) if not f[1].startswith("latency")]
+        assert [g["gate"] for g in report["suites"][0]["gates"]] == [
+            "accuracy_floor",
+            "latency_p50_ms",
+            "cost_per_call_usd",
+        ]
+    assert figures["plain"] == figures["n0"] == figures["n2"]
+    assert figures["plain"][0][6].startswith("bca")

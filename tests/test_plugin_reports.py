@@ -1,0 +1,307 @@
+"""Reports (JSON, GitHub step summary), hooks, exit status, crashes and interruptions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pytest_prodgate.report import RunReport
+
+from conftest import RunFn, read_report
+
+SUITE = """
+import pytest
+from pytest_prodgate import Model, Pricing
+
+class Usage:
+    def __init__(self, n):
+        self.prompt_tokens = 100 * n
+        self.completion_tokens = 10 * n
+
+class Reply:
+    def __init__(self, text, n):
+        self.text = text
+        self.usage = Usage(n)
+
+@pytest.fixture(scope="session")
+def prodgate_model():
+    m = Model(lambda q: Reply(q.upper(), 1 + len(q) % 3),
+              name="shouty", version="v7", pricing=Pricing(input_per_mtok=2.0, output_per_mtok=8.0))
+    m("warm-up")  # outside any case: never gated
+    return m
+
+pytestmark = pytest.mark.prodgate("shout", accuracy_floor=0.8, cost_per_call_usd=0.001,
+                                  latency_p95_ms=10_000)
+
+@pytest.mark.parametrize("q", [f"q{i}" for i in range(80)])
+def test_shout(prodgate_model, prodgate_case, q):
+    prodgate_case.note("length", len(q))
+    prodgate_case.tag("short" if len(q) < 3 else "long")
+    assert prodgate_model(q).text == q.upper()
+"""
+
+
+def test_json_report_holds_run_suites_gates_and_cases(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(test_suite=SUITE)
+    result = run("--prodgate", "--prodgate-report=out/report.json")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["prodgate: report written to *report.json"])
+    path = project.path / "out" / "report.json"
+    report = RunReport.model_validate_json(path.read_text(encoding="utf-8"))
+    assert report.schema_version == 1
+    assert report.verdict == "PASS"
+    assert report.run.model_name == "shouty"
+    assert report.run.warmup_calls >= 1
+    assert (report.run.seed, report.run.confidence, report.run.resamples) == (0, 0.95, 9999)
+    (suite,) = report.suites
+    assert suite.counts == {"passed": 80}
+    gates = {g.gate: g for g in suite.gates}
+    cost = gates["cost_per_call_usd"]
+    # Exact mean cost from the stated pricing: tokens 100n in at $2/M and 10n out at $8/M.
+    ns = [1 + len(f"q{i}") % 3 for i in range(80)]
+    expected = sum(n * (100 * 2.0 + 10 * 8.0) / 1e6 for n in ns) / 80
+    assert cost.estimate == pytest.approx(expected)
+    assert cost.lower is not None
+    assert cost.upper is not None
+    assert cost.lower < cost.estimate < cost.upper
+    case = next(c for c in suite.cases if c.id == "q5")
+    assert case.notes == {"length": 2}
+    assert case.tags == ["short"]
+    assert case.input_tokens == 100 * (1 + 2 % 3)
+    assert case.trials[0].nodeid == "test_suite.py::test_shout[q5]"
+    assert len(case.latencies_ms) == 1
+    # p95 with 80 calls: both order-statistic bounds are finite.
+    assert gates["latency_p95_ms"].upper is not None
+
+
+def test_unbounded_side_is_written_as_null(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+        pytestmark = pytest.mark.prodgate("few", latency_p95_ms=1000)
+
+        @pytest.mark.parametrize("i", range(20))
+        def test_few(prodgate_model, i):
+            prodgate_model(i)
+        """
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo", "--prodgate-report=r.json")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "few*latency_p95_ms*<= 1,000*[[]*, ∞[]]*20*INCONCLUSIVE",
+            "  A finite interval for p95 needs at least 72 calls at 95% confidence; *has 20.",
+        ]
+    )
+    raw = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
+    gate = raw["suites"][0]["gates"][0]
+    assert gate["upper"] is None
+    assert gate["verdict"] == "INCONCLUSIVE"
+
+
+def test_github_step_summary_gets_a_markdown_table(
+    run: RunFn, project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = project.path / "summary.md"
+    summary.write_text("# earlier step\n", encoding="utf-8")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    project.makepyfile(test_suite=SUITE)
+    result = run("--prodgate")
+    assert result.ret == 0
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("# earlier step\n### prodgate")
+    assert "| shout | accuracy_floor | >= 0.800 | 1.000 |" in text
+    assert "✅ PASS" in text
+
+
+def test_hooks_can_adjust_gates_and_see_the_report(run: RunFn, project: pytest.Pytester) -> None:
+    project.makeconftest(
+        """
+        import json
+
+        def pytest_prodgate_gates(config, suite, gates):
+            for g in gates:
+                if g.gate == "accuracy_floor":
+                    g.verdict = "FAIL"
+                    g.fails_run = True
+                    g.reason = "forced by conftest"
+
+        def pytest_prodgate_report(config, report):
+            with open("seen.json", "w") as fh:
+                json.dump({"verdict": report.verdict, "suites": len(report.suites)}, fh)
+        """
+    )
+    project.makepyfile(test_suite=SUITE)
+    result = run("--prodgate")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["shout accuracy_floor FAIL: forced by conftest"])
+    assert json.loads((project.path / "seen.json").read_text()) == {"verdict": "FAIL", "suites": 1}
+
+
+def test_a_failing_ordinary_test_is_never_hidden(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite=SUITE,
+        test_plain="def test_broken():\n    assert 1 == 2\n",
+    )
+    result = run("--prodgate")
+    result.assert_outcomes(passed=80, failed=1)
+    result.stdout.fnmatch_lines(["prodgate: PASSED*"])
+    assert result.ret == 1
+
+
+def test_timeouts_are_model_errors_with_the_timeout_as_latency(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+        from pytest_prodgate import Model
+        import mymodel
+
+        @pytest.fixture(scope="session")
+        def prodgate_model():
+            return Model(mymodel.slow, timeout_s=0.2)
+
+        pytestmark = pytest.mark.prodgate("hang", error_rate_max=0.5)
+
+        @pytest.mark.parametrize("delay", ["0", "5", "0", "0"])
+        def test_hang(prodgate_model, delay):
+            prodgate_model(delay)
+        """
+    )
+    result = run("--prodgate", "--prodgate-report=r.json")
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] == 3
+    assert outcomes["missed"] == 1
+    result.stdout.fnmatch_lines(["MISSED *test_hang[[]5[]] - model error: ModelTimeout*"])
+    report = read_report(project.path / "r.json")
+    hung = next(c for c in report["suites"][0]["cases"] if c["id"] == "5")
+    call = hung["trials"][0]["calls"][0]
+    assert call["timed_out"] is True
+    assert call["latency_ms"] == pytest.approx(200, abs=50)
+
+
+def test_cost_gate_without_any_cost_is_no_data(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+        pytestmark = pytest.mark.prodgate("free", cost_per_call_usd=0.01)
+
+        @pytest.mark.parametrize("i", range(5))
+        def test_free(prodgate_model, i):
+            prodgate_model(i)
+        """
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["free*cost_per_call_usd*NO_DATA", "free cost_per_call_usd NO_DATA: no cost was recorded*"]
+    )
+
+
+def test_suite_whose_cases_all_skip_is_no_data(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+        pytestmark = pytest.mark.prodgate("skipped", accuracy_floor=0.5)
+
+        @pytest.mark.skip(reason="not today")
+        @pytest.mark.parametrize("i", range(3))
+        def test_skipped(prodgate_model, i):
+            prodgate_model(i)
+        """
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    assert result.ret == 1
+    result.assert_outcomes(skipped=3)
+    result.stdout.fnmatch_lines(["skipped*accuracy_floor*NO_DATA"])
+
+
+def test_crashed_worker_makes_the_gate_incomplete(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        import os
+        import pytest
+        pytestmark = pytest.mark.prodgate("crashy", accuracy_floor=0.1)
+
+        @pytest.mark.parametrize("i", range(6))
+        def test_crashy(prodgate_model, i):
+            prodgate_model(i)
+            if i == 2:
+                os._exit(3)
+        """
+    )
+    result = project.runpytest(
+        "-n", "2", "-p", "no:cacheprovider", "--prodgate", "--prodgate-model=mymodel:echo"
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "crashy*accuracy_floor*INCOMPLETE",
+            "crashy accuracy_floor INCOMPLETE: 1 of 6 cases produced no result (1 crashed)*",
+        ]
+    )
+
+
+def test_interrupted_run_still_writes_a_report_that_does_not_pass(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+        pytestmark = pytest.mark.prodgate("stop", accuracy_floor=0.1)
+
+        @pytest.mark.parametrize("i", range(5))
+        def test_stop(prodgate_model, i):
+            prodgate_model(i)
+            if i == 2:
+                raise KeyboardInterrupt
+        """
+    )
+    result = project.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--prodgate",
+        "--prodgate-model=mymodel:echo",
+        "--prodgate-report=r.json",
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    report = read_report(project.path / "r.json")
+    assert report["run"]["interrupted"] is True
+    assert report["suites"][0]["gates"][0]["verdict"] == "INCOMPLETE"
+
+
+def test_no_side_effects_without_eval_cases(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_ok():\n    pass\n")
+    pytester.makeconftest(
+        """
+        import sys
+        def pytest_unconfigure(config):
+            heavy = sorted(m for m in ("numpy", "scipy") if m in sys.modules)
+            print("HEAVY:", ",".join(heavy) or "none")
+        """
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-s",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:benchmark",
+        ],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "HEAVY: none" in proc.stdout
+    assert "prodgate" not in proc.stdout.replace("HEAVY", "")

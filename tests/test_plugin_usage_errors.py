@@ -1,0 +1,185 @@
+"""Misuse gets one precise line naming the test, option, key or file: never an INTERNALERROR."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import RunFn
+
+
+def _no_crash(result: pytest.RunResult) -> None:
+    text = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in text
+    assert "Traceback (most recent call last)" not in text
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        (
+            'prodgate("qa", acuracy_floor=0.9)',
+            "unknown keyword 'acuracy_floor' (did you mean 'accuracy_floor'?)",
+        ),
+        (
+            "prodgate(accuracy_floor=1.5)",
+            "accuracy_floor=1.5: Input should be less than or equal to 1",
+        ),
+        (
+            "prodgate(accuracy_floor='high')",
+            "accuracy_floor='high': Input should be a valid number",
+        ),
+        (
+            "prodgate(cost_per_call_usd=-0.01)",
+            "cost_per_call_usd=-0.01: Input should be greater than or equal to 0",
+        ),
+        ("prodgate(trials=0)", "trials=0: Input should be greater than or equal to 1"),
+        ('prodgate("a", "b")', "takes at most one positional argument (the suite name), got 2"),
+        (
+            "prodgate(slice_floors={'lang:de': 2})",
+            "slice_floors.lang:de=2: Input should be less than or equal to 1",
+        ),
+    ],
+)
+def test_bad_marker_is_an_error_naming_test_and_keyword(
+    run: RunFn, project: pytest.Pytester, marker: str, message: str
+) -> None:
+    project.makepyfile(
+        test_suite=f"""
+        import pytest
+
+        @pytest.mark.{marker}
+        @pytest.mark.parametrize("i", range(3))
+        def test_case(prodgate_model, i):
+            prodgate_model(i)
+
+        def test_ordinary():
+            pass
+        """
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    assert result.ret == 1
+    result.assert_outcomes(passed=1, errors=3)
+    result.stdout.fnmatch_lines([f"*test_suite.py::test_case[[]0[]]: prodgate marker: {message}*"])
+    _no_crash(result)
+
+
+def test_conflicting_targets_in_one_suite_name_both_places(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    project.makepyfile(
+        test_a="""
+        import pytest
+
+        @pytest.mark.prodgate("shared", accuracy_floor=0.9)
+        def test_a(prodgate_model):
+            prodgate_model(1)
+        """,
+        test_b="""
+        import pytest
+
+        @pytest.mark.prodgate("shared", accuracy_floor=0.8)
+        def test_b(prodgate_model):
+            prodgate_model(1)
+        """,
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    assert result.ret == 1
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_b.py::test_b: prodgate marker: suite 'shared' declares accuracy_floor=0.8 here "
+            "but accuracy_floor=0.9 at test_a.py::test_a (test_a.py:3)*"
+        ]
+    )
+    _no_crash(result)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--prodgate-confidence=1.5"], "--prodgate-confidence=1.5: Input should be less than 1"),
+        (
+            ["--prodgate-resamples=5"],
+            "--prodgate-resamples=5: Input should be greater than or equal to 100",
+        ),
+        (
+            ["--prodgate-max-spend-usd=-1"],
+            "--prodgate-max-spend-usd=-1.0: Input should be greater than or equal to 0",
+        ),
+        (
+            ["--prodgate-model=nosuchmodule:fn"],
+            "--prodgate-model=nosuchmodule:fn: cannot import 'nosuchmodule'",
+        ),
+        (
+            ["--prodgate-model=mymodel:nothing"],
+            "--prodgate-model=mymodel:nothing: module 'mymodel' has no attribute 'nothing'",
+        ),
+        (
+            ["--prodgate-model=not a spec"],
+            "--prodgate-model='not a spec': String should match pattern*",
+        ),
+        (["--prodgate-baseline=missing.json"], "--prodgate-baseline: *missing.json: no such file"),
+    ],
+)
+def test_bad_option_exits_4_with_one_line(
+    project: pytest.Pytester, args: list[str], message: str
+) -> None:
+    project.makepyfile(test_suite="def test_x(): pass")
+    result = project.runpytest("--prodgate", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: prodgate: {message}"])
+    _no_crash(result)
+
+
+@pytest.mark.parametrize(
+    ("ini", "message"),
+    [
+        ("prodgate_seed = abc", "prodgate_seed (ini): *"),
+        ("prodgate_confidence = 2", "prodgate_confidence (ini)=2.0: Input should be less than 1"),
+        ("prodgate_mode = loud", "prodgate_mode (ini)='loud': Input should be 'gate' or 'report'"),
+        (
+            "prodgate_ci_method = jackknife",
+            "prodgate_ci_method (ini)='jackknife': Input should be*",
+        ),
+    ],
+)
+def test_bad_ini_value_exits_4_naming_the_key(
+    project: pytest.Pytester, ini: str, message: str
+) -> None:
+    project.makeini(f"[pytest]\n{ini}\n")
+    project.makepyfile(test_suite="def test_x(): pass")
+    result = project.runpytest("--prodgate")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: prodgate: {message}"])
+    _no_crash(result)
+
+
+def test_no_model_configured_is_a_clear_setup_error(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+
+        @pytest.mark.prodgate(accuracy_floor=0.5)
+        def test_case(prodgate_model):
+            prodgate_model(1)
+        """
+    )
+    result = run("--prodgate")
+    assert result.ret == 1
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*prodgate_model: no model configured: pass --prodgate-model*"])
+    result.stdout.fnmatch_lines(["*accuracy_floor*INCOMPLETE*"])
+    _no_crash(result)
+
+
+def test_prodgate_case_outside_an_eval_case(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        def test_plain(prodgate_case):
+            pass
+        """
+    )
+    result = run("--prodgate")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*prodgate_case is only available in eval cases*"])
+    _no_crash(result)
