@@ -61,6 +61,10 @@ class CaseRecorder:
     notes: dict[str, Any] = field(default_factory=dict)
     added_cost_usd: float = 0.0
     model_exceptions: list[BaseException] = field(default_factory=list)
+    #: Load runs (``prodgate_load``): plain dicts, see :mod:`pytest_prodgate.load`.
+    load_runs: list[dict[str, Any]] = field(default_factory=list)
+    #: Recovery drills (``prodgate_drill``): plain dicts, see :mod:`pytest_prodgate.drill`.
+    drills: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add_call(self, call: CallRecord) -> None:
