@@ -108,7 +108,7 @@ def test_conflicting_targets_in_one_suite_name_both_places(
         ),
         (
             ["--prodgate-model=nosuchmodule:fn"],
-            "--prodgate-model=nosuchmodule:fn: cannot import 'nosuchmodule'",
+            "--prodgate-model=nosuchmodule:fn: cannot import 'nosuchmodule': No module named*",
         ),
         (
             ["--prodgate-model=mymodel:nothing"],

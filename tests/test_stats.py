@@ -635,3 +635,51 @@ def test_quantile_bound_may_exclude_the_estimate_below_min_n() -> None:
     iv = quantile_bounds([1.0, 2.0], 0.99)
     assert (iv.lower, iv.upper) == (2.0, math.inf)
     assert iv.estimate == pytest.approx(1.99)
+
+
+# --------------------------------------------------------------------------- power-based hints
+
+
+def test_proportion_power_hint_is_the_n_that_passes_80_percent_of_the_time() -> None:
+    n = stats.n_to_resolve_proportion(0.95, 0.90, power=0.8)
+    assert n is not None
+    assert 200 <= n <= 260  # the "about 220 cases at 95% to show >= 90%"
+    rng = np.random.default_rng(7)
+    draws = rng.binomial(n, 0.95, size=4000)
+    passed = np.mean([stats.wilson(int(k), n).lower >= 0.90 for k in draws])
+    # Discreteness makes the exact power saw-tooth around the target.
+    assert 0.74 <= passed <= 0.90
+    below = stats.n_to_resolve_proportion(0.80, 0.90, power=0.8)
+    assert below is not None
+    draws = rng.binomial(below, 0.80, size=4000)
+    assert 0.74 <= np.mean([stats.wilson(int(k), below).upper < 0.90 for k in draws]) <= 0.90
+
+
+def test_mean_power_hint_matches_a_simulation() -> None:
+    rng = np.random.default_rng(11)
+    pilot = stats.bootstrap_mean(rng.normal(0.55, 0.2, 100), resamples=999, seed=1)
+    n = stats.n_to_resolve_mean(pilot, 0.5, power=0.8)
+    assert n is not None
+    plain = stats.n_to_resolve_mean(pilot, 0.5)
+    assert plain is not None
+    assert n > plain
+    true_mean = pilot.estimate
+    hits = [
+        stats.bootstrap_mean(rng.normal(true_mean, 0.2, n), resamples=999, seed=int(i)).lower >= 0.5
+        for i in range(200)
+    ]
+    assert 0.65 <= np.mean(hits) <= 0.93
+
+
+def test_quantile_power_hint_matches_a_simulation() -> None:
+    rng = np.random.default_rng(5)
+    pilot = rng.exponential(100.0, 200)  # p95 about 300
+    n = stats.n_to_resolve_quantile(pilot, 0.95, 360.0, power=0.8)
+    assert n is not None
+    share = float(np.mean(pilot <= 360.0))
+    hits = []
+    for _ in range(400):
+        sample = rng.choice(pilot, size=n, replace=True)
+        hits.append(stats.quantile_bounds(sample, 0.95).upper <= 360.0)
+    assert share > 0.95
+    assert 0.7 <= np.mean(hits) <= 0.95

@@ -41,6 +41,9 @@ _SEVERITY: tuple[str, ...] = (
     "LOOSENED",
     "TAMPERED",
 )
+#: "Would likely resolve it": the n at which the gate resolves with this probability
+#: if the true value is the one observed.
+RESOLVE_POWER = 0.8
 _SCORED = frozenset({"passed", "missed", "model_error"})
 _NO_RESULT = frozenset({"error", "crashed", "not_run"})
 _TIMED_KINDS = frozenset({"call", "benchmark"})
@@ -278,10 +281,12 @@ class _Suite:
         needed: int | None
         if kind == "share" and iv.method in ("wilson", "clopper-pearson"):
             needed = stats.n_to_resolve_proportion(
-                iv.estimate, target, self.cfg.confidence, method=iv.method
+                iv.estimate, target, self.cfg.confidence, method=iv.method, power=RESOLVE_POWER
             )
         else:
-            needed = stats.n_to_resolve_mean(iv, target)
+            needed = stats.n_to_resolve_mean(
+                iv, target, power=RESOLVE_POWER, confidence=self.cfg.confidence
+            )
         t = _fmt(gate, target)
         if needed is None:
             return f"The estimate sits on the target {t}: no number of {unit}s would resolve it."
@@ -290,7 +295,7 @@ class _Suite:
             side = "<=" if iv.estimate < target else ">"
         return (
             f"About {_cases_word(needed, unit)} would show {side} {t} "
-            f"if it stays at {_fmt(gate, iv.estimate)}."
+            f"(with {RESOLVE_POWER:.0%} probability) if it stays at {_fmt(gate, iv.estimate)}."
         )
 
     # ---- the gates
@@ -367,10 +372,12 @@ class _Suite:
         else:
             verdict = _decide(gate, "<=", budget, iv)
             if verdict == "INCONCLUSIVE":
-                more = stats.n_to_resolve_quantile(values, q, budget, self.cfg.confidence)
+                more = stats.n_to_resolve_quantile(
+                    values, q, budget, self.cfg.confidence, power=RESOLVE_POWER
+                )
                 hint = (
-                    f"About {_cases_word(more, 'call')} would resolve it if the latency "
-                    "distribution stays the same."
+                    f"About {_cases_word(more, 'call')} would resolve it (with "
+                    f"{RESOLVE_POWER:.0%} probability) if the latency distribution stays the same."
                     if more is not None
                     else "The observed distribution sits on the budget: more calls "
                     "would not resolve it."
