@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .report import CaseReport, GateReport, RunInfo, RunReport, SuiteReport, TrialReport
+from .report import (
+    CaseReport,
+    GateReport,
+    RegressionReport,
+    RunInfo,
+    RunReport,
+    SliceSummary,
+    SuiteReport,
+    TrialReport,
+)
 
 __all__ = ["Aggregator", "SuiteData", "build_report"]
 
@@ -24,6 +33,8 @@ class SuiteData:
     name: str
     targets: dict[str, Any]
     cases: list[CaseReport]
+    regression: RegressionReport | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -93,6 +104,7 @@ def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> CaseRepor
     ins = [c.input_tokens for c in calls if c.input_tokens is not None]
     outs = [c.output_tokens for c in calls if c.output_tokens is not None]
     errors = [t.error for t in trials if t.error] + [c.error for c in calls if c.error]
+    scores = [t.score for t in trials if t.outcome in _SCORED and t.score is not None]
     return CaseReport(
         id=case_id,
         suite=suite,
@@ -105,6 +117,30 @@ def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> CaseRepor
         input_tokens=sum(ins) if ins else None,
         output_tokens=sum(outs) if outs else None,
         error=errors[0] if errors else None,
+        pass_rate=sum(scores) / len(scores) if scores else None,
+        flaky=len(set(scores)) > 1,
+        source=next((p["source"] for p in payloads if p.get("source")), None),
+    )
+
+
+_SCORED = frozenset({"passed", "missed", "model_error"})
+
+
+def _slices(cases: list[CaseReport]) -> dict[str, SliceSummary]:
+    tags = sorted({t for c in cases for t in c.tags}, key=natural_key)
+    out = {}
+    for tag in tags:
+        rates = [c.pass_rate for c in cases if tag in c.tags and c.pass_rate is not None]
+        out[tag] = SliceSummary(n=len(rates), accuracy=sum(rates) / len(rates) if rates else None)
+    return out
+
+
+def _pass_all_rate(cases: list[CaseReport]) -> float | None:
+    scored = [c for c in cases if c.pass_rate is not None]
+    if not scored:
+        return None
+    return sum(all(t.score == 1.0 for t in c.trials if t.outcome in _SCORED) for c in scored) / len(
+        scored
     )
 
 
@@ -134,6 +170,12 @@ def build_report(
                 verdict=worst(g.verdict for g in gates) or "PASS",
                 counts=_counts(s.cases),
                 gates=gates,
+                slices=_slices(s.cases),
+                trials=max((len(c.trials) for c in s.cases), default=1),
+                pass_all_rate=_pass_all_rate(s.cases),
+                flaky_cases=[c.id for c in s.cases if c.flaky],
+                regression=s.regression,
+                notes=s.notes,
                 cases=s.cases,
             )
         )

@@ -48,7 +48,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -56,6 +56,7 @@ import pytest
 
 __all__ = [
     "CSV_TAG_SEPARATOR",
+    "DEFAULT_FIELDS",
     "Case",
     "DatasetError",
     "DatasetInfo",
@@ -166,18 +167,28 @@ def _rebuild_error(path: str, reason: str, line: int | None, resolved: str | Non
     return DatasetError(path, reason, line=line, resolved=resolved)
 
 
+#: The field names :func:`read_cases` and :func:`load_cases` use unless told otherwise.
+DEFAULT_FIELDS: Mapping[str, str | None] = MappingProxyType(
+    {"id_field": "id", "input_field": "input", "expected_field": "expected", "tags_field": "tags"}
+)
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     """What sealing needs to know about one dataset read in this process.
 
     ``case_digests`` maps each case id to its digest, in file order; ``sha256``
-    is the digest of the file's bytes as read.
+    is the digest of the file's bytes as read; ``fields`` the field names it was
+    read with (``id_field``, ``input_field``, ``expected_field``, ``tags_field``;
+    the defaults of :func:`read_cases` unless given), so that the file can be
+    read again the same way.
     """
 
     path: str
     sha256: str
     case_digests: dict[str, str]
     n_cases: int
+    fields: dict[str, str | None] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
 
 
 _registry: dict[str, DatasetInfo] = {}
@@ -192,7 +203,7 @@ def loaded_datasets() -> dict[str, DatasetInfo]:
     """
     with _registry_lock:
         return {
-            path: DatasetInfo(info.path, info.sha256, dict(info.case_digests), info.n_cases)
+            path: replace(info, case_digests=dict(info.case_digests), fields=dict(info.fields))
             for path, info in _registry.items()
         }
 
@@ -256,12 +267,15 @@ def read_cases(
     expected_field: str | None = "expected",
     tags_field: str | None = "tags",
     base_dir: str | os.PathLike[str] | None = None,
+    register: bool = True,
 ) -> list[Case]:
     """Read a dataset as a list of :class:`Case` s, in file order.
 
     Same as :func:`load_cases` without the ``pytest.param`` wrapping, except
     that a relative ``path`` resolves against ``base_dir`` (default: the
-    current directory). Records the dataset in :func:`loaded_datasets`.
+    current directory). Records the dataset in :func:`loaded_datasets` unless
+    ``register=False`` (e.g. when verifying a sealed dataset, which must not
+    count as "loaded by this run").
     """
     fields = [f for f in (id_field, input_field, expected_field, tags_field) if f is not None]
     if len(set(fields)) != len(fields):
@@ -274,14 +288,21 @@ def read_cases(
         cases = reader.read()
     except DatasetError as exc:
         raise exc.with_traceback(None) from None
-    info = DatasetInfo(
-        path=resolved,
-        sha256=reader.sha256,
-        case_digests={case.id: case.digest for case in cases},
-        n_cases=len(cases),
-    )
-    with _registry_lock:
-        _registry[resolved] = info
+    if register:
+        info = DatasetInfo(
+            path=resolved,
+            sha256=reader.sha256,
+            case_digests={case.id: case.digest for case in cases},
+            n_cases=len(cases),
+            fields={
+                "id_field": id_field,
+                "input_field": input_field,
+                "expected_field": expected_field,
+                "tags_field": tags_field,
+            },
+        )
+        with _registry_lock:
+            _registry[resolved] = info
     return cases
 
 

@@ -8,6 +8,7 @@ moves no other, and reports why it did not pass and what would resolve it.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from . import stats
+from .aggregate import natural_key
 from .render import fmt_value as _fmt
-from .report import CaseReport, GateReport, TrialReport, Verdict
+from .report import CaseReport, GateReport, RegressionReport, TrialReport, Verdict
 from .targets import LATENCY_GATES
 
 __all__ = [
@@ -480,3 +482,119 @@ def evaluate_suite(
         )
     out.extend(extra)
     return out
+
+
+# --------------------------------------------------------------------------- regression
+
+
+def _case_scores(cases: Sequence[CaseReport]) -> dict[str, float]:
+    """Per-case mean score over the trials that scored (trials stay with their case)."""
+    out: dict[str, float] = {}
+    for c in cases:
+        scores = [t.score for t in c.trials if t.outcome in _SCORED and t.score is not None]
+        if scores:
+            out[c.id] = float(sum(scores)) / len(scores)
+    return out
+
+
+def regression_gate(
+    suite: str,
+    cases: Sequence[CaseReport],
+    baseline_cases: Sequence[CaseReport],
+    max_regression: float,
+    cfg: GateConfig,
+    baseline_name: str,
+    baseline_commit: str | None = None,
+) -> tuple[GateReport, RegressionReport]:
+    """Accuracy now vs the baseline, paired by case id (SPEC §6, last row).
+
+    Only cases present (and scored) in both runs are compared: a baseline from a
+    partial run (``-k``, a shard) never turns missing cases into regressions.
+    """
+    current = _case_scores(cases)
+    before = _case_scores(baseline_cases)
+    both = sorted(set(current) & set(before), key=natural_key)
+    only_cur = sorted(set(current) - set(before), key=natural_key)
+    only_base = sorted(set(before) - set(current), key=natural_key)
+    info = RegressionReport(
+        baseline=baseline_name,
+        baseline_commit=baseline_commit,
+        paired=len(both),
+        only_current=only_cur,
+        only_baseline=only_base,
+        partial=bool(only_cur or only_base),
+    )
+    s = _Suite(suite, {"regression": max_regression}, cases, cfg)
+    if info.partial:
+        info.note = (
+            f"compared the {len(both):,} cases scored in both runs; "
+            f"{len(only_base):,} only in the baseline and {len(only_cur):,} only in this run "
+            "are not compared."
+        )
+    if not both:
+        why = (
+            f"the baseline {baseline_name} has no suite {suite!r} (another suite layout?)."
+            if not baseline_cases
+            else f"no case id of this suite was scored in both this run and the baseline "
+            f"{baseline_name}: pair cases by stable ids (load_cases id field)."
+        )
+        gate = s.gate(
+            "regression",
+            ">=",
+            "NO_DATA",
+            None,
+            why,
+            target=-max_regression,
+            regression=True,
+        )
+        return gate, info
+    cur = np.array([current[k] for k in both])
+    base = np.array([before[k] for k in both])
+    info.regressed = [k for k in both if before[k] >= 0.5 > current[k]]
+    info.fixed = [k for k in both if current[k] >= 0.5 > before[k]]
+    info.baseline_accuracy = float(base.mean())
+    info.current_accuracy = float(cur.mean())
+    iv = stats.paired_delta(
+        cur,
+        base,
+        confidence=cfg.confidence,
+        resamples=cfg.resamples,
+        seed=stats.gate_seed(cfg.seed, suite, "regression"),
+    )
+    delta = cur - base
+    n = len(delta)
+    # A floor on the variance (rule of three) so that "no case flipped" still
+    # reports an honest, non-zero detectable regression.
+    var = max(float(delta.var(ddof=1)) if n > 1 else 0.0, 3.0 / n)
+    z = stats.z_two_sided(cfg.confidence)
+    info.min_detectable_regression = (z + stats.z_one_sided(RESOLVE_POWER)) * math.sqrt(var / n)
+    target = -max_regression
+    verdict = _decide("regression", ">=", target, iv)
+    what = (
+        f"accuracy change {iv.estimate:+.3f} vs baseline over {n:,} paired cases "
+        f"({len(info.regressed)} regressed, {len(info.fixed)} fixed)"
+    )
+    reason = ""
+    if verdict == "FAIL":
+        reason = (
+            f"{what}; the {cfg.confidence:.0%} interval's upper bound {iv.upper:+.3f} "
+            f"< {target:+.3f}."
+        )
+    elif verdict == "INCONCLUSIVE":
+        reason = (
+            f"{what}; the {cfg.confidence:.0%} interval [{iv.lower:+.3f}, {iv.upper:+.3f}] "
+            f"straddles {target:+.3f}."
+        )
+    hint = ""
+    if verdict == "INCONCLUSIVE":
+        needed = stats.n_to_resolve_mean(iv, target, power=RESOLVE_POWER, confidence=cfg.confidence)
+        hint = (
+            f"About {_cases_word(needed, 'paired case')} would resolve it (with "
+            f"{RESOLVE_POWER:.0%} probability) if the change stays at {iv.estimate:+.3f}."
+            if needed
+            else "The change sits on the allowed regression: more cases would not resolve it."
+        )
+    if info.partial:
+        reason = (reason + " " if reason else "") + "Partial comparison: " + info.note
+    gate = s.gate("regression", ">=", verdict, iv, reason, hint, target=target, regression=True)
+    return gate, info

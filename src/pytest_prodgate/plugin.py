@@ -27,7 +27,7 @@ from .targets import TargetError, Targets, parse_marker_args
 if TYPE_CHECKING:
     from .aggregate import SuiteData
     from .model import Model
-    from .report import GateReport, RunInfo, RunReport
+    from .report import CaseReport, GateReport, RunInfo, RunReport
 
 SKIP_REASON = "prodgate eval case (run with --prodgate)"
 MARKER_DOC = (
@@ -281,17 +281,51 @@ def _default_suite(item: pytest.Item) -> str:
 
 
 def _case_identity(item: pytest.Item) -> tuple[str, int]:
+    """(case id, trial): the Case's id, else the parametrize id, else the node id."""
     from .dataset import Case
 
     callspec = getattr(item, "callspec", None)
-    trial = 0
     if callspec is None:
-        return item.nodeid, trial
+        return item.nodeid, 0
     params: dict[str, Any] = callspec.params
+    trial = int(params.get(TRIAL_FIXTURE, 0))
     for value in params.values():
         if isinstance(value, Case):
             return value.id, trial
-    return callspec.id, trial
+    ids = list(getattr(callspec, "_idlist", [callspec.id]))
+    if TRIAL_FIXTURE in params and _trial_id(trial) in ids:
+        ids.remove(_trial_id(trial))
+    if not ids:
+        return item.nodeid.split("[", 1)[0], trial
+    return "-".join(ids), trial
+
+
+TRIAL_FIXTURE = "prodgate_trial"
+
+
+def _trial_id(trial: int) -> str:
+    return f"trial{trial}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each eval case N times (``trials=N`` or ``--prodgate-trials``) as separate items."""
+    settings = metafunc.config.stash.get(SETTINGS_KEY, None)
+    if settings is None or not settings.enabled:
+        return
+    markers = [(m.args, m.kwargs) for m in metafunc.definition.iter_markers("prodgate")]
+    if not markers:
+        return
+    try:
+        _, targets = parse_marker_args(markers)
+    except TargetError:
+        return  # reported per test at setup
+    trials = targets.trials or settings.trials
+    if trials > 1:
+        if TRIAL_FIXTURE not in metafunc.fixturenames:
+            metafunc.fixturenames.append(TRIAL_FIXTURE)
+        metafunc.parametrize(
+            TRIAL_FIXTURE, range(trials), indirect=True, ids=[_trial_id(i) for i in range(trials)]
+        )
 
 
 def item_spec(item: pytest.Item) -> ItemSpec:
@@ -467,9 +501,11 @@ def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[
     calls = [{**c.to_dict(), "latency_ms": c.latency_s * 1000.0} for c in list(rec.calls)]
     for c in calls:
         del c["latency_s"]
+    case = _case_of(item)
     return {
         "suite": spec.suite,
         "case_id": spec.case_id,
+        "source": getattr(case, "source", None) or None,
         "targets": spec.targets.declared() if spec.targets is not None else {},
         "tags": list(rec.tags),
         "notes": dict(rec.notes),
@@ -542,22 +578,58 @@ class Controller:
 
     def evaluate(self) -> RunReport:
         from .aggregate import build_report
-        from .gates import GateConfig, evaluate_suite
+        from .gates import GateConfig, evaluate_suite, regression_gate
 
         s = self.settings
         cfg = GateConfig(s.confidence, s.resamples, s.seed, s.ci_method, s.inconclusive)
 
+        suites = self.aggregator.suites()
+        compare = self.baseline_suites(suites)
+
         def gate_suite(suite: SuiteData) -> list[GateReport]:
             gates = evaluate_suite(suite.name, suite.targets, suite.cases, cfg)
+            if suite.name in compare:
+                gate, suite.regression = regression_gate(
+                    suite.name,
+                    suite.cases,
+                    compare[suite.name],
+                    float(suite.targets.get("max_regression", 0.0)),
+                    cfg,
+                    str(self.settings.baseline),
+                    self.baseline.run.git_commit if self.baseline else None,
+                )
+                gates.append(gate)
+            elif self.baseline is not None:
+                suite.notes.append("new suite: not in the baseline, no regression gate")
             self.config.hook.pytest_prodgate_gates(
                 config=self.config, suite=suite.name, gates=gates
             )
             return gates
 
-        report = build_report(self.aggregator.suites(), self.run_info(), gate_suite)
+        report = build_report(suites, self.run_info(), gate_suite)
         self.config.hook.pytest_prodgate_report(config=self.config, report=report)
         self.report = report
         return report
+
+    def baseline_suites(self, suites: list[SuiteData]) -> dict[str, list[CaseReport]]:
+        """Baseline cases of every suite of this run that the baseline also has.
+
+        When the baseline shares no suite at all with this run (another suite
+        layout), every suite is compared with nothing, so its regression gate is
+        NO_DATA and says why, rather than silently skipping the comparison.
+        """
+        if self.baseline is None:
+            return {}
+        before = {s.name: s.cases for s in self.baseline.suites}
+        shared = {s.name: before[s.name] for s in suites if s.name in before}
+        if shared or not before:
+            return shared
+        for s in suites:
+            s.notes.append(
+                f"baseline {self.settings.baseline} has none of this run's suites "
+                f"(it has: {', '.join(sorted(before)[:5])}): another suite layout?"
+            )
+        return {s.name: [] for s in suites}
 
     def run_info(self) -> RunInfo:
         import platform
@@ -763,6 +835,12 @@ class CaseHandle:
     def note(self, key: str, value: Any) -> None:
         """Keep a value in the report (JSON-able values as they are, others as repr)."""
         self._recorder.note(key, value)
+
+
+@pytest.fixture
+def prodgate_trial(request: pytest.FixtureRequest) -> int:
+    """Which trial of its case this item is (0-based; always 0 with one trial)."""
+    return int(getattr(request, "param", 0))
 
 
 @pytest.fixture

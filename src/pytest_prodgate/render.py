@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from .report import GateReport, RunReport
+from .report import GateReport, RunReport, SuiteReport
 
-__all__ = ["fmt_value", "markdown", "table_lines", "verdict_line"]
+__all__ = ["fmt_value", "markdown", "suite_details", "table_lines", "verdict_line"]
 
 
 def _positional(x: float, digits: int = 3) -> str:
@@ -32,6 +32,8 @@ def fmt_value(gate: str, x: float | None) -> str:
         return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
     if gate.startswith("cost"):
         return _positional(x)
+    if gate == "regression":
+        return f"{x + 0.0:+.3f}"
     if gate in ("throughput_rps", "recovery_s"):
         return f"{x:,.1f}" if abs(x) >= 10 else f"{x:.3g}"
     return f"{x:.3f}"
@@ -39,7 +41,7 @@ def fmt_value(gate: str, x: float | None) -> str:
 
 def _target(g: GateReport) -> str:
     if g.gate == "regression":
-        return f">= -{g.target:.3f}"
+        return f"Δ >= {g.target + 0.0:.3f}"
     return f"{g.comparator} {fmt_value(g.gate, g.target)}"
 
 
@@ -94,6 +96,51 @@ def table_lines(report: RunReport) -> list[str]:
             out.append(f"{suite.name} {g.gate} {g.verdict}: {g.reason}".rstrip())
             if g.hint:
                 out.append(f"  {g.hint}")
+    for suite in report.suites:
+        out.extend(f"{suite.name}: {line}" for line in suite_details(suite))
+    return out
+
+
+def _listing(items: list[str], limit: int = 8) -> str:
+    more = f", … ({len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def suite_details(suite: SuiteReport) -> list[str]:
+    """Regression, trials and slice lines under the table."""
+    out = []
+    r = suite.regression
+    if r is not None and r.paired:
+        mde = (
+            f"; detects a drop of {r.min_detectable_regression:.3f} with 80% power"
+            if r.min_detectable_regression is not None
+            else ""
+        )
+        out.append(
+            f"vs baseline: accuracy {r.baseline_accuracy:.3f} -> {r.current_accuracy:.3f} "
+            f"over {r.paired:,} paired cases; {len(r.regressed)} regressed, "
+            f"{len(r.fixed)} fixed{mde}"
+        )
+        if r.regressed:
+            out.append(f"  regressed: {_listing(r.regressed)}")
+        if r.fixed:
+            out.append(f"  fixed: {_listing(r.fixed)}")
+        if r.note:
+            out.append(f"  {r.note}")
+    if suite.trials > 1 and suite.pass_all_rate is not None:
+        flaky = f"; flaky: {_listing(suite.flaky_cases)}" if suite.flaky_cases else ""
+        out.append(
+            f"trials={suite.trials}: pass^{suite.trials} {suite.pass_all_rate:.3f}, "
+            f"{len(suite.flaky_cases)} flaky case{'s' if len(suite.flaky_cases) != 1 else ''}"
+            f"{flaky}"
+        )
+    if suite.slices:
+        parts = [
+            f"{tag} {fmt_value('accuracy', sl.accuracy)} (n={sl.n})"
+            for tag, sl in suite.slices.items()
+        ]
+        out.append(f"slices: {_listing(parts, 12)}")
+    out.extend(suite.notes)
     return out
 
 

@@ -22,9 +22,11 @@ __all__ = [
     "CallReport",
     "CaseReport",
     "GateReport",
+    "RegressionReport",
     "ReportError",
     "RunInfo",
     "RunReport",
+    "SliceSummary",
     "SuiteReport",
     "TrialReport",
     "Verdict",
@@ -93,6 +95,38 @@ class CaseReport(_Model):
     input_tokens: int | None = None
     output_tokens: int | None = None
     error: str | None = None
+    #: Mean score over the trials that scored (the per-case pass rate).
+    pass_rate: float | None = None
+    #: Some trials passed and some missed.
+    flaky: bool = False
+    source: str | None = None
+
+
+class SliceSummary(_Model):
+    """Accuracy of the cases tagged with one slice."""
+
+    n: int
+    accuracy: float | None
+
+
+class RegressionReport(_Model):
+    """How this run compares with the baseline, case by case."""
+
+    baseline: str
+    baseline_commit: str | None = None
+    paired: int
+    only_current: list[str] = Field(default_factory=list)
+    only_baseline: list[str] = Field(default_factory=list)
+    #: Passed (score >= 0.5) in the baseline, missed now.
+    regressed: list[str] = Field(default_factory=list)
+    #: Missed in the baseline, passed now.
+    fixed: list[str] = Field(default_factory=list)
+    baseline_accuracy: float | None = None
+    current_accuracy: float | None = None
+    #: Smallest drop in accuracy this comparison detects with 80% power.
+    min_detectable_regression: float | None = None
+    partial: bool = False
+    note: str = ""
 
 
 class GateReport(_Model):
@@ -123,6 +157,13 @@ class SuiteReport(_Model):
     verdict: Verdict
     counts: dict[str, int] = Field(default_factory=dict)
     gates: list[GateReport] = Field(default_factory=list)
+    slices: dict[str, SliceSummary] = Field(default_factory=dict)
+    trials: int = 1
+    #: Share of cases whose every trial passed (pass^N); with one trial, the accuracy.
+    pass_all_rate: float | None = None
+    flaky_cases: list[str] = Field(default_factory=list)
+    regression: RegressionReport | None = None
+    notes: list[str] = Field(default_factory=list)
     cases: list[CaseReport] = Field(default_factory=list)
 
 

@@ -76,6 +76,8 @@ __all__ = [
     "paired_delta",
     "quantile_bounds",
     "wilson",
+    "z_one_sided",
+    "z_two_sided",
 ]
 
 #: What a ``seed`` parameter accepts. A :class:`numpy.random.Generator` is used
@@ -800,3 +802,16 @@ def gate_seed(seed: int, suite: str, gate: str) -> np.random.SeedSequence:
     s = _check_int(seed, "seed", 0)
     digest = hashlib.sha256((suite + "\0" + gate).encode()).digest()
     return np.random.SeedSequence([s, int.from_bytes(digest[:16], "big")])
+
+
+def z_two_sided(confidence: float = 0.95) -> float:
+    """The standard normal quantile that leaves ``(1 - confidence) / 2`` in each tail."""
+    return _ndtri(1.0 - (1.0 - _check_confidence(confidence)) / 2)
+
+
+def z_one_sided(probability: float) -> float:
+    """The standard normal quantile of ``probability`` (e.g. 0.8 -> 0.8416)."""
+    p = float(probability)
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"probability must be in (0, 1), got {probability!r}")
+    return _ndtri(p)
