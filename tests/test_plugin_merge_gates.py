@@ -155,7 +155,8 @@ def test_a_real_regression_fails_against_the_baseline(run: RunFn, project: pytes
             "reg*regression*Δ >= 0.000*-0.100*200*FAIL",
             "reg regression FAIL: accuracy change -0.100 vs baseline over 200 paired cases "
             "(20 regressed, 0 fixed)*",
-            "reg: vs baseline: accuracy 0.950 -> 0.850 over 200 paired cases; 20 regressed, 0 fixed*",
+            "reg: vs baseline: accuracy 0.950 -> 0.850 over 200 paired cases; "
+            "20 regressed, 0 fixed*",
             "reg:   regressed: 5, 6, 7, 8, 9, 10, 11, 12, … (12 more)",
         ]
     )
@@ -186,7 +187,8 @@ def test_partial_baseline_compares_only_shared_cases(run: RunFn, project: pytest
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "reg:   compared the * cases scored in both runs; 0 only in the baseline and * only in this run*"
+            "reg:   compared the * cases scored in both runs; "
+            "0 only in the baseline and * only in this run*"
         ]
     )
 
@@ -201,7 +203,8 @@ def test_baseline_from_another_layout_is_no_data(run: RunFn, project: pytest.Pyt
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
-            "other regression NO_DATA: the baseline *base.json has no suite 'other' (another suite layout?)."
+            "other regression NO_DATA: the baseline *base.json has no suite 'other' "
+            "(another suite layout?)."
         ]
     )
 
