@@ -270,8 +270,16 @@ def _settings(config: pytest.Config) -> Settings:
     return config.stash[SETTINGS_KEY]
 
 
+EVAL_KEY = pytest.StashKey[bool]()
+
+
 def is_eval_case(item: pytest.Item) -> bool:
-    return isinstance(item, pytest.Function) and item.get_closest_marker("prodgate") is not None
+    """Whether ``item`` carries the prodgate marker (directly or inherited); cached."""
+    flag = item.stash.get(EVAL_KEY, None)
+    if flag is None:
+        flag = isinstance(item, pytest.Function) and item.get_closest_marker("prodgate") is not None
+        item.stash[EVAL_KEY] = flag
+    return flag
 
 
 def _default_suite(item: pytest.Item) -> str:
@@ -337,13 +345,31 @@ def item_spec(item: pytest.Item) -> ItemSpec:
     markers = [(m.args, m.kwargs) for m in item.iter_markers("prodgate")]
     path, lineno, _ = item.location
     location = f"{item.nodeid} ({path}:{(lineno or 0) + 1})"
-    try:
-        name, targets = parse_marker_args(markers)
+    parsed = _parse_cached(item.config, markers)
+    if isinstance(parsed, TargetError):
+        spec = ItemSpec(_default_suite(item), case_id, trial, None, str(parsed), location)
+    else:
+        name, targets = parsed
         spec = ItemSpec(name or _default_suite(item), case_id, trial, targets, location=location)
-    except TargetError as exc:
-        spec = ItemSpec(_default_suite(item), case_id, trial, None, str(exc), location)
     item.stash[SPEC_KEY] = spec
     return spec
+
+
+PARSED_KEY = pytest.StashKey[dict[str, "tuple[str | None, Targets] | TargetError"]]()
+
+
+def _parse_cached(
+    config: pytest.Config, markers: list[tuple[Any, Any]]
+) -> tuple[str | None, Targets] | TargetError:
+    """Parse markers once per distinct set: a parametrized test's items share them."""
+    cache = config.stash.setdefault(PARSED_KEY, {})
+    key = repr(markers)
+    if key not in cache:
+        try:
+            cache[key] = parse_marker_args(markers)
+        except TargetError as exc:
+            cache[key] = exc
+    return cache[key]
 
 
 def _find_conflicts(items: list[pytest.Item]) -> dict[str, str]:
