@@ -94,9 +94,8 @@ def main() -> None:
             f"{opts.cases:,} eval cases, instant model, median of {opts.repeats} alternating runs"
         )
         for name, ts in times.items():
-            print(
-                f"  {name:24s} {statistics.median(ts):7.2f} s   runs: {', '.join(f'{t:.2f}' for t in ts)}"
-            )
+            runs = ", ".join(f"{t:.2f}" for t in ts)
+            print(f"  {name:24s} {statistics.median(ts):7.2f} s   runs: {runs}")
         print(f"  wall-time ratio prodgate / plain: {gated / plain:.3f}  (target <= 1.10)")
 
 

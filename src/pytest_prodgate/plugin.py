@@ -213,10 +213,26 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (settings.enabled or settings.lock):
         return
     recording.spend().reset(settings.max_spend_usd)
+    if settings.lock:
+        from .dataset import clear_loaded_datasets
+
+        clear_loaded_datasets()  # only what this session's collection loads gets sealed
     if settings.model is not None:
         config.stash[MODEL_FN_KEY] = _import_model(settings.model, config)
+    if settings.lock and not _is_worker(config) and _xdist_workers(config):
+        raise pytest.UsageError(
+            "prodgate: --prodgate-lock reads every dataset in this process: run it without -n"
+        )
     if not _is_worker(config) and settings.enabled:
         controller = Controller(config, settings)
+        from .lock import LockError, find_lock, read_lock
+
+        lock_path = find_lock(config.rootpath)
+        if lock_path is not None and not settings.lock:
+            try:
+                controller.lock = read_lock(lock_path)
+            except LockError as exc:
+                raise pytest.UsageError(f"prodgate: {exc}") from None
         if settings.baseline is not None:
             from .report import ReportError, load_report
 
@@ -225,6 +241,11 @@ def pytest_configure(config: pytest.Config) -> None:
             except ReportError as exc:
                 raise pytest.UsageError(f"prodgate: --prodgate-baseline: {exc}") from None
         config.pluginmanager.register(controller, "prodgate-controller")
+
+
+def _xdist_workers(config: pytest.Config) -> int:
+    n = getattr(config.option, "numprocesses", None)
+    return n if isinstance(n, int) else 0
 
 
 def _import_model(spec: str, config: pytest.Config) -> Any:
@@ -398,6 +419,8 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     settings = _settings(config)
+    if settings.lock and not _is_worker(config):
+        _write_lock(config, items)
     if not settings.enabled:
         skip = pytest.mark.skip(reason=SKIP_REASON)
         for item in items:
@@ -405,6 +428,35 @@ def pytest_collection_modifyitems(
                 item.add_marker(skip)
         return
     config.stash[CONFLICTS_KEY] = _find_conflicts(items)
+
+
+def _write_lock(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--prodgate-lock``: seal every dataset collection loaded, and every suite's targets."""
+    from .dataset import loaded_datasets
+    from .lock import build_lock, write_lock
+
+    suites: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if is_eval_case(item):
+            spec = item_spec(item)
+            if spec.error is not None:
+                raise pytest.UsageError(f"prodgate: {item.nodeid}: prodgate marker: {spec.error}")
+            if spec.targets is not None:
+                merged = suites.setdefault(spec.suite, {})
+                for key, value in spec.targets.declared().items():
+                    merged.setdefault(key, value)
+    datasets = loaded_datasets()
+    try:
+        path = write_lock(config.rootpath, build_lock(config.rootpath, datasets, suites))
+    except (OSError, ValueError) as exc:
+        raise pytest.UsageError(f"prodgate: cannot write the lock: {exc}") from None
+    n_cases = sum(d.n_cases for d in datasets.values())
+    pytest.exit(
+        f"prodgate: wrote {path}: {len(datasets)} dataset{'s' if len(datasets) != 1 else ''} "
+        f"({n_cases:,} cases) and {len(suites)} suite{'s' if len(suites) != 1 else ''} sealed; "
+        "review and commit it",
+        returncode=0,
+    )
 
 
 # ------------------------------------------------------------------ running a case
@@ -575,6 +627,7 @@ class Controller:
         self.started_wall = time.time()
         self.started = time.perf_counter()
         self.baseline: RunReport | None = None
+        self.lock: dict[str, Any] | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         announce = getattr(report, "prodgate_announce", None)
@@ -611,6 +664,7 @@ class Controller:
 
         suites = self.aggregator.suites()
         compare = self.baseline_suites(suites)
+        integrity = self.integrity(suites)
 
         def gate_suite(suite: SuiteData) -> list[GateReport]:
             gates = evaluate_suite(suite.name, suite.targets, suite.cases, cfg)
@@ -627,6 +681,7 @@ class Controller:
                 gates.append(gate)
             elif self.baseline is not None:
                 suite.notes.append("new suite: not in the baseline, no regression gate")
+            gates.extend(integrity.get(suite.name, []))
             self.config.hook.pytest_prodgate_gates(
                 config=self.config, suite=suite.name, gates=gates
             )
@@ -656,6 +711,27 @@ class Controller:
                 f"(it has: {', '.join(sorted(before)[:5])}): another suite layout?"
             )
         return {s.name: [] for s in suites}
+
+    def integrity(self, suites: list[SuiteData]) -> dict[str, list[GateReport]]:
+        """TAMPERED / LOOSENED rows per suite when ``prodgate.lock`` exists (SPEC §5)."""
+        if self.lock is None:
+            return {}
+        from .lock import integrity_gates, unlocked_suites, unsealed_sources, verify_datasets
+
+        root = self.config.rootpath
+        checks = verify_datasets(root, self.lock)
+        new = set(unlocked_suites(self.lock, [s.name for s in suites]))
+        out = {}
+        for s in suites:
+            sources = sorted({c.source for c in s.cases if c.source})
+            out[s.name] = integrity_gates(
+                s.name, self.lock["suites"].get(s.name), s.targets, checks, sources, root
+            )
+            for key in unsealed_sources(self.lock, root, sources):
+                s.notes.append(f"dataset {key} is not sealed in prodgate.lock (--prodgate-lock)")
+            if s.name in new:
+                s.notes.append("suite not in prodgate.lock: its targets are not locked yet")
+        return out
 
     def run_info(self) -> RunInfo:
         import platform
