@@ -306,3 +306,32 @@ def test_no_side_effects_without_eval_cases(pytester: pytest.Pytester) -> None:
     assert "HEAVY: none" in proc.stdout
     lines = [line for line in proc.stdout.splitlines() if not line.startswith("plugins:")]
     assert not [line for line in lines if "prodgate" in line]
+
+
+def test_junit_xml_has_a_testcase_per_gate(run: RunFn, project: pytest.Pytester) -> None:
+    import xml.etree.ElementTree as ET
+
+    project.makepyfile(
+        test_suite="""
+        import pytest
+        pytestmark = pytest.mark.prodgate("ju", accuracy_floor=0.99, error_rate_max=0.5)
+
+        @pytest.mark.parametrize("i", range(50))
+        def test_ju(prodgate_model, i):
+            prodgate_model(i)
+            assert i % 5
+        """
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo", "--junitxml=j.xml")
+    assert result.ret == 1
+    root = ET.parse(project.path / "j.xml").getroot()
+    cases = {
+        (c.get("classname"), c.get("name")): c
+        for c in root.iter("testcase")
+        if (c.get("classname") or "").startswith("prodgate")
+    }
+    assert set(cases) == {("prodgate.ju", "accuracy_floor"), ("prodgate.ju", "error_rate_max")}
+    failure = cases[("prodgate.ju", "accuracy_floor")].find("failure")
+    assert failure is not None
+    assert "FAIL: accuracy 0.800" in (failure.get("message") or "") + (failure.text or "")
+    assert cases[("prodgate.ju", "error_rate_max")].find("failure") is None

@@ -690,7 +690,37 @@ class Controller:
         report = build_report(suites, self.run_info(), gate_suite)
         self.config.hook.pytest_prodgate_report(config=self.config, report=report)
         self.report = report
+        self.junit_gates(report)
         return report
+
+    def junit_gates(self, report: RunReport) -> None:
+        """Each gate as a JUnit testcase ``prodgate::SUITE::GATE`` (SPEC §8), when --junitxml."""
+        try:
+            from _pytest.junitxml import xml_key
+        except ImportError:  # pragma: no cover - pytest moved it; JUnit output is optional
+            return
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        for suite in report.suites:
+            for g in suite.gates:
+                nodeid = f"prodgate::{suite.name}::{g.gate}"
+                fails = g.fails_run and report.run.mode == "gate"
+                text = f"{g.verdict}: {g.reason} {g.hint}".strip()
+                for when in ("call", "teardown"):
+                    outcome = "failed" if fails and when == "call" else "passed"
+                    xml.pytest_runtest_logreport(
+                        pytest.TestReport(
+                            nodeid=nodeid,
+                            location=("prodgate", None, f"{suite.name}::{g.gate}"),
+                            keywords={},
+                            outcome=outcome,  # type: ignore[arg-type]
+                            longrepr=text if outcome == "failed" else None,
+                            when=when,
+                            sections=[("prodgate", text)] if when == "call" else [],
+                            duration=0.0,
+                        )
+                    )
 
     def baseline_suites(self, suites: list[SuiteData]) -> dict[str, list[CaseReport]]:
         """Baseline cases of every suite of this run that the baseline also has.
