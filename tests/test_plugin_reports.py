@@ -335,3 +335,42 @@ def test_junit_xml_has_a_testcase_per_gate(run: RunFn, project: pytest.Pytester)
     assert failure is not None
     assert "FAIL: accuracy 0.800" in (failure.get("message") or "") + (failure.text or "")
     assert cases[("prodgate.ju", "error_rate_max")].find("failure") is None
+
+
+def test_spend_cap_stops_model_calls_and_makes_gates_incomplete(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+        from pytest_prodgate import Model
+
+        @pytest.fixture(scope="session")
+        def prodgate_model():
+            return Model(lambda x: x, cost=lambda out: 0.01)
+
+        pytestmark = pytest.mark.prodgate("capped", accuracy_floor=0.1, cost_per_call_usd=1.0)
+
+        @pytest.mark.parametrize("i", range(20))
+        def test_capped(prodgate_model, i):
+            assert prodgate_model(i) == i
+        """
+    )
+    result = run("--prodgate", "--prodgate-max-spend-usd=0.05", "--prodgate-report=r.json", "-rs")
+    assert result.ret == 1
+    outcomes = result.parseoutcomes()
+    # The cap is checked before every call: 5 calls reach it; a worker's call already
+    # past its check may finish, so under -n 2 at most one more per worker.
+    assert 5 <= outcomes["passed"] <= 7
+    assert outcomes["skipped"] == 20 - outcomes["passed"]
+    result.stdout.fnmatch_lines(
+        [
+            "capped*accuracy_floor*INCOMPLETE",
+            "capped accuracy_floor INCOMPLETE: * of 20 cases produced no result (* not run)*",
+            "SKIPPED [[]*[]] test_suite.py:*: prodgate: spend cap reached: $0.0* spent of $0.0500 "
+            "(--prodgate-max-spend-usd)",
+        ]
+    )
+    report = read_report(project.path / "r.json")
+    spent = sum(c["cost_usd"] or 0 for c in report["suites"][0]["cases"])
+    assert spent <= 0.07 + 1e-9

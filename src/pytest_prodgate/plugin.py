@@ -9,6 +9,7 @@ step summary, exit status.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -212,7 +213,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     if not (settings.enabled or settings.lock):
         return
-    recording.spend().reset(settings.max_spend_usd)
+    ledger = getattr(config, "workerinput", {}).get("prodgate_spend_ledger")
+    recording.spend().reset(settings.max_spend_usd, ledger)
     if settings.lock:
         from .dataset import clear_loaded_datasets
 
@@ -628,6 +630,7 @@ class Controller:
         self.started = time.perf_counter()
         self.baseline: RunReport | None = None
         self.lock: dict[str, Any] | None = None
+        self.ledger: str | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         announce = getattr(report, "prodgate_announce", None)
@@ -649,6 +652,19 @@ class Controller:
         if report.fails_run:
             session.testsfailed += 1
         return result
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Give every xdist worker the run's shared spend ledger (only with a cap)."""
+        if self.settings.max_spend_usd is None:
+            return
+        if self.ledger is None:
+            import tempfile
+
+            fd, self.ledger = tempfile.mkstemp(prefix="prodgate-spend-", suffix=".txt")
+            os.write(fd, b"0.0")
+            os.close(fd)
+        node.workerinput["prodgate_spend_ledger"] = self.ledger
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -801,6 +817,9 @@ class Controller:
         )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.ledger is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.ledger)
         if self.report is None:
             self.interrupted = True
             self.evaluate()

@@ -139,31 +139,68 @@ class SpendCapReached(RuntimeError):
 
 
 class _Spend:
-    """The process's running total of recorded cost, and its optional cap."""
+    """The run's running total of recorded cost, and its optional cap.
+
+    Under xdist every worker is its own process; the controller then gives them one
+    shared ledger file, updated under an exclusive ``flock``, so the cap holds for
+    the whole run rather than per worker.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.total_usd = 0.0
+        self._local_usd = 0.0
         self.cap_usd: float | None = None
         self.warmup_calls = 0
+        self.ledger: str | None = None
+
+    @property
+    def total_usd(self) -> float:
+        """What the whole run has spent so far (all workers, with a shared ledger)."""
+        if self.ledger is None:
+            return self._local_usd
+        return self._ledger_update(0.0)
 
     def add(self, usd: float) -> None:
+        if not usd:
+            return
         with self._lock:
-            self.total_usd += usd
+            self._local_usd += usd
+            if self.ledger is not None:
+                self._ledger_update(usd)
+
+    def _ledger_update(self, usd: float) -> float:
+        import fcntl
+
+        with open(self.ledger, "r+", encoding="ascii") as fh:  # type: ignore[arg-type]
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                text = fh.read().strip()
+                total = (float(text) if text else 0.0) + usd
+                if usd:
+                    fh.seek(0)
+                    fh.write(repr(total))
+                    fh.truncate()
+                    fh.flush()
+                return total
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def check(self) -> None:
         cap = self.cap_usd
-        if cap is not None and self.total_usd >= cap:
+        if cap is None:
+            return
+        total = self.total_usd
+        if total >= cap:
             raise SpendCapReached(
-                f"spend cap reached: ${self.total_usd:.4f} spent of ${cap:.4f} "
-                "(--prodgate-max-spend-usd)"
+                f"spend cap reached: ${total:.4f} spent of ${cap:.4f} (--prodgate-max-spend-usd)"
             )
 
-    def reset(self, cap_usd: float | None = None) -> None:
+    def reset(self, cap_usd: float | None = None, ledger: str | None = None) -> None:
         with self._lock:
-            self.total_usd = 0.0
+            self._local_usd = 0.0
             self.cap_usd = cap_usd
             self.warmup_calls = 0
+            self.ledger = ledger
 
 
 _spend = _Spend()
