@@ -374,3 +374,32 @@ def test_spend_cap_stops_model_calls_and_makes_gates_incomplete(
     report = read_report(project.path / "r.json")
     spent = sum(c["cost_usd"] or 0 for c in report["suites"][0]["cases"])
     assert spent <= 0.07 + 1e-9
+
+
+def test_pytest_benchmark_timings_feed_the_latency_gate(
+    run: RunFn, project: pytest.Pytester, xdist_args: list[str]
+) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+        pytestmark = pytest.mark.prodgate("bench", latency_p50_ms=1000)
+
+        def test_bench(benchmark, prodgate_model):
+            benchmark.pedantic(prodgate_model, args=(1,), rounds=80, iterations=1)
+        """
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo", "--prodgate-report=r.json")
+    report = read_report(project.path / "r.json")
+    gate = report["suites"][0]["gates"][0]
+    # 80 rounds give a finite p50 interval; one call (xdist) cannot.
+    assert result.ret == (1 if xdist_args == ["-n", "2"] else 0), result.stdout.str()
+    notes = report["suites"][0]["cases"][0]["notes"]
+    if xdist_args == ["-n", "2"]:
+        # pytest-benchmark switches itself off under xdist: prodgate's own timing is used.
+        assert "disabled" in notes["latency_source"]
+        assert gate["n"] == 1
+    else:
+        assert notes["latency_source"] == "pytest-benchmark raw timings (80 rounds)"
+        assert gate["n"] == 80
+        kinds = {c["kind"] for c in report["suites"][0]["cases"][0]["trials"][0]["calls"]}
+        assert kinds == {"call", "benchmark"}

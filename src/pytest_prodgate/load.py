@@ -32,8 +32,10 @@ rate the load produces); the spend cap is checked once, before the run.
 **Requests.** ``requests=N`` makes exactly N measured calls; ``duration_s=T``
 issues calls until T seconds after the measured phase began (calls in flight
 then are waited for, see *Timeouts*). The first ``warmup`` requests are a
-separate phase that runs (at the same concurrency) before the measured one and
-is never recorded; the measured phase starts with all workers at once.
+separate phase that runs (at the same concurrency, on the same threads, so
+thread-local connections are warm) before the measured one and is never
+recorded; the measured phase starts once every worker is done warming up, with
+all workers at once.
 Inputs are cycled in order across both phases: measured request ``j`` gets
 ``inputs[(warmup + j) % len(inputs)]``.
 
@@ -66,6 +68,14 @@ of calls in flight (Little's law: total busy time / elapsed time) is below
 (a server queueing requests beyond its capacity) do not count: the runner
 still has its calls in flight. A run that issued all its requests in one
 burst (last start at 0) cannot show it and is not flagged.
+
+**Throughput statistics.** :meth:`LoadResult.window_rates` cuts a run into
+equal time windows (at most 20, each at least 5 median call latencies long)
+and counts each success in the window where it ended. :func:`throughput_interval`
+bootstraps those window rates (BCa, :func:`pytest_prodgate.stats.bootstrap_mean`)
+over all runs of a suite; fewer than 5 windows give an unbounded interval
+(INCONCLUSIVE): a run should last at least ~25 median call latencies, and
+100 for the full 20 windows.
 """
 
 from __future__ import annotations
@@ -249,7 +259,7 @@ def _default_windows(calls: Sequence[Sequence[Any]], duration_s: float) -> int:
     median = latencies[len(latencies) // 2] if latencies else 0.0
     if median <= 0:
         return MAX_WINDOWS
-    return max(1, min(MAX_WINDOWS, int(duration_s / (WINDOW_LATENCIES * median))))
+    return max(1, min(MAX_WINDOWS, int(duration_s / (WINDOW_LATENCIES * median) + 1e-9)))
 
 
 # --------------------------------------------------------------------------- validation
@@ -367,59 +377,92 @@ class _Worker:
         self.abandoned = False
 
 
-class _SyncPhase:
-    """``count`` requests (or requests until ``duration_s``) on a pool of threads."""
+class _Phase:
+    """Warm-up or measurement: which request indices, until when, whether recorded."""
 
-    def __init__(self, plan: _Plan, first: int, count: int | None, duration_s: float | None):
-        self.plan = plan
+    __slots__ = ("arrived", "counter", "deadline", "end", "gate", "record")
+
+    def __init__(self, first: int, count: int | None, record: bool) -> None:
         self.counter = itertools.count(first)
         self.end = first + count if count is not None else _NO_END
-        self.duration_s = duration_s
         self.deadline = math.inf
-        self.go = threading.Event()
+        self.gate = threading.Event()  # set when workers may start the phase
+        self.arrived = 0  # workers done with the phase
+        self.record = record
+
+
+class _SyncRun:
+    """A pool of worker threads running the warm-up phase, then the measured one.
+
+    The same threads run both phases, so thread-local state a warm-up call sets
+    up (a keep-alive connection, a per-thread client) serves the measured calls.
+    The calling thread supervises: it starts the measurement once every worker
+    is done warming up, gives up on timed-out calls and ends the run.
+    """
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+        self.warm = _Phase(0, plan.warmup, record=False)
+        self.measured = _Phase(plan.warmup, plan.requests, record=True)
         self.wake = threading.Event()
-        self.live = 0
+        self.live = 0  # workers neither finished nor abandoned
         self.live_lock = threading.Lock()
         self.stop = False
         self.fatal: BaseException | None = None
         self.workers: list[_Worker] = []
-        self.given_up: list[Call] = []  # calls the supervisor recorded for abandoned threads
+        self.given_up: list[Call] = []  # measured calls the supervisor gave up on
+        self.measuring = False
         self.timed_out = False
 
-    def run(self) -> list[Call]:
+    def run(self) -> tuple[list[Call], bool]:
         plan = self.plan
-        for _ in range(plan.concurrency):
-            self._spawn()
-        if self.duration_s is not None:
-            self.deadline = time.perf_counter() + self.duration_s
-        self.go.set()
-        hard = self.deadline + plan.grace_s if self.duration_s is not None else None
-        timeout = plan.timeout_s
-        poll = None if timeout is None else min(max(timeout / 4.0, 0.001), 0.1)
+        warm, measured = self.warm, self.measured
         try:
-            while True:
-                wait = poll
-                if hard is not None:
-                    left = max(0.0, hard - time.perf_counter())
-                    wait = left if wait is None else min(wait, left)
-                self.wake.wait(wait)
-                if self.fatal is not None or self.live == 0:
-                    break
-                now = time.perf_counter()
-                if timeout is not None:
-                    self._reap(now, timeout)
-                if hard is not None and now >= hard:
-                    self._abandon_all(now)
-                    break
+            for _ in range(plan.concurrency):
+                self._spawn()
+            warm.gate.set()
+            if plan.warmup:
+                self._supervise(None, lambda: warm.arrived >= self.live)
+            if self.fatal is None:
+                self.measuring = True
+                hard = None
+                if plan.duration_s is not None:
+                    measured.deadline = time.perf_counter() + plan.duration_s
+                    hard = measured.deadline + plan.grace_s
+                measured.gate.set()
+                self._supervise(hard, lambda: self.live == 0)
         finally:
             self.stop = True
+            warm.gate.set()
+            measured.gate.set()
         if self.fatal is not None:
             raise self.fatal
         calls = list(self.given_up)
         for w in self.workers:
             with w.lock:
                 calls.extend(w.calls)
-        return calls
+        return calls, self.timed_out
+
+    def _supervise(self, hard: float | None, done: Callable[[], bool]) -> None:
+        """Wait until ``done()`` (or a fatal error, or ``hard``), reaping timed-out calls."""
+        timeout = self.plan.timeout_s
+        poll = None if timeout is None else min(max(timeout / 4.0, 0.001), 0.1)
+        while True:
+            with self.live_lock:  # workers change what done() reads under this lock
+                if self.fatal is not None or done():
+                    return
+                self.wake.clear()
+            wait = poll
+            if hard is not None:
+                left = max(0.0, hard - time.perf_counter())
+                wait = left if wait is None else min(wait, left)
+            self.wake.wait(wait)
+            now = time.perf_counter()
+            if timeout is not None:
+                self._reap(now, timeout)
+            if hard is not None and now >= hard:
+                self._abandon_all(now)
+                return
 
     def _spawn(self) -> None:
         w = _Worker()
@@ -437,8 +480,7 @@ class _SyncPhase:
     def _exit(self) -> None:
         with self.live_lock:
             self.live -= 1
-            if self.live == 0:
-                self.wake.set()
+            self.wake.set()
 
     def _reap(self, now: float, timeout: float) -> None:
         """Give up on sync calls past their timeout; a fresh thread replaces each."""
@@ -448,7 +490,8 @@ class _SyncPhase:
                 if w.abandoned or start is None or now - start <= timeout:
                     continue
                 w.abandoned = True
-                self.given_up.append((start, start + timeout, False, _TIMEOUT))
+                if self.measuring:
+                    self.given_up.append((start, start + timeout, False, _TIMEOUT))
             self._spawn()
             self._exit()
 
@@ -463,52 +506,16 @@ class _SyncPhase:
                 self.timed_out = True
 
     def _work(self, w: _Worker) -> None:
-        plan = self.plan
-        fn = plan.fn
-        inputs = plan.inputs
-        n = len(inputs)
-        counter = self.counter
-        end = self.end
-        timeout = plan.timeout_s
-        perf = time.perf_counter
-        calls = w.calls
-        lock = w.lock
-        isawaitable = inspect.isawaitable
-        self.go.wait()
-        deadline = self.deadline
         try:
-            while not self.stop:
-                i = next(counter)
-                if i >= end:
-                    break
-                t0 = perf()
-                if t0 >= deadline:
-                    break
-                w.current = t0
-                err: str | None
-                try:
-                    out = fn(inputs[i % n])
-                except Exception as exc:
-                    t1 = perf()
-                    ok, err, out = False, type(exc).__name__, None
-                else:
-                    t1 = perf()
-                    ok, err = True, None
-                if timeout is not None and t1 - t0 > timeout:
-                    t1, ok, err = t0 + timeout, False, _TIMEOUT
-                with lock:
-                    if w.abandoned:  # the supervisor gave up on this call and recorded it
-                        return
-                    w.current = None
-                    calls.append((t0, t1, ok, err))
-                if out is not None and isawaitable(out):
-                    _close(out)
-                    raise TypeError(
-                        f"load run {plan.name!r}: the callable returned an awaitable but is not "
-                        "recognised as async; wrap it in an `async def` function"
-                    )
+            for phase in (self.warm, self.measured):
+                phase.gate.wait()
+                if self.stop or self._loop(w, phase):
+                    return
+                with self.live_lock:
+                    phase.arrived += 1
+                    self.wake.set()
         except BaseException as exc:
-            with lock:
+            with w.lock:
                 if w.abandoned:
                     return
                 w.current = None
@@ -520,13 +527,55 @@ class _SyncPhase:
             if not w.abandoned:
                 self._exit()
 
+    def _loop(self, w: _Worker, phase: _Phase) -> bool:
+        """Make calls until the phase runs out; ``True`` when this thread was abandoned."""
+        plan = self.plan
+        fn = plan.fn
+        inputs = plan.inputs
+        n = len(inputs)
+        counter = phase.counter
+        end = phase.end
+        deadline = phase.deadline
+        timeout = plan.timeout_s
+        perf = time.perf_counter
+        calls = w.calls if phase.record else []
+        lock = w.lock
+        isawaitable = inspect.isawaitable
+        while not self.stop:
+            i = next(counter)
+            if i >= end:
+                break
+            t0 = perf()
+            if t0 >= deadline:
+                break
+            w.current = t0
+            err: str | None
+            try:
+                out = fn(inputs[i % n])
+            except Exception as exc:
+                t1 = perf()
+                ok, err, out = False, type(exc).__name__, None
+            else:
+                t1 = perf()
+                ok, err = True, None
+            if timeout is not None and t1 - t0 > timeout:
+                t1, ok, err = t0 + timeout, False, _TIMEOUT
+            with lock:
+                if w.abandoned:  # the supervisor gave up on this call (and recorded it)
+                    return True
+                w.current = None
+                calls.append((t0, t1, ok, err))
+            if out is not None and isawaitable(out):
+                _close(out)
+                raise TypeError(
+                    f"load run {plan.name!r}: the callable returned an awaitable but is not "
+                    "recognised as async; wrap it in an `async def` function"
+                )
+        return False
+
 
 def _run_sync(plan: _Plan) -> tuple[list[Call], bool]:
-    if plan.warmup:
-        _SyncPhase(plan, 0, plan.warmup, None).run()
-    phase = _SyncPhase(plan, plan.warmup, plan.requests, plan.duration_s)
-    calls = phase.run()
-    return calls, phase.timed_out
+    return _SyncRun(plan).run()
 
 
 # --------------------------------------------------------------------------- async runner
@@ -777,7 +826,10 @@ async def arun_load(
 ) -> LoadResult:
     """:func:`run_load` for async code: async callables run on the caller's event loop.
 
-    A sync callable runs on the thread pool, awaited without blocking the loop.
+    Same arguments, result and recording as :func:`run_load`. A sync callable
+    runs on the thread pool in a worker thread (:func:`asyncio.to_thread`),
+    awaited without blocking the loop; cancelling the await does not stop that
+    thread's run early. Cancelling an async run cancels its worker tasks.
     """
     plan = _plan(
         fn, inputs, concurrency, requests, duration_s, warmup, timeout_s, grace_s, name, record
@@ -838,6 +890,8 @@ def throughput_interval(
 
     mean_w = sum(widths) / n
     z = [estimate + (k - estimate * w) / mean_w for k, w in zip(counts, widths, strict=True)]
+    if min(z) == max(z):  # every window alike (e.g. no success at all): no spread
+        return estimate, z[0], z[0], n, "window-constant"
     # bootstrap_mean reads values that are all 0 or 1 as proportions (Wilson): rescale
     # such rates (the bootstrap is scale-equivariant) so they stay rates.
     scale = 2.0 if all(v in (0.0, 1.0) for v in z) else 1.0

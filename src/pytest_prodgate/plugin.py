@@ -566,6 +566,7 @@ def pytest_runtest_makereport(
             state.reason = _short(call.excinfo) if call.excinfo else "skipped"
     elif call.when == "call":
         _classify_call(item, rep, call, state)
+        _collect_benchmark(item, state.recorder)
     else:
         if rep.failed and state.outcome in ("passed", "missed", "model_error"):
             state.outcome = "error"
@@ -573,6 +574,28 @@ def pytest_runtest_makereport(
             state.score = None
         rep.prodgate_case = _case_payload(item, spec, state)  # type: ignore[attr-defined]
     return rep
+
+
+def _collect_benchmark(item: pytest.Item, rec: recording.CaseRecorder) -> None:
+    """pytest-benchmark's raw per-round timings become this case's latency samples (SPEC §9)."""
+    bench = getattr(item, "funcargs", {}).get("benchmark")
+    if bench is None:
+        return
+    data = getattr(getattr(getattr(bench, "stats", None), "stats", None), "data", None)
+    if data:
+        for seconds in data:
+            rec.add_call(
+                recording.CallRecord(
+                    float(seconds), True, model="pytest-benchmark", kind="benchmark"
+                )
+            )
+        rec.note("latency_source", f"pytest-benchmark raw timings ({len(data)} rounds)")
+    elif getattr(bench, "disabled", False):
+        rec.note(
+            "latency_source",
+            "pytest-benchmark is disabled here (xdist or --benchmark-disable): "
+            "latency from prodgate's own timing of model calls",
+        )
 
 
 def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[str, Any]:
