@@ -377,8 +377,11 @@ def test_spend_cap_stops_model_calls_and_makes_gates_incomplete(
 
 
 def test_pytest_benchmark_timings_feed_the_latency_gate(
-    run: RunFn, project: pytest.Pytester, xdist_args: list[str]
+    run: RunFn, project: pytest.Pytester, xdist_args: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # pytest-benchmark also disables itself when it sees this variable, which the
+    # outer run sets when this test suite itself runs under xdist.
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     project.makepyfile(
         test_suite="""
         import pytest
