@@ -104,10 +104,15 @@ def _latency_samples(trial: TrialReport) -> list[float]:
     """A trial's latency samples: pytest-benchmark's rounds when it measured, else its calls.
 
     A benchmarked test usually calls the model in every round, so counting both
-    would weigh that one case twice.
+    would weigh that one case twice. Calls under load count only when the test
+    asked for it (``prodgate_load(..., count_latency=True)``).
     """
     bench = [c.latency_ms for c in trial.calls if c.kind == "benchmark"]
-    return bench or [c.latency_ms for c in trial.calls if c.kind == "call"]
+    samples = bench or [c.latency_ms for c in trial.calls if c.kind == "call"]
+    for run in trial.load_runs:
+        if run.get("count_latency"):
+            samples.extend((end - start) * 1000.0 for start, end, ok, _ in run["calls"] if ok)
+    return samples
 
 
 # --------------------------------------------------------------------------- intervals
@@ -445,6 +450,79 @@ class _Suite:
         )
         return self.finish(gate, "<=", budget, iv, "mean cost per call (USD)", "call", "mean")
 
+    def throughput(self) -> GateReport:
+        from .load import throughput_interval
+
+        gate = "throughput_rps"
+        target = float(self.targets[gate])
+        runs = [r for c in self.cases for t in c.trials for r in t.load_runs]
+        if not runs:
+            return self.not_measured(
+                gate, ">=", "no load run was recorded: drive one with prodgate_load."
+            )
+        est, lo, hi, windows, method = throughput_interval(
+            runs, self.cfg.confidence, self.cfg.resamples, self.seed(gate)
+        )
+        iv = stats.Interval(est, lo, hi, windows, method)
+        if any(r.get("timed_out") for r in runs):
+            return self.gate(
+                gate,
+                ">=",
+                "INCOMPLETE",
+                iv,
+                "a load run timed out with calls still in flight: its rate is not a "
+                "sustained throughput. Give the model a timeout_s or a longer grace_s.",
+            )
+        report = self.finish(gate, ">=", target, iv, "successful requests/s", "window", "mean")
+        caveats = []
+        calls = sum(len(r["calls"]) for r in runs)
+        errors = sum(1 for r in runs for call in r["calls"] if not call[2])
+        if errors:
+            caveats.append(f"{errors:,} of {calls:,} requests failed and are not counted")
+        if any(r.get("saturated") for r in runs):
+            caveats.append(
+                "the load runner could not keep its concurrency in flight, so this is a "
+                "lower bound of capacity: raise concurrency or use arun with an async client"
+            )
+        if method == "too-few-windows":
+            report.hint = (
+                "The run was too short for 5 time windows of ~5 call latencies each: "
+                "run it longer (duration_s) to get an interval."
+            )
+        if caveats:
+            report.reason = (
+                (report.reason + " " if report.reason else "")
+                + "; ".join(caveats).capitalize()
+                + "."
+            )
+        return report
+
+    def recovery(self) -> GateReport:
+        from .drill import recovery_estimate
+
+        gate = "recovery_s"
+        budget = float(self.targets[gate])
+        drills = [d for c in self.cases for t in c.trials for d in t.drills]
+        if not drills:
+            return self.not_measured(
+                gate, "<=", "no recovery drill was recorded: time one with prodgate_drill."
+            )
+        worst, n, failed = recovery_estimate(drills)
+        iv = stats.Interval(worst, worst, worst, n, "observed-max")
+        verdict: Verdict = "PASS" if worst <= budget and not failed else "FAIL"
+        reason = ""
+        if failed:
+            names = [str(d.get("name")) for d in drills if not d.get("recovered")]
+            reason = (
+                f"{len(names)} of {n} drills never recovered within their timeout "
+                f"({', '.join(names[:3])}); a failed drill counts as its timeout."
+            )
+        elif verdict == "FAIL":
+            reason = f"the slowest of {n} drills took {worst:.3g} s > {budget:.3g} s."
+        report = self.gate(gate, "<=", verdict, iv, reason)
+        report.lower = report.upper = None  # the worst drill: no interval (SPEC §6)
+        return report
+
     def not_measured(self, gate: str, comparator: str, what: str) -> GateReport:
         return self.gate(gate, comparator, "NO_DATA", None, what)
 
@@ -470,21 +548,11 @@ def evaluate_suite(
         out.append(s.error_rate())
     for tag, floor in sorted((targets.get("slice_floors") or {}).items()):
         out.append(s.slice_floor(tag, float(floor)))
-    extra = list(extra_gates)
-    provided = {g.gate for g in extra}
-    if "throughput_rps" in targets and "throughput_rps" not in provided:
-        out.append(
-            s.not_measured(
-                "throughput_rps", ">=", "no load run was recorded: drive one with prodgate_load."
-            )
-        )
-    if "recovery_s" in targets and "recovery_s" not in provided:
-        out.append(
-            s.not_measured(
-                "recovery_s", "<=", "no recovery drill was recorded: time one with prodgate_drill."
-            )
-        )
-    out.extend(extra)
+    if "throughput_rps" in targets:
+        out.append(s.throughput())
+    if "recovery_s" in targets:
+        out.append(s.recovery())
+    out.extend(extra_gates)
     return out
 
 

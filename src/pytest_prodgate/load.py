@@ -89,6 +89,7 @@ import math
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -540,7 +541,7 @@ class _SyncRun:
         perf = time.perf_counter
         calls = w.calls if phase.record else []
         lock = w.lock
-        isawaitable = inspect.isawaitable
+        plain_types: set[type] = {type(None)}  # result types known not to be awaitable
         while not self.stop:
             i = next(counter)
             if i >= end:
@@ -565,12 +566,15 @@ class _SyncRun:
                     return True
                 w.current = None
                 calls.append((t0, t1, ok, err))
-            if out is not None and isawaitable(out):
-                _close(out)
-                raise TypeError(
-                    f"load run {plan.name!r}: the callable returned an awaitable but is not "
-                    "recognised as async; wrap it in an `async def` function"
-                )
+            if type(out) not in plain_types:
+                if inspect.isawaitable(out):
+                    _close(out)
+                    raise TypeError(
+                        f"load run {plan.name!r}: the callable returned an awaitable but is "
+                        "not recognised as async; wrap it in an `async def` function"
+                    )
+                if not isinstance(out, types.GeneratorType):  # may be a coroutine: check each
+                    plain_types.add(type(out))
         return False
 
 

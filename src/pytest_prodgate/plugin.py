@@ -622,6 +622,8 @@ def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[
             "calls": calls,
             "added_cost_usd": rec.added_cost_usd,
             "duration_s": time.perf_counter() - state.started,
+            "load_runs": list(rec.load_runs),
+            "drills": list(rec.drills),
         },
     }
 
@@ -1009,6 +1011,86 @@ class CaseHandle:
     def note(self, key: str, value: Any) -> None:
         """Keep a value in the report (JSON-able values as they are, others as repr)."""
         self._recorder.note(key, value)
+
+
+class LoadRunner:
+    """Fixture ``prodgate_load``: drive a model concurrently and record the run on the case.
+
+    ``prodgate_load(fn, inputs, concurrency=8, requests=500)`` or ``duration_s=3.0``;
+    ``warmup=N`` calls first, unmeasured; ``timeout_s`` per call. Threads for sync
+    callables, one private event loop for async ones (``await prodgate_load.arun(...)``
+    runs on the test's own loop instead). Latencies under load feed the suite's
+    latency gates only with ``count_latency=True``.
+    """
+
+    def __init__(self, nodeid: str) -> None:
+        self._nodeid = nodeid
+
+    def _record(self, result: Any, count_latency: bool) -> None:
+        rec = recording.current_case()
+        if rec is not None:
+            with rec.lock:
+                rec.load_runs.append({**result.to_dict(), "count_latency": count_latency})
+
+    def _fail(self, exc: Exception) -> Any:
+        pytest.fail(f"{self._nodeid}: prodgate_load: {exc}", pytrace=False)
+
+    def __call__(self, fn: Any, inputs: Any, *, count_latency: bool = False, **options: Any) -> Any:
+        from .load import run_load
+
+        try:
+            result = run_load(fn, inputs, record=False, **options)
+        except (TypeError, ValueError) as exc:
+            self._fail(exc)
+        self._record(result, count_latency)
+        return result
+
+    async def arun(
+        self, fn: Any, inputs: Any, *, count_latency: bool = False, **options: Any
+    ) -> Any:
+        """The same on the running event loop (for async tests)."""
+        from .load import arun_load
+
+        try:
+            result = await arun_load(fn, inputs, record=False, **options)
+        except (TypeError, ValueError) as exc:
+            self._fail(exc)
+        self._record(result, count_latency)
+        return result
+
+
+@pytest.fixture
+def prodgate_load(request: pytest.FixtureRequest) -> LoadRunner:
+    """A load runner for throughput gates (see :class:`LoadRunner`)."""
+    return LoadRunner(request.node.nodeid)
+
+
+@pytest.fixture
+def prodgate_drill(request: pytest.FixtureRequest) -> Any:
+    """Time recovery drills: ``with prodgate_drill("bad-deploy") as d: ... d.wait_until(...)``.
+
+    Returns a factory of :class:`pytest_prodgate.drill.Drill` context managers; each
+    finished drill is recorded on the case and feeds the suite's ``recovery_s`` gate.
+    Misuse (no recovery step, bad arguments) fails the test with a message naming it.
+    """
+    from .drill import Drill, DrillError
+
+    nodeid = request.node.nodeid
+
+    class _Drill(Drill):
+        def __exit__(self, *exc_info: Any) -> Any:
+            try:
+                return super().__exit__(*exc_info)
+            except DrillError as exc:
+                pytest.fail(f"{nodeid}: prodgate_drill: {exc}", pytrace=False)
+
+    def make(name: str = "drill", *, poll_interval_s: float = 0.05) -> Drill:
+        try:
+            return _Drill(name, poll_interval_s=poll_interval_s)
+        except (TypeError, ValueError) as exc:
+            pytest.fail(f"{nodeid}: prodgate_drill: {exc}", pytrace=False)
+
+    return make
 
 
 @pytest.fixture

@@ -50,6 +50,8 @@ def _target(g: GateReport) -> str:
 def _interval(g: GateReport) -> str:
     if g.estimate is None:
         return "-"
+    if g.method == "observed-max":
+        return "(worst drill)"
     lo = fmt_value(g.gate, g.lower if g.lower is not None else -math.inf)
     hi = fmt_value(g.gate, g.upper if g.upper is not None else math.inf)
     return f"[{lo}, {hi}]"
@@ -108,6 +110,34 @@ def _listing(items: list[str], limit: int = 8) -> str:
     return ", ".join(items[:limit]) + more
 
 
+def _load_line(run: dict[str, object]) -> str:
+    calls = run.get("calls") or []
+    assert isinstance(calls, list)
+    ok = sorted((c[1] - c[0]) * 1000.0 for c in calls if c[2])
+    errors = len(calls) - len(ok)
+    duration = float(run.get("duration_s") or 0.0)  # type: ignore[arg-type]
+    rate = len(ok) / duration if duration > 0 else 0.0
+    p95 = f", p95 {ok[min(len(ok) - 1, int(0.95 * len(ok)))]:.3g} ms" if ok else ""
+    flags = [f for f in ("saturated", "timed_out") if run.get(f)]
+    return (
+        f"load {run.get('name') or ''}: concurrency {run.get('concurrency')}, "
+        f"{len(calls):,} requests in {duration:.2f} s, {rate:,.1f} ok/s{p95}, "
+        f"{errors} errors" + (f" ({', '.join(flags)})" if flags else "")
+    ).replace("load : ", "load: ")
+
+
+def _drill_line(drill: dict[str, object]) -> str:
+    def secs(key: str) -> str:
+        value = drill.get(key)
+        return f"{value:.3g} s" if isinstance(value, (int, float)) else "-"
+
+    state = "recovered" if drill.get("recovered") else "NOT recovered"
+    return (
+        f"drill {drill.get('name')}: detected after {secs('detected_s')}, "
+        f"{state} after {secs('recovered_s')}"
+    )
+
+
 def suite_details(suite: SuiteReport) -> list[str]:
     """Regression, trials and slice lines under the table."""
     out = []
@@ -136,6 +166,10 @@ def suite_details(suite: SuiteReport) -> list[str]:
             f"{len(suite.flaky_cases)} flaky case{'s' if len(suite.flaky_cases) != 1 else ''}"
             f"{flaky}"
         )
+    for case in suite.cases:
+        for trial in case.trials:
+            out.extend(_load_line(run) for run in trial.load_runs)
+            out.extend(_drill_line(drill) for drill in trial.drills)
     if suite.slices:
         parts = [
             f"{tag} {fmt_value('accuracy', sl.accuracy)} (n={sl.n})"

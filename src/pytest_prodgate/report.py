@@ -79,6 +79,10 @@ class TrialReport(_Model):
     calls: list[CallReport] = Field(default_factory=list)
     added_cost_usd: float = 0.0
     duration_s: float = 0.0
+    #: ``prodgate_load`` runs: concurrency, duration_s, calls as [start, end, ok, error], ...
+    load_runs: list[dict[str, Any]] = Field(default_factory=list)
+    #: ``prodgate_drill`` drills: name, recovered, recovered_s, detected_s, steps, ...
+    drills: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class CaseReport(_Model):

@@ -1,0 +1,52 @@
+"""The served digits model under production conditions: throughput and recovery.
+
+A load test holds 8 concurrent clients on the running server for 3 seconds; a
+recovery drill deploys a bad model version to the running server, detects it
+with a canary evaluation, rolls back, and times fault -> healthy again.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from pytest_prodgate import Case, Model, load_cases
+
+pytestmark = pytest.mark.prodgate(
+    "digits-service",
+    throughput_rps=100,  # 4. sustained successful requests/s at peak
+    recovery_s=5,  # 5. bad version -> detected -> rolled back -> healthy
+)
+
+CASES: list[Case] = [p.values[0] for p in load_cases("evals/digits_holdout.jsonl")]
+CANARY = CASES[:24]
+
+
+def canary_accuracy(http: httpx.Client) -> float:
+    """A small sealed canary eval, run against whatever version is serving."""
+    hits = 0
+    for case in CANARY:
+        response = http.post("/predict", json={"pixels": case.input})
+        hits += response.json()["label"] == case.expected
+    return hits / len(CANARY)
+
+
+def test_sustained_throughput(prodgate_load, prodgate_model: Model) -> None:
+    run = prodgate_load(
+        prodgate_model,
+        [case.input for case in CASES],
+        concurrency=8,
+        duration_s=3.0,
+        warmup=40,
+    )
+    assert run.errors() == 0, f"{run.errors()} requests failed under load"
+
+
+def test_bad_deploy_is_detected_and_rolled_back(prodgate_drill, http: httpx.Client) -> None:
+    assert canary_accuracy(http) >= 0.9  # healthy before the fault
+    with prodgate_drill("bad-deploy", poll_interval_s=0.02) as drill:
+        http.post("/deploy", json={"version": "logreg-shuffled"})  # the fault
+        drill.wait_until(lambda: canary_accuracy(http) < 0.5, timeout=10, step="detected")
+        http.post("/rollback")
+        drill.wait_until(lambda: canary_accuracy(http) >= 0.9, timeout=10, step="recovered")
+    assert drill.recovered
