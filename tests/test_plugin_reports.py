@@ -280,7 +280,7 @@ def test_no_side_effects_without_eval_cases(pytester: pytest.Pytester) -> None:
         """
         import sys
         def pytest_unconfigure(config):
-            heavy = sorted(m for m in ("numpy", "scipy") if m in sys.modules)
+            heavy = sorted(m for m in ("numpy", "scipy", "pydantic") if m in sys.modules)
             print("HEAVY:", ",".join(heavy) or "none")
         """
     )

@@ -22,10 +22,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import recording
-from .settings import OPTIONS, Settings, SettingsError, build_settings
-from .targets import TargetError, Targets, parse_marker_args
+
+# Only what every pytest run needs is imported here: pydantic, numpy and scipy load
+# when --prodgate (or --prodgate-lock) is given, so plain runs stay as fast as before.
 
 if TYPE_CHECKING:
+    from .settings import Settings
+    from .targets import TargetError, Targets
     from .aggregate import SuiteData
     from .model import Model
     from .report import CaseReport, GateReport, RunInfo, RunReport
@@ -38,7 +41,7 @@ MARKER_DOC = (
     "an eval case gated on the locked numbers given (see pytest-prodgate docs)."
 )
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
+SETTINGS_KEY = pytest.StashKey["Settings | None"]()
 MODEL_FN_KEY = pytest.StashKey[Any]()
 CONFLICTS_KEY = pytest.StashKey[dict[str, str]]()
 
@@ -174,6 +177,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def _raw_settings(config: pytest.Config) -> dict[str, tuple[Any, str]]:
+    from .settings import OPTIONS
+
     values: dict[str, tuple[Any, str]] = {}
     for name, (opt, ini) in OPTIONS.items():
         cli = config.getoption(opt.lstrip("-").replace("-", "_"))
@@ -206,13 +211,16 @@ def _is_worker(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
+    config.stash[SETTINGS_KEY] = None
+    if not (config.getoption("prodgate") or config.getoption("prodgate_lock")):
+        return  # eval cases are only skipped: nothing else to load or validate
+    from .settings import SettingsError, build_settings
+
     try:
         settings = build_settings(_raw_settings(config))
     except SettingsError as exc:
         raise pytest.UsageError(f"prodgate: {exc}") from None
     config.stash[SETTINGS_KEY] = settings
-    if not (settings.enabled or settings.lock):
-        return
     ledger = getattr(config, "workerinput", {}).get("prodgate_spend_ledger")
     recording.spend().reset(settings.max_spend_usd, ledger)
     if settings.lock:
@@ -290,7 +298,20 @@ def _import_model(spec: str, config: pytest.Config) -> Any:
 
 
 def _settings(config: pytest.Config) -> Settings:
-    return config.stash[SETTINGS_KEY]
+    """The validated settings; only call where :func:`_enabled` or ``--prodgate-lock`` holds."""
+    settings = config.stash.get(SETTINGS_KEY, None)
+    assert settings is not None, "prodgate settings are read only when prodgate is on"
+    return settings
+
+
+def _enabled(config: pytest.Config) -> bool:
+    settings = config.stash.get(SETTINGS_KEY, None)
+    return settings is not None and settings.enabled
+
+
+def _locking(config: pytest.Config) -> bool:
+    settings = config.stash.get(SETTINGS_KEY, None)
+    return settings is not None and settings.lock
 
 
 EVAL_KEY = pytest.StashKey[bool]()
@@ -340,9 +361,11 @@ def _trial_id(trial: int) -> str:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run each eval case N times (``trials=N`` or ``--prodgate-trials``) as separate items."""
-    settings = metafunc.config.stash.get(SETTINGS_KEY, None)
-    if settings is None or not settings.enabled:
+    if not _enabled(metafunc.config):
         return
+    from .targets import TargetError, parse_marker_args
+
+    settings = _settings(metafunc.config)
     markers = [(m.args, m.kwargs) for m in metafunc.definition.iter_markers("prodgate")]
     if not markers:
         return
@@ -369,7 +392,7 @@ def item_spec(item: pytest.Item) -> ItemSpec:
     path, lineno, _ = item.location
     location = f"{item.nodeid} ({path}:{(lineno or 0) + 1})"
     parsed = _parse_cached(item.config, markers)
-    if isinstance(parsed, TargetError):
+    if isinstance(parsed, BaseException):
         spec = ItemSpec(_default_suite(item), case_id, trial, None, str(parsed), location)
     else:
         name, targets = parsed
@@ -385,6 +408,8 @@ def _parse_cached(
     config: pytest.Config, markers: list[tuple[Any, Any]]
 ) -> tuple[str | None, Targets] | TargetError:
     """Parse markers once per distinct set: a parametrized test's items share them."""
+    from .targets import TargetError, parse_marker_args
+
     cache = config.stash.setdefault(PARSED_KEY, {})
     key = repr(markers)
     if key not in cache:
@@ -420,10 +445,9 @@ def _find_conflicts(items: list[pytest.Item]) -> dict[str, str]:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    settings = _settings(config)
-    if settings.lock and not _is_worker(config):
+    if _locking(config) and not _is_worker(config):
         _write_lock(config, items)
-    if not settings.enabled:
+    if not _enabled(config):
         skip = pytest.mark.skip(reason=SKIP_REASON)
         for item in items:
             if is_eval_case(item):
@@ -465,7 +489,7 @@ def _write_lock(config: pytest.Config, items: list[pytest.Item]) -> None:
 
 
 def _active(item: pytest.Item) -> bool:
-    return _settings(item.config).enabled and is_eval_case(item)
+    return _enabled(item.config) and is_eval_case(item)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -940,7 +964,7 @@ def _git_commit(root: Path) -> str | None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    if _is_worker(config) and _settings(config).enabled:
+    if _is_worker(config) and _enabled(config):
         config.workeroutput["prodgate_warmup_calls"] = recording.spend().warmup_calls  # type: ignore[attr-defined]
 
 
