@@ -659,10 +659,10 @@ def test_integrity_gates_rows(project: Path) -> None:
     )
     assert all(isinstance(r, GateReport) for r in rows)
     assert [(r.gate, r.verdict, r.comparator, r.target) for r in rows] == [
-        ("sealed_dataset", "TAMPERED", "<=", 0.0),
-        ("accuracy_floor", "LOOSENED", ">=", 0.9),
-        ("latency_p95_ms", "LOOSENED", "<=", 900.0),
-        ("trials", "LOOSENED", ">=", 3.0),
+        ("sealed_dataset[evals/support.jsonl]", "TAMPERED", "<=", 0.0),
+        ("locked:accuracy_floor", "LOOSENED", ">=", 0.9),
+        ("locked:latency_p95_ms", "LOOSENED", "<=", 900.0),
+        ("locked:trials", "LOOSENED", ">=", 3.0),
     ]
     for r in rows:
         assert (r.suite, r.fails_run, r.n, r.estimate, r.lower, r.upper) == (
@@ -698,7 +698,7 @@ def test_integrity_gates_report_mode_new_suite_and_clean_suite(project: Path) ->
         "new", None, {"accuracy_floor": 0.1}, checks, source, project, fails_run=False
     )
     assert [(r.gate, r.verdict, r.fails_run) for r in rows] == [
-        ("sealed_dataset", "TAMPERED", False)
+        ("sealed_dataset[evals/support.jsonl]", "TAMPERED", False)
     ]
     assert "cannot be read any more" in rows[0].reason
     assert "not found" in rows[0].reason

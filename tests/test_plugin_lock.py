@@ -76,8 +76,9 @@ def test_tampering_is_caught(run: RunFn, sealed: pytest.Pytester, edit, detail: 
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
-            "sealed*sealed_dataset*unchanged*TAMPERED",
-            f"sealed sealed_dataset TAMPERED: evals/qa.jsonl: {detail}*pytest --prodgate-lock",
+            "sealed*sealed_dataset[[]evals/qa.jsonl[]]*unchanged*TAMPERED",
+            f"sealed sealed_dataset[[]evals/qa.jsonl[]] TAMPERED: evals/qa.jsonl: {detail}*"
+            "pytest --prodgate-lock",
         ]
     )
 
@@ -95,7 +96,7 @@ def test_loosened_targets_fail(run: RunFn, sealed: pytest.Pytester, new: str, me
     sealed.makepyfile(test_suite=SUITE.replace(old, new))
     result = _gate(run)
     assert result.ret == 1
-    result.stdout.fnmatch_lines([f"sealed {key} LOOSENED: {message}"])
+    result.stdout.fnmatch_lines([f"sealed locked:{key} LOOSENED: {message}"])
 
 
 def test_tightened_target_is_fine(run: RunFn, sealed: pytest.Pytester) -> None:

@@ -183,3 +183,15 @@ def test_prodgate_case_outside_an_eval_case(run: RunFn, project: pytest.Pytester
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*prodgate_case is only available in eval cases*"])
     _no_crash(result)
+
+
+def test_every_option_is_validated(project: pytest.Pytester) -> None:
+    from pytest_prodgate.plugin import _OPTION_DESTS
+    from pytest_prodgate.settings import OPTIONS
+
+    assert set(_OPTION_DESTS) == {cli.lstrip("-").replace("-", "_") for cli, _ in OPTIONS.values()}
+    # A typo in an option is caught even without --prodgate (it would do nothing).
+    project.makepyfile(test_suite="def test_x(): pass")
+    result = project.runpytest("--prodgate-seed=-3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: prodgate: --prodgate-seed=-3: Input should be greater*"])

@@ -23,6 +23,7 @@ from .report import (
     SliceSummary,
     SuiteReport,
     TrialReport,
+    Verdict,
 )
 
 __all__ = ["Aggregator", "SuiteData", "build_report"]
@@ -41,11 +42,15 @@ class SuiteData:
 class Aggregator:
     """Collects what every eval-case item reported."""
 
-    announced: dict[str, tuple[str, str]] = field(default_factory=dict)
+    announced: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def announce(self, nodeid: str, data: dict[str, Any]) -> None:
-        self.announced[nodeid] = (str(data["suite"]), str(data["case_id"]))
+        self.announced[nodeid] = (
+            str(data["suite"]),
+            str(data["case_id"]),
+            str(data.get("function", nodeid.split("[", 1)[0])),
+        )
 
     def add(self, payload: dict[str, Any]) -> None:
         self.payloads[str(payload["trial"]["nodeid"])] = payload
@@ -53,12 +58,13 @@ class Aggregator:
     def suites(self) -> list[SuiteData]:
         """Every suite seen, sorted by name, each case sorted by id (then trial, nodeid)."""
         payloads = dict(self.payloads)
-        for nodeid, (suite, case_id) in self.announced.items():
+        for nodeid, (suite, case_id, function) in self.announced.items():
             if nodeid not in payloads:
                 # Setup began but no teardown ever arrived: the worker died mid-case.
                 payloads[nodeid] = {
                     "suite": suite,
                     "case_id": case_id,
+                    "function": function,
                     "targets": {},
                     "tags": [],
                     "notes": {},
@@ -68,19 +74,29 @@ class Aggregator:
                         "reason": "no result arrived (the process running it crashed)",
                     },
                 }
-        by_suite: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        by_suite: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
         targets: dict[str, dict[str, Any]] = {}
         for p in payloads.values():
-            by_suite.setdefault(p["suite"], {}).setdefault(p["case_id"], []).append(p)
+            key = (str(p.get("function", "")), str(p["case_id"]))
+            by_suite.setdefault(p["suite"], {}).setdefault(key, []).append(p)
             merged = targets.setdefault(p["suite"], {})
             for k, v in p["targets"].items():
                 merged.setdefault(k, v)
         out = []
         for name in sorted(by_suite):
-            ordered = sorted(by_suite[name].items(), key=lambda kv: natural_key(kv[0]))
-            cases = [_case(name, cid, ps) for cid, ps in ordered]
+            groups = by_suite[name]
+            # One test function per suite (the default): ids as given. Several functions
+            # pooled into a named suite may reuse ids: then each is qualified by its test.
+            several = len({function for function, _ in groups}) > 1
+            ids = {key: (_qualified(*key) if several else key[1]) for key in groups}
+            ordered = sorted(groups, key=lambda key: natural_key(ids[key]))
+            cases = [_case(name, ids[key], groups[key]) for key in ordered]
             out.append(SuiteData(name, targets[name], cases))
         return out
+
+
+def _qualified(function: str, case_id: str) -> str:
+    return case_id if case_id.startswith(function) else f"{function}[{case_id}]"
 
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
@@ -144,6 +160,12 @@ def _pass_all_rate(cases: list[CaseReport]) -> float | None:
     )
 
 
+def _no_gate_verdict(cases: list[CaseReport]) -> Verdict:
+    """A suite that declares no gate: INCOMPLETE when some case produced no result."""
+    broken = any(t.outcome in ("error", "crashed", "not_run") for c in cases for t in c.trials)
+    return "INCOMPLETE" if broken else "PASS"
+
+
 def _counts(cases: Iterable[CaseReport]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for c in cases:
@@ -167,7 +189,7 @@ def build_report(
             SuiteReport(
                 name=s.name,
                 targets=s.targets,
-                verdict=worst(g.verdict for g in gates) or "PASS",
+                verdict=worst(g.verdict for g in gates) or _no_gate_verdict(s.cases),
                 counts=_counts(s.cases),
                 gates=gates,
                 slices=_slices(s.cases),

@@ -126,22 +126,38 @@ def _share_interval(
 ) -> stats.Interval:
     """Interval of a share of 0/1 (or graded [0, 1]) values, per SPEC §6."""
     binary = bool(np.all((values == 0.0) | (values == 1.0)))
+    n_cases = len(np.unique(clusters)) if clusters is not None else len(values)
     if clusters is not None and binary and (values.min() == values.max()):
         # All trials agree everywhere: a cluster bootstrap would be zero-width.
-        per_case = int(values[0]) * len(np.unique(clusters))
-        return stats.wilson(per_case, len(np.unique(clusters)), cfg.confidence)
+        return stats.wilson(int(values[0]) * n_cases, n_cases, cfg.confidence)
     method = cfg.ci_method
     if binary and clusters is None and method in ("auto", "wilson"):
         return stats.wilson(int(values.sum()), len(values), cfg.confidence)
     if binary and clusters is None and method == "clopper-pearson":
         return stats.clopper_pearson(int(values.sum()), len(values), cfg.confidence)
-    return stats.bootstrap_mean(
+    iv = stats.bootstrap_mean(
         values,
         confidence=cfg.confidence,
         resamples=cfg.resamples,
         seed=seed,
         clusters=clusters,
+        binary_fallback=method != "bootstrap",
     )
+    if iv.lower == iv.upper:
+        # Constant graded scores: the bootstrap has no spread to offer. A score in
+        # [0, 1] has variance at most p(1 - p), so Wilson on the fractional count
+        # is a conservative bound where a zero-width interval would be no bound.
+        return _wilson_fractional(float(values.mean()) * n_cases, n_cases, cfg.confidence)
+    return iv
+
+
+def _wilson_fractional(successes: float, n: int, confidence: float) -> stats.Interval:
+    z = stats.z_two_sided(confidence)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return stats.Interval(p, max(0.0, centre - half), min(1.0, centre + half), n, "wilson-graded")
 
 
 def _decide(gate: str, comparator: str, target: float, iv: stats.Interval) -> Verdict:
@@ -242,9 +258,14 @@ class _Suite:
         names = ", ".join(t.nodeid for t in missing[:3])
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         total = sum(len(c.trials) for c in self.cases)
+        todo = (
+            "Raise --prodgate-max-spend-usd or run fewer cases"
+            if all(t.outcome == "not_run" for t in missing)
+            else "Fix them and rerun"
+        )
         return (
             f"{len(missing)} of {total} cases produced no result ({detail}): {names}{more}. "
-            "Fix them and rerun; a gate never passes on partial data."
+            f"{todo}; a gate never passes on partial data."
         )
 
     # ---- shares: accuracy, slices, error rate
@@ -267,6 +288,8 @@ class _Suite:
         multi = len(np.unique(case_idx)) < len(case_idx)
         clusters = case_idx if multi else None
         iv = _share_interval(values, clusters, self.cfg, self.seed(gate))
+        # n counts cases (trials stay with their case), whatever the method counted.
+        iv = stats.Interval(iv.estimate, iv.lower, iv.upper, len(np.unique(case_idx)), iv.method)
         return self.finish(gate, comparator, target, iv, what, unit, "share")
 
     def finish(
@@ -403,9 +426,17 @@ class _Suite:
         values: list[float] = []
         clusters: list[int] = []
         failed: list[str] = []
+        unpriced: list[str] = []
+        priced = any(
+            c.cost_usd is not None or c.cost_error is not None
+            for _, t in scored_trials(self.cases)
+            for c in t.calls
+            if c.kind == "call"
+        )
         known = False
         for k, (_, t) in enumerate(scored_trials(self.cases)):
-            calls = [c for c in t.calls if c.kind == "call"]
+            # A failed call returned nothing to price: leave it out rather than count $0.
+            calls = [c for c in t.calls if c.kind == "call" and c.ok]
             known = known or t.added_cost_usd > 0
             if not calls:
                 if t.added_cost_usd > 0:
@@ -417,9 +448,14 @@ class _Suite:
                 if c.cost_error is not None:
                     failed.append(f"{t.nodeid}: {c.cost_error}")
                     continue
+                if c.cost_usd is None and priced and not share:
+                    # Beside priced calls, an unpriced one is unknown, not free.
+                    unpriced.append(f"{t.nodeid}: {c.model or 'a model'} has no cost= or pricing=")
+                    continue
                 known = known or c.cost_usd is not None
                 values.append((c.cost_usd or 0.0) + share)
                 clusters.append(k)
+        failed.extend(unpriced)
         if failed:
             return self.gate(
                 gate,
@@ -650,12 +686,12 @@ def regression_gate(
     if verdict == "FAIL":
         reason = (
             f"{what}; the {cfg.confidence:.0%} interval's upper bound {iv.upper:+.3f} "
-            f"< {target:+.3f}."
+            f"< {target + 0.0:+.3f}."
         )
     elif verdict == "INCONCLUSIVE":
         reason = (
             f"{what}; the {cfg.confidence:.0%} interval [{iv.lower:+.3f}, {iv.upper:+.3f}] "
-            f"straddles {target:+.3f}."
+            f"straddles {target + 0.0:+.3f}."
         )
     hint = ""
     if verdict == "INCONCLUSIVE":

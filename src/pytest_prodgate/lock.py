@@ -616,7 +616,7 @@ def integrity_gates(
         rows.append(
             GateReport(
                 suite=suite,
-                gate="sealed_dataset",
+                gate=f"sealed_dataset[{key}]",
                 comparator="<=",
                 target=0.0,
                 verdict="TAMPERED",
@@ -634,7 +634,7 @@ def integrity_gates(
         rows.append(
             GateReport(
                 suite=suite,
-                gate=keyword,
+                gate=f"locked:{keyword}",
                 comparator=">=" if kind in ("floor", "trials") else "<=",
                 target=float(locked if current is None else current),
                 verdict="LOOSENED",

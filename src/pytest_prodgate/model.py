@@ -615,6 +615,7 @@ class Model:
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
                 model=self._name,
+                model_version=self._version,
             )
         )
         return output
@@ -631,6 +632,7 @@ class Model:
                 timed_out=tally.timed_out,
                 retries=tally.attempts - 1,
                 model=self._name,
+                model_version=self._version,
             ),
             exc,
         )

@@ -27,11 +27,11 @@ from . import recording
 # when --prodgate (or --prodgate-lock) is given, so plain runs stay as fast as before.
 
 if TYPE_CHECKING:
-    from .settings import Settings
-    from .targets import TargetError, Targets
     from .aggregate import SuiteData
     from .model import Model
     from .report import CaseReport, GateReport, RunInfo, RunReport
+    from .settings import Settings
+    from .targets import TargetError, Targets
 
 SKIP_REASON = "prodgate eval case (run with --prodgate)"
 MARKER_DOC = (
@@ -124,7 +124,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--prodgate-ci-method",
         default=None,
         choices=("auto", "bootstrap", "wilson", "clopper-pearson"),
-        help="interval for accuracy gates (default auto, see docs).",
+        help="interval for accuracy, slice and error-rate gates (default auto, see docs).",
     )
     group.addoption(
         "--prodgate-inconclusive",
@@ -170,6 +170,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(key, f"default for {opt}", type=kind, default=None)  # type: ignore[arg-type]
 
 
+_OPTION_DESTS = (
+    "prodgate",
+    "prodgate_lock",
+    "prodgate_mode",
+    "prodgate_model",
+    "prodgate_report",
+    "prodgate_baseline",
+    "prodgate_confidence",
+    "prodgate_resamples",
+    "prodgate_seed",
+    "prodgate_ci_method",
+    "prodgate_inconclusive",
+    "prodgate_trials",
+    "prodgate_max_spend_usd",
+)
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from . import hookspecs
 
@@ -212,7 +229,8 @@ def _is_worker(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
     config.stash[SETTINGS_KEY] = None
-    if not (config.getoption("prodgate") or config.getoption("prodgate_lock")):
+    given = [d for d in _OPTION_DESTS if config.getoption(d) is not None]
+    if not given:
         return  # eval cases are only skipped: nothing else to load or validate
     from .settings import SettingsError, build_settings
 
@@ -220,6 +238,8 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(_raw_settings(config))
     except SettingsError as exc:
         raise pytest.UsageError(f"prodgate: {exc}") from None
+    if not (settings.enabled or settings.lock):
+        return  # options given without --prodgate: checked (a typo exits 4), otherwise inert
     config.stash[SETTINGS_KEY] = settings
     ledger = getattr(config, "workerinput", {}).get("prodgate_spend_ledger")
     recording.spend().reset(settings.max_spend_usd, ledger)
@@ -581,7 +601,11 @@ def pytest_runtest_makereport(
         return rep
     spec = item_spec(item)
     if call.when == "setup":
-        rep.prodgate_announce = {"suite": spec.suite, "case_id": spec.case_id}  # type: ignore[attr-defined]
+        rep.prodgate_announce = {  # type: ignore[attr-defined]
+            "suite": spec.suite,
+            "case_id": spec.case_id,
+            "function": item.nodeid.split("[", 1)[0],
+        }
         if rep.failed:
             state.outcome = "error"
             state.reason = f"setup: {_short(call.excinfo)}" if call.excinfo else "setup failed"
@@ -632,6 +656,7 @@ def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[
     return {
         "suite": spec.suite,
         "case_id": spec.case_id,
+        "function": item.nodeid.split("[", 1)[0],
         "source": getattr(case, "source", None) or None,
         "targets": spec.targets.declared() if spec.targets is not None else {},
         "tags": list(rec.tags),
@@ -753,6 +778,8 @@ class Controller:
             return gates
 
         report = build_report(suites, self.run_info(), gate_suite)
+        if self.interrupted:
+            _mark_interrupted(report)
         self.config.hook.pytest_prodgate_report(config=self.config, report=report)
         self.report = report
         self.junit_gates(report)
@@ -843,6 +870,14 @@ class Controller:
                 if c.get("model")
             }
         )
+        versions = sorted(
+            {
+                str(c["model_version"])
+                for p in self.aggregator.payloads.values()
+                for c in p["trial"].get("calls", [])
+                if c.get("model_version")
+            }
+        )
         workers = getattr(self.config.option, "numprocesses", None)
         return RunInfo(
             started_at=_iso(self.started_wall),
@@ -860,6 +895,7 @@ class Controller:
             mode=s.mode,
             inconclusive=s.inconclusive,
             model_name=", ".join(names) or None,
+            model_version=", ".join(versions) or None,
             xdist_workers=workers if isinstance(workers, int) else 0,
             interrupted=self.interrupted,
             warmup_calls=self.warmup_calls + recording.spend().warmup_calls,
@@ -936,6 +972,27 @@ class Controller:
         tr.write_line(final, red=report.fails_run, green=not report.fails_run, bold=True)
         if self.settings.report is not None:
             tr.write_line(f"prodgate: report written to {self.settings.report}")
+
+
+def _mark_interrupted(report: RunReport) -> None:
+    """An interrupted run saw only some cases: no gate of it may pass."""
+    from .gates import worst
+
+    for suite in report.suites:
+        for g in suite.gates:
+            if g.verdict in ("PASS", "INCONCLUSIVE"):
+                g.verdict = "INCOMPLETE"
+                g.fails_run = True
+                g.reason = (
+                    "the run was interrupted (Ctrl-C, -x or --maxfail) before every case ran; "
+                    "a gate never passes on partial data."
+                )
+                g.hint = ""
+        suite.verdict = worst(g.verdict for g in suite.gates) or suite.verdict
+    report.verdict = worst(g.verdict for s in report.suites for g in s.gates)
+    report.fails_run = report.run.mode == "gate" and any(
+        g.fails_run for s in report.suites for g in s.gates
+    )
 
 
 def _iso(ts: float) -> str:
@@ -1040,7 +1097,8 @@ class CaseHandle:
 class LoadRunner:
     """Fixture ``prodgate_load``: drive a model concurrently and record the run on the case.
 
-    ``prodgate_load(fn, inputs, concurrency=8, requests=500)`` or ``duration_s=3.0``;
+    ``prodgate_load(fn, inputs, concurrency=8, requests=500)`` (``concurrency`` is
+    required; give ``requests`` or ``duration_s=3.0``);
     ``warmup=N`` calls first, unmeasured; ``timeout_s`` per call. Threads for sync
     callables, one private event loop for async ones (``await prodgate_load.arun(...)``
     runs on the test's own loop instead). Latencies under load feed the suite's

@@ -46,6 +46,7 @@ class CallRecord:
     output_tokens: int | None = None
     model: str | None = None
     kind: str = "call"
+    model_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # By hand: dataclasses.asdict deep-copies and is 10x slower on this hot path.
@@ -62,6 +63,7 @@ class CallRecord:
             "output_tokens": self.output_tokens,
             "model": self.model,
             "kind": self.kind,
+            "model_version": self.model_version,
         }
 
 

@@ -42,7 +42,7 @@ def fmt_value(gate: str, x: float | None) -> str:
 def _target(g: GateReport) -> str:
     if g.gate == "regression":
         return f"Δ >= {g.target + 0.0:.3f}"
-    if g.gate == "sealed_dataset":
+    if g.gate.startswith("sealed_dataset"):
         return "unchanged"
     return f"{g.comparator} {fmt_value(g.gate, g.target)}"
 

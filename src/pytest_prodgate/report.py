@@ -65,6 +65,7 @@ class CallReport(_Model):
     output_tokens: int | None = None
     model: str | None = None
     kind: str = "call"
+    model_version: str | None = None
 
 
 class TrialReport(_Model):

@@ -480,6 +480,8 @@ def bootstrap_mean(
     resamples: int = 9999,
     seed: SeedLike = 0,
     clusters: Iterable[Hashable] | npt.ArrayLike | None = None,
+    *,
+    binary_fallback: bool = True,
 ) -> Interval:
     """BCa bootstrap interval of the mean of ``values``.
 
@@ -490,7 +492,8 @@ def bootstrap_mean(
     values (a ratio of sums over clusters).
 
     Fallbacks: values that are all 0 or 1 (without clusters) give
-    :func:`wilson` on (Σx, n); clustered values that are all 0 or all 1 give
+    :func:`wilson` on (Σx, n) unless ``binary_fallback=False`` (then they are
+    bootstrapped like any others, except all-0 / all-1, which stay Wilson); clustered values that are all 0 or all 1 give
     Wilson with one observation per cluster (``"wilson-clusters"``); any other
     constant gives that constant as both bounds (``"constant"``); a single
     non-constant cluster gives (-inf, inf) (``"cluster-unbounded"``).
@@ -507,7 +510,9 @@ def bootstrap_mean(
     c = _check_confidence(confidence)
     b = _check_int(resamples, "resamples", 1)
     x = _as_values(values)
-    return _bootstrap(x, c, b, seed, clusters, binary_fallback=True)
+    if not binary_fallback and clusters is None and x.size and x.min() == x.max():
+        binary_fallback = True  # 0% / 100%: never a zero-width interval
+    return _bootstrap(x, c, b, seed, clusters, binary_fallback=binary_fallback)
 
 
 def paired_delta(
