@@ -493,8 +493,9 @@ def bootstrap_mean(
 
     Fallbacks: values that are all 0 or 1 (without clusters) give
     :func:`wilson` on (Σx, n) unless ``binary_fallback=False`` (then they are
-    bootstrapped like any others, except all-0 / all-1, which stay Wilson); clustered values that are all 0 or all 1 give
-    Wilson with one observation per cluster (``"wilson-clusters"``); any other
+    bootstrapped like any others, except all-0 / all-1, which stay Wilson);
+    clustered values that are all 0 or all 1 give Wilson with one observation
+    per cluster (``"wilson-clusters"``); any other
     constant gives that constant as both bounds (``"constant"``); a single
     non-constant cluster gives (-inf, inf) (``"cluster-unbounded"``).
 
