@@ -675,7 +675,9 @@ def regression_gate(
     # reports an honest, non-zero detectable regression.
     var = max(float(delta.var(ddof=1)) if n > 1 else 0.0, 3.0 / n)
     z = stats.z_two_sided(cfg.confidence)
-    info.min_detectable_regression = (z + stats.z_one_sided(RESOLVE_POWER)) * math.sqrt(var / n)
+    mde = (z + stats.z_one_sided(RESOLVE_POWER)) * math.sqrt(var / n)
+    # A drop of more than 1 is impossible: then no regression is detectable at all.
+    info.min_detectable_regression = mde if mde <= 1.0 else None
     target = -max_regression
     verdict = _decide("regression", ">=", target, iv)
     what = (

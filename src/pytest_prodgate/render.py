@@ -146,7 +146,7 @@ def suite_details(suite: SuiteReport) -> list[str]:
         mde = (
             f"; detects a drop of {r.min_detectable_regression:.3f} with 80% power"
             if r.min_detectable_regression is not None
-            else ""
+            else "; too few paired cases to detect any drop with 80% power"
         )
         out.append(
             f"vs baseline: accuracy {r.baseline_accuracy:.3f} -> {r.current_accuracy:.3f} "
