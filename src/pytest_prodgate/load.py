@@ -95,7 +95,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import recording
-from .model import Model, _close, _default_name, _is_async_callable, _retrieve, _safe_repr
+from .model import (
+    Model,
+    _await_limited,
+    _close,
+    _default_name,
+    _Expired,
+    _is_async_callable,
+    _retrieve,
+    _safe_repr,
+)
 
 if TYPE_CHECKING:
     from .stats import SeedLike
@@ -585,25 +594,6 @@ def _run_sync(plan: _Plan) -> tuple[list[Call], bool]:
 # --------------------------------------------------------------------------- async runner
 
 
-class _Expired(Exception):
-    """Internal: an async call hit ``timeout_s``."""
-
-
-async def _limited(fn: Callable[..., Any], arg: Any, timeout: float) -> Any:
-    task = asyncio.ensure_future(fn(arg))
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-    except BaseException:
-        task.cancel()
-        task.add_done_callback(_retrieve)
-        raise
-    if not done:
-        task.cancel()
-        task.add_done_callback(_retrieve)
-        raise _Expired
-    return task.result()
-
-
 def _cancelled_from_inside() -> bool:
     """Whether a ``CancelledError`` came from the model rather than from cancelling the worker."""
     if sys.version_info >= (3, 11):
@@ -642,7 +632,7 @@ async def _async_phase(
                 if timeout is None:
                     await fn(inputs[i % n])
                 else:
-                    await _limited(fn, inputs[i % n], timeout)
+                    await _await_limited(fn(inputs[i % n]), timeout)
             except _Expired:
                 t1, ok, err = t0 + (timeout or 0.0), False, _TIMEOUT
             except Exception as exc:

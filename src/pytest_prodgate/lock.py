@@ -68,7 +68,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .dataset import DEFAULT_FIELDS, DatasetInfo, dataset_digest, read_cases
+from .dataset import (
+    DEFAULT_FIELDS,
+    DatasetInfo,
+    _DuplicateKey,
+    _json_type,
+    _no_duplicate_keys,
+    dataset_digest,
+    read_cases,
+)
 from .report import GateReport, write_atomic
 from .targets import LATENCY_GATES, Targets
 
@@ -217,35 +225,6 @@ def write_lock(root: str | os.PathLike[str], lock: Mapping[str, Any]) -> Path:
 # --------------------------------------------------------------------------- reading
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key)
-        obj[key] = value
-    return obj
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
-
-
 def _first_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
     loc = ".".join(str(x) for x in first["loc"])
@@ -368,7 +347,7 @@ def read_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{REWRITE_COMMAND}"
         )
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates)
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise LockError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
     except _DuplicateKey as exc:
