@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from conftest import RunFn, read_report
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "conftest.example.py"
