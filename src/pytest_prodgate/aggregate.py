@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from .report import (
     CaseReport,
     GateReport,
@@ -74,6 +76,12 @@ class Aggregator:
                         "reason": "no result arrived (the process running it crashed)",
                     },
                 }
+        # One validation pass over every trial (much faster than one call per trial).
+        models = _TRIALS.validate_python([p["trial"] for p in payloads.values()])
+        payloads = {
+            nodeid: {**p, "trial_model": m}
+            for (nodeid, p), m in zip(payloads.items(), models, strict=True)
+        }
         by_suite: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
         targets: dict[str, dict[str, Any]] = {}
         for p in payloads.values():
@@ -106,9 +114,12 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     )
 
 
+_TRIALS = TypeAdapter(list[TrialReport])
+
+
 def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> CaseReport:
     payloads = sorted(payloads, key=lambda p: (p["trial"].get("trial", 0), p["trial"]["nodeid"]))
-    trials = [TrialReport.model_validate(p["trial"]) for p in payloads]
+    trials: list[TrialReport] = [p["trial_model"] for p in payloads]
     tags: list[str] = []
     notes: dict[str, Any] = {}
     for p in payloads:
