@@ -17,22 +17,28 @@ import time
 from pathlib import Path
 
 CONFTEST = """
+import time
+
 import pytest
 
-def instant(x):
+MODEL_S = {model_s!r}
+
+
+def model_fn(x):
+    if MODEL_S:
+        time.sleep(MODEL_S)
     return x
 
-@pytest.fixture(scope="session")
-def prodgate_model():
-    from pytest_prodgate import Model
-    return Model(instant, cost=lambda out: 0.0001)
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def model(request):
-    # The same test body on both sides: the wrapped model with the plugin, the bare one without.
+    # The same fixture graph on both sides: the measured Model with the plugin, the
+    # bare callable without it.
     if request.config.pluginmanager.has_plugin("prodgate"):
-        return request.getfixturevalue("prodgate_model")
-    return instant
+        from pytest_prodgate import Model
+
+        return Model(model_fn, cost=lambda out: 0.0001)
+    return model_fn
 """
 
 SUITE = """
@@ -91,9 +97,8 @@ def main() -> None:
                 times[name].append(run(project, args))
         plain = statistics.median(times["plain (-p no:prodgate)"])
         gated = statistics.median(times["prodgate (--prodgate)"])
-        print(
-            f"{opts.cases:,} eval cases, instant model, median of {opts.repeats} alternating runs"
-        )
+        model = f"{opts.model_ms:g} ms model" if opts.model_ms else "instant model"
+        print(f"{opts.cases:,} eval cases, {model}, median of {opts.repeats} alternating runs")
         for name, ts in times.items():
             runs = ", ".join(f"{t:.2f}" for t in ts)
             print(f"  {name:24s} {statistics.median(ts):7.2f} s   runs: {runs}")
