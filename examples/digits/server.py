@@ -2,9 +2,9 @@
 
 Endpoints: ``POST /predict {"pixels": [...64 ints]}`` -> ``{"label": 3, "version": ...}``,
 ``GET /health``, ``POST /deploy {"version": "..."}`` and ``POST /rollback``.
-Two versions are real models: ``logreg-c1.0`` (good) and ``logreg-shuffled``, trained on
-shuffled labels — a bad build that still answers every request, so only an
-evaluation (a canary) can tell it apart. That is what the recovery drill exercises.
+Two versions are real models: ``model.VERSION`` (good, ``logreg-c1`` by default) and
+``logreg-shuffled``, trained on shuffled labels — a bad build that still answers every
+request, so only an evaluation (a canary) can tell it apart. That is what the recovery drill exercises.
 """
 
 from __future__ import annotations

@@ -93,10 +93,13 @@ class Aggregator:
         out = []
         for name in sorted(by_suite):
             groups = by_suite[name]
-            # One test function per suite (the default): ids as given. Several functions
-            # pooled into a named suite may reuse ids: then each is qualified by its test.
-            several = len({function for function, _ in groups}) > 1
-            ids = {key: (_qualified(*key) if several else key[1]) for key in groups}
+            # Ids as given, unless several test functions pooled into a named suite
+            # reuse one: only those are qualified by their test, so adding a test with
+            # ids of its own renames nothing (the baseline still pairs).
+            owners: dict[str, set[str]] = {}
+            for function, case_id in groups:
+                owners.setdefault(case_id, set()).add(function)
+            ids = {key: _qualified(*key) if len(owners[key[1]]) > 1 else key[1] for key in groups}
             ordered = sorted(groups, key=lambda key: natural_key(ids[key]))
             cases = [_case(name, ids[key], groups[key]) for key in ordered]
             out.append(SuiteData(name, targets[name], cases))

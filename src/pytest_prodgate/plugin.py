@@ -237,7 +237,9 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = build_settings(_raw_settings(config))
     except SettingsError as exc:
-        raise pytest.UsageError(f"prodgate: {exc}") from None
+        # pytest prefixes only the first line with "ERROR: "; give every line the same.
+        lines = [f"prodgate: {line}" for line in str(exc).splitlines()]
+        raise pytest.UsageError("\nERROR: ".join(lines)) from None
     if not (settings.enabled or settings.lock):
         return  # options given without --prodgate: checked (a typo exits 4), otherwise inert
     config.stash[SETTINGS_KEY] = settings
@@ -493,16 +495,46 @@ def _write_lock(config: pytest.Config, items: list[pytest.Item]) -> None:
                     merged.setdefault(key, value)
     datasets = loaded_datasets()
     try:
-        path = write_lock(config.rootpath, build_lock(config.rootpath, datasets, suites))
+        lock = build_lock(config.rootpath, datasets, suites)
+        kept = _keep_uncollected(config.rootpath, lock)
+        path = write_lock(config.rootpath, lock)
     except (OSError, ValueError) as exc:
         raise pytest.UsageError(f"prodgate: cannot write the lock: {exc}") from None
     n_cases = sum(d.n_cases for d in datasets.values())
+    kept_note = (
+        f"; kept from the old lock, not collected now: {', '.join(kept)} "
+        "(delete those entries by hand if they are gone for good)"
+        if kept
+        else ""
+    )
     pytest.exit(
         f"prodgate: wrote {path}: {len(datasets)} dataset{'s' if len(datasets) != 1 else ''} "
-        f"({n_cases:,} cases) and {len(suites)} suite{'s' if len(suites) != 1 else ''} sealed; "
-        "review and commit it",
+        f"({n_cases:,} cases) and {len(suites)} suite{'s' if len(suites) != 1 else ''} sealed"
+        f"{kept_note}; review and commit it",
         returncode=0,
     )
+
+
+def _keep_uncollected(root: Path, lock: dict[str, Any]) -> list[str]:
+    """Relocking a subset (``-k``, a path) must not unseal what it did not collect."""
+    from .lock import LockError, find_lock, read_lock
+
+    old_path = find_lock(root)
+    if old_path is None:
+        return []
+    try:
+        old = read_lock(old_path)
+    except LockError:
+        return []  # a broken lock is replaced whole
+    kept = []
+    for section in ("datasets", "suites"):
+        for key, entry in old[section].items():
+            if key not in lock[section]:
+                lock[section][key] = entry
+                kept.append(key)
+    for section in ("datasets", "suites"):
+        lock[section] = dict(sorted(lock[section].items()))
+    return kept
 
 
 # ------------------------------------------------------------------ running a case
@@ -705,8 +737,12 @@ class Controller:
         self.baseline: RunReport | None = None
         self.lock: dict[str, Any] | None = None
         self.ledger: str | None = None
+        self.finished_items = 0
+        self.notes: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            self.finished_items += 1
         announce = getattr(report, "prodgate_announce", None)
         if announce is not None:
             self.aggregator.announce(report.nodeid, announce)
@@ -721,7 +757,9 @@ class Controller:
         except BaseException:
             self.interrupted = True
             raise
-        self.interrupted = bool(session.shouldstop or session.shouldfail)
+        # -x / --maxfail stop the loop; only when items were left unrun is it partial.
+        stopped = bool(session.shouldstop or session.shouldfail)
+        self.interrupted = stopped and self.finished_items < session.testscollected
         report = self.evaluate()
         if report.fails_run:
             session.testsfailed += 1
@@ -778,6 +816,7 @@ class Controller:
             return gates
 
         report = build_report(suites, self.run_info(), gate_suite)
+        report.notes = list(self.notes)
         if self.interrupted:
             _mark_interrupted(report)
         self.config.hook.pytest_prodgate_report(config=self.config, report=report)
@@ -838,11 +877,23 @@ class Controller:
         """TAMPERED / LOOSENED rows per suite when ``prodgate.lock`` exists (SPEC §5)."""
         if self.lock is None:
             return {}
-        from .lock import integrity_gates, unlocked_suites, unsealed_sources, verify_datasets
+        from .lock import (
+            integrity_gates,
+            stale_suites,
+            unlocked_suites,
+            unsealed_sources,
+            verify_datasets,
+        )
 
         root = self.config.rootpath
         checks = verify_datasets(root, self.lock)
         new = set(unlocked_suites(self.lock, [s.name for s in suites]))
+        stale = stale_suites(self.lock, [s.name for s in suites])
+        if stale:
+            self.notes.append(
+                f"prodgate.lock locks suites this run did not gate: {', '.join(stale)} "
+                "(deselected, renamed or removed? a renamed suite escapes its locked targets)"
+            )
         out = {}
         for s in suites:
             sources = sorted({c.source for c in s.cases if c.source})
@@ -966,6 +1017,8 @@ class Controller:
         )
         for line in table_lines(report):
             tr.write_line(line)
+        for note in report.notes:
+            tr.write_line(f"prodgate: note: {note}")
         final = verdict_line(report)
         if report.run.interrupted:
             final += " (run interrupted: gates saw only the cases that ran)"
@@ -1064,7 +1117,11 @@ class CaseHandle:
 
     @property
     def id(self) -> str:
-        """The case id (pairs this case with the baseline's)."""
+        """The case id (pairs this case with the baseline's).
+
+        When several test functions of one named suite use the same id, the report
+        qualifies it as ``path::function[id]`` to keep those cases apart.
+        """
         return self._spec.case_id
 
     @property

@@ -24,6 +24,7 @@ def _positional(x: float, digits: int = 3) -> str:
 
 def fmt_value(gate: str, x: float | None) -> str:
     """A figure as the table shows it, in the gate's own unit."""
+    gate = gate.removeprefix("locked:")
     if x is None:
         return "-"
     if not math.isfinite(x):
@@ -95,7 +96,7 @@ def table_lines(report: RunReport) -> list[str]:
     out = [line(header)] + [line(r) for r in rows]
     for suite in report.suites:
         for g in suite.gates:
-            if g.verdict == "PASS":
+            if g.verdict == "PASS" and not g.reason:
                 continue
             out.append(f"{suite.name} {g.gate} {g.verdict}: {g.reason}".rstrip())
             if g.hint:

@@ -204,6 +204,8 @@ class RunReport(_Model):
     verdict: Verdict | None
     fails_run: bool
     suites: list[SuiteReport] = Field(default_factory=list)
+    #: Run-level remarks, e.g. locked suites this run did not gate.
+    notes: list[str] = Field(default_factory=list)
 
 
 class ReportError(ValueError):
