@@ -4,7 +4,8 @@ Endpoints: ``POST /predict {"pixels": [...64 ints]}`` -> ``{"label": 3, "version
 ``GET /health``, ``POST /deploy {"version": "..."}`` and ``POST /rollback``.
 Two versions are real models: ``model.VERSION`` (good, ``logreg-c1`` by default) and
 ``logreg-shuffled``, trained on shuffled labels — a bad build that still answers every
-request, so only an evaluation (a canary) can tell it apart. That is what the recovery drill exercises.
+request, so only an evaluation (a canary) can tell it apart. The recovery drill
+exercises exactly that.
 """
 
 from __future__ import annotations
