@@ -117,3 +117,31 @@ def test_lock_refuses_xdist(project: pytest.Pytester) -> None:
     result = project.runpytest("--prodgate-lock", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: prodgate: --prodgate-lock * run it without -n"])
+
+
+def test_relocking_a_subset_keeps_the_rest_sealed(sealed: pytest.Pytester) -> None:
+    sealed.makepyfile(
+        test_other="""
+        import pytest
+
+        @pytest.mark.prodgate("other", accuracy_floor=0.3)
+        def test_other(prodgate_model):
+            prodgate_model(1)
+        """
+    )
+    result = sealed.runpytest("-p", "no:cacheprovider", "--prodgate-lock", "test_other.py")
+    assert result.ret == 0
+    lock = json.loads((sealed.path / "prodgate.lock").read_text())
+    assert set(lock["suites"]) == {"sealed", "other"}
+    assert list(lock["datasets"]) == ["evals/qa.jsonl"]
+    result.stdout.fnmatch_lines(
+        ["*kept from the old lock, not collected now: evals/qa.jsonl, sealed*"]
+    )
+
+
+def test_locked_suite_missing_from_the_run_is_noted(run: RunFn, sealed: pytest.Pytester) -> None:
+    sealed.makepyfile(test_suite=SUITE.replace('"sealed"', '"renamed"'))
+    result = _gate(run)
+    result.stdout.fnmatch_lines(
+        ["prodgate: note: prodgate.lock locks suites this run did not gate: sealed (*renamed*"]
+    )

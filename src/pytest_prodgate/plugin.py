@@ -754,10 +754,13 @@ class Controller:
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         try:
             result = yield
-        except BaseException:
-            self.interrupted = True
+        except BaseException as exc:
+            # -x / --maxfail end the loop with session.Failed, Ctrl-C with
+            # KeyboardInterrupt: the run is partial only if items were left unrun.
+            self.interrupted = isinstance(exc, KeyboardInterrupt) or (
+                self.finished_items < session.testscollected
+            )
             raise
-        # -x / --maxfail stop the loop; only when items were left unrun is it partial.
         stopped = bool(session.shouldstop or session.shouldfail)
         self.interrupted = stopped and self.finished_items < session.testscollected
         report = self.evaluate()
@@ -956,8 +959,7 @@ class Controller:
         if self.ledger is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.ledger)
-        if self.report is None:
-            self.interrupted = True
+        if self.report is None:  # the run loop did not finish normally
             self.evaluate()
         assert self.report is not None
         self.write_outputs(self.report)
