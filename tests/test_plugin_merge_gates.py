@@ -284,7 +284,9 @@ def test_shared_ids_across_functions_of_one_suite_stay_apart(
     assert suite["gates"][0]["n"] == 5
 
 
-def test_maxfail_after_every_case_ran_is_not_partial(run: RunFn, project: pytest.Pytester) -> None:
+def test_maxfail_after_every_case_ran_is_not_partial(
+    run: RunFn, project: pytest.Pytester, xdist_args: list[str]
+) -> None:
     project.makepyfile(
         test_suite="""
         import pytest
