@@ -95,3 +95,19 @@ def test_trials_clustered_by_case_keep_nominal_coverage() -> None:
     naive_rate = covered_naive / reps
     assert 0.91 <= cluster_rate <= 0.98, cluster_rate
     assert naive_rate < cluster_rate - 0.1, (naive_rate, cluster_rate)
+
+
+def test_constant_graded_scores_do_not_pass_on_three_cases() -> None:
+    from pytest_prodgate.gates import evaluate_suite
+
+    cases = [
+        CaseReport(
+            id=f"c{i}",
+            suite="s",
+            trials=[TrialReport(nodeid=f"t[{i}]", outcome="passed", score=0.75)],
+        )
+        for i in range(3)
+    ]
+    (gate,) = evaluate_suite("s", {"accuracy_floor": 0.5}, cases, GateConfig(resamples=RESAMPLES))
+    assert gate.method == "wilson-graded"
+    assert gate.verdict == "INCONCLUSIVE"

@@ -683,3 +683,14 @@ def test_quantile_power_hint_matches_a_simulation() -> None:
         hits.append(stats.quantile_bounds(sample, 0.95).upper <= 360.0)
     assert share > 0.95
     assert 0.7 <= np.mean(hits) <= 0.95
+
+
+def test_wilson_graded_matches_wilson_at_integral_counts_and_never_collapses() -> None:
+    for n, k in [(10, 3), (50, 50), (200, 0), (37, 20)]:
+        graded = stats.wilson_graded(k / n, n)
+        exact = stats.wilson(k, n)
+        assert graded.lower == pytest.approx(exact.lower, abs=1e-12)
+        assert graded.upper == pytest.approx(exact.upper, abs=1e-12)
+    constant = stats.wilson_graded(0.75, 3)  # three cases, all scored 0.75
+    assert constant.lower < 0.5 < constant.upper  # too few cases to show a 0.5 floor
+    assert constant.method == "wilson-graded"

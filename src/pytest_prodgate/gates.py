@@ -147,17 +147,8 @@ def _share_interval(
         # Constant graded scores: the bootstrap has no spread to offer. A score in
         # [0, 1] has variance at most p(1 - p), so Wilson on the fractional count
         # is a conservative bound where a zero-width interval would be no bound.
-        return _wilson_fractional(float(values.mean()) * n_cases, n_cases, cfg.confidence)
+        return stats.wilson_graded(float(values.mean()), n_cases, cfg.confidence)
     return iv
-
-
-def _wilson_fractional(successes: float, n: int, confidence: float) -> stats.Interval:
-    z = stats.z_two_sided(confidence)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return stats.Interval(p, max(0.0, centre - half), min(1.0, centre + half), n, "wilson-graded")
 
 
 def _decide(gate: str, comparator: str, target: float, iv: stats.Interval) -> Verdict:

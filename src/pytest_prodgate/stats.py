@@ -76,6 +76,7 @@ __all__ = [
     "paired_delta",
     "quantile_bounds",
     "wilson",
+    "wilson_graded",
     "z_one_sided",
     "z_two_sided",
 ]
@@ -215,19 +216,41 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> Interval:
         raise ValueError(f"successes must be <= n, got successes={k}, n={n}")
     if n == 0:
         return Interval(0.5, 0.0, 1.0, 0, "wilson-empty")
-    # Same operations, in the same order, as statsmodels.
-    alpha = (1.0 - c) / 2.0
-    crit = -_ndtri(alpha)
-    crit2 = crit**2
     q_ = k / n
-    denom = 1 + crit2 / n
-    center = (q_ + crit2 / (2 * n)) / denom
-    dist = crit * math.sqrt(q_ * (1.0 - q_) / n + crit2 / (4.0 * n**2))
-    dist /= denom
+    center, dist = _wilson_core(q_, n, c)
     # Exactly 0 at no success and 1 at all successes (the formula leaves ~1e-17).
     lower = 0.0 if k == 0 else min(max(center - dist, 0.0), 1.0)
     upper = 1.0 if k == n else min(max(center + dist, 0.0), 1.0)
     return Interval(q_, lower, upper, n, "wilson")
+
+
+def _wilson_core(q_: float, n: int, c: float) -> tuple[float, float]:
+    """(centre, half-width) of the Wilson score interval at observed share ``q_``."""
+    # Same operations, in the same order, as statsmodels.
+    alpha = (1.0 - c) / 2.0
+    crit = -_ndtri(alpha)
+    crit2 = crit**2
+    denom = 1 + crit2 / n
+    center = (q_ + crit2 / (2 * n)) / denom
+    dist = crit * math.sqrt(q_ * (1.0 - q_) / n + crit2 / (4.0 * n**2))
+    return center, dist / denom
+
+
+def wilson_graded(mean: float, n: int, confidence: float = 0.95) -> Interval:
+    """Wilson's interval at a mean score in [0, 1] of ``n`` graded scores (method
+    ``"wilson-graded"``).
+
+    A score in [0, 1] with mean p has variance at most p(1 - p), the binomial one,
+    so this bounds the mean conservatively where the data show no spread (constant
+    scores), where a bootstrap would give a zero-width interval.
+    """
+    c = _check_confidence(confidence)
+    n = _check_int(n, "n", 1)
+    p = float(mean)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"mean must be in [0, 1], got {mean!r}")
+    center, dist = _wilson_core(p, n, c)
+    return Interval(p, max(0.0, center - dist), min(1.0, center + dist), n, "wilson-graded")
 
 
 def clopper_pearson(successes: int, n: int, confidence: float = 0.95) -> Interval:
