@@ -1,0 +1,379 @@
+"""The controller: aggregates every case's report, gates, and reports the run.
+
+Registered as a plugin only where no xdist worker runs (the whole run without
+xdist, the controller with it), so aggregation, gating and file writing happen
+exactly once. Under xdist the controller sees workers' reports replayed through
+``pytest_runtest_logreport``: the same path as without xdist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import recording
+
+if TYPE_CHECKING:
+    from .aggregate import SuiteData
+    from .report import CaseReport, GateReport, RunInfo, RunReport
+    from .settings import Settings
+
+
+class Controller:
+    """Aggregates, gates and reports; registered only where no xdist worker runs."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        from .aggregate import Aggregator
+
+        self.config = config
+        self.settings = settings
+        self.aggregator = Aggregator()
+        self.report: RunReport | None = None
+        self.interrupted = False
+        self.warmup_calls = 0
+        self.started_wall = time.time()
+        self.started = time.perf_counter()
+        self.baseline: RunReport | None = None
+        self.lock: dict[str, Any] | None = None
+        self.ledger: str | None = None
+        self.finished_items = 0
+        self.notes: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            self.finished_items += 1
+        announce = getattr(report, "prodgate_announce", None)
+        if announce is not None:
+            self.aggregator.announce(report.nodeid, announce)
+        payload = getattr(report, "prodgate_case", None)
+        if payload is not None:
+            self.aggregator.add(payload)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        try:
+            result = yield
+        except BaseException as exc:
+            # -x / --maxfail end the loop with session.Failed, Ctrl-C with
+            # KeyboardInterrupt: the run is partial only if items were left unrun.
+            self.interrupted = isinstance(exc, KeyboardInterrupt) or (
+                self.finished_items < session.testscollected
+            )
+            raise
+        stopped = bool(session.shouldstop or session.shouldfail)
+        self.interrupted = stopped and self.finished_items < session.testscollected
+        report = self.evaluate()
+        if report.fails_run:
+            session.testsfailed += 1
+        return result
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Give every xdist worker the run's shared spend ledger (only with a cap)."""
+        if self.settings.max_spend_usd is None:
+            return
+        if self.ledger is None:
+            import tempfile
+
+            fd, self.ledger = tempfile.mkstemp(prefix="prodgate-spend-", suffix=".txt")
+            os.write(fd, b"0.0")
+            os.close(fd)
+        node.workerinput["prodgate_spend_ledger"] = self.ledger
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        self.warmup_calls += int(output.get("prodgate_warmup_calls", 0) or 0)
+
+    def evaluate(self) -> RunReport:
+        from .aggregate import build_report
+        from .gates import GateConfig, evaluate_suite, regression_gate
+
+        s = self.settings
+        cfg = GateConfig(s.confidence, s.resamples, s.seed, s.ci_method, s.inconclusive)
+
+        suites = self.aggregator.suites()
+        compare = self.baseline_suites(suites)
+        integrity = self.integrity(suites)
+
+        def gate_suite(suite: SuiteData) -> list[GateReport]:
+            gates = evaluate_suite(suite.name, suite.targets, suite.cases, cfg)
+            if suite.name in compare:
+                gate, suite.regression = regression_gate(
+                    suite.name,
+                    suite.cases,
+                    compare[suite.name],
+                    float(suite.targets.get("max_regression", 0.0)),
+                    cfg,
+                    str(self.settings.baseline),
+                    self.baseline.run.git_commit if self.baseline else None,
+                )
+                gates.append(gate)
+            elif self.baseline is not None:
+                suite.notes.append("new suite: not in the baseline, no regression gate")
+            gates.extend(integrity.get(suite.name, []))
+            self.config.hook.pytest_prodgate_gates(
+                config=self.config, suite=suite.name, gates=gates
+            )
+            return gates
+
+        report = build_report(suites, self.run_info(), gate_suite)
+        report.notes = list(self.notes)
+        if self.interrupted:
+            _mark_interrupted(report)
+        self.config.hook.pytest_prodgate_report(config=self.config, report=report)
+        self.report = report
+        self.junit_gates(report)
+        return report
+
+    def junit_gates(self, report: RunReport) -> None:
+        """Each gate as a JUnit testcase ``prodgate::SUITE::GATE`` (SPEC §8), when --junitxml."""
+        try:
+            from _pytest.junitxml import xml_key
+        except ImportError:  # pragma: no cover - pytest moved it; JUnit output is optional
+            return
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        for suite in report.suites:
+            for g in suite.gates:
+                nodeid = f"prodgate::{suite.name}::{g.gate}"
+                fails = g.fails_run and report.run.mode == "gate"
+                text = f"{g.verdict}: {g.reason} {g.hint}".strip()
+                for when in ("call", "teardown"):
+                    outcome = "failed" if fails and when == "call" else "passed"
+                    xml.pytest_runtest_logreport(
+                        pytest.TestReport(
+                            nodeid=nodeid,
+                            location=("prodgate", None, f"{suite.name}::{g.gate}"),
+                            keywords={},
+                            outcome=outcome,  # type: ignore[arg-type]
+                            longrepr=text if outcome == "failed" else None,
+                            when=when,
+                            sections=[("prodgate", text)] if when == "call" else [],
+                            duration=0.0,
+                        )
+                    )
+
+    def baseline_suites(self, suites: list[SuiteData]) -> dict[str, list[CaseReport]]:
+        """Baseline cases of every suite of this run that the baseline also has.
+
+        When the baseline shares no suite at all with this run (another suite
+        layout), every suite is compared with nothing, so its regression gate is
+        NO_DATA and says why, rather than silently skipping the comparison.
+        """
+        if self.baseline is None:
+            return {}
+        before = {s.name: s.cases for s in self.baseline.suites}
+        shared = {s.name: before[s.name] for s in suites if s.name in before}
+        if shared or not before:
+            return shared
+        for s in suites:
+            s.notes.append(
+                f"baseline {self.settings.baseline} has none of this run's suites "
+                f"(it has: {', '.join(sorted(before)[:5])}): another suite layout?"
+            )
+        return {s.name: [] for s in suites}
+
+    def integrity(self, suites: list[SuiteData]) -> dict[str, list[GateReport]]:
+        """TAMPERED / LOOSENED rows per suite when ``prodgate.lock`` exists (SPEC §5)."""
+        if self.lock is None:
+            return {}
+        from .lock import (
+            integrity_gates,
+            stale_suites,
+            unlocked_suites,
+            unsealed_sources,
+            verify_datasets,
+        )
+
+        root = self.config.rootpath
+        checks = verify_datasets(root, self.lock)
+        new = set(unlocked_suites(self.lock, [s.name for s in suites]))
+        stale = stale_suites(self.lock, [s.name for s in suites])
+        if stale:
+            self.notes.append(
+                f"prodgate.lock locks suites this run did not gate: {', '.join(stale)} "
+                "(deselected, renamed or removed? a renamed suite escapes its locked targets)"
+            )
+        out = {}
+        for s in suites:
+            sources = sorted({c.source for c in s.cases if c.source})
+            out[s.name] = integrity_gates(
+                s.name, self.lock["suites"].get(s.name), s.targets, checks, sources, root
+            )
+            for key in unsealed_sources(self.lock, root, sources):
+                s.notes.append(f"dataset {key} is not sealed in prodgate.lock (--prodgate-lock)")
+            if s.name in new:
+                s.notes.append("suite not in prodgate.lock: its targets are not locked yet")
+        return out
+
+    def run_info(self) -> RunInfo:
+        import platform
+
+        from ._version import __version__
+        from .report import RunInfo
+
+        s = self.settings
+        names = sorted(
+            {
+                str(c["model"])
+                for p in self.aggregator.payloads.values()
+                for c in p["trial"].get("calls", [])
+                if c.get("model")
+            }
+        )
+        versions = sorted(
+            {
+                str(c["model_version"])
+                for p in self.aggregator.payloads.values()
+                for c in p["trial"].get("calls", [])
+                if c.get("model_version")
+            }
+        )
+        workers = getattr(self.config.option, "numprocesses", None)
+        return RunInfo(
+            started_at=_iso(self.started_wall),
+            finished_at=_iso(time.time()),
+            duration_s=round(time.perf_counter() - self.started, 3),
+            plugin_version=__version__,
+            pytest_version=pytest.__version__,
+            python_version=platform.python_version(),
+            platform=platform.platform(),
+            git_commit=_git_commit(self.config.rootpath),
+            seed=s.seed,
+            confidence=s.confidence,
+            resamples=s.resamples,
+            ci_method=s.ci_method,
+            mode=s.mode,
+            inconclusive=s.inconclusive,
+            model_name=", ".join(names) or None,
+            model_version=", ".join(versions) or None,
+            xdist_workers=workers if isinstance(workers, int) else 0,
+            interrupted=self.interrupted,
+            warmup_calls=self.warmup_calls + recording.spend().warmup_calls,
+        )
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.ledger is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.ledger)
+        if self.report is None:  # the run loop did not finish normally
+            self.evaluate()
+        assert self.report is not None
+        self.write_outputs(self.report)
+
+    def write_outputs(self, report: RunReport) -> None:
+        from .render import markdown
+        from .report import write_atomic
+
+        if self.settings.report is not None:
+            try:
+                write_atomic(self.settings.report, report.model_dump_json(indent=2) + "\n")
+            except OSError as exc:
+                self._warn(f"cannot write the report to {self.settings.report}: {exc}")
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            try:
+                with open(summary, "a", encoding="utf-8") as fh:
+                    fh.write(markdown(report))
+            except OSError as exc:
+                self._warn(f"cannot append to GITHUB_STEP_SUMMARY={summary}: {exc}")
+
+    def _warn(self, message: str) -> None:
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.write_line(f"prodgate: WARNING: {message}", yellow=True, bold=True)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from .render import table_lines, verdict_line
+
+        report = self.report
+        if report is None:
+            return
+        tr = terminalreporter
+        missed = [
+            (t.nodeid, t.reason)
+            for s in report.suites
+            for c in s.cases
+            for t in c.trials
+            if t.outcome in ("missed", "model_error")
+        ]
+        if missed:
+            tr.write_sep("-", f"prodgate: {len(missed)} missed")
+            for nodeid, reason in missed[:10]:
+                tr.write_line(f"MISSED {nodeid} - {reason}")
+            if len(missed) > 10:
+                tr.write_line(f"... and {len(missed) - 10} more (see --prodgate-report)")
+        n_gates = sum(len(s.gates) for s in report.suites)
+        n_suites = len(report.suites)
+        if n_suites == 0:
+            tr.write_sep("=", "prodgate: no eval cases ran", yellow=True)
+            return
+        tr.write_sep(
+            "=",
+            f"prodgate: {n_suites} suite{'s' if n_suites != 1 else ''}, "
+            f"{n_gates} gate{'s' if n_gates != 1 else ''}",
+        )
+        for line in table_lines(report):
+            tr.write_line(line)
+        for note in report.notes:
+            tr.write_line(f"prodgate: note: {note}")
+        final = verdict_line(report)
+        if report.run.interrupted:
+            final += " (run interrupted: gates saw only the cases that ran)"
+        tr.write_line(final, red=report.fails_run, green=not report.fails_run, bold=True)
+        if self.settings.report is not None:
+            tr.write_line(f"prodgate: report written to {self.settings.report}")
+
+
+def _mark_interrupted(report: RunReport) -> None:
+    """An interrupted run saw only some cases: no gate of it may pass."""
+    from .gates import worst
+
+    for suite in report.suites:
+        for g in suite.gates:
+            if g.verdict in ("PASS", "INCONCLUSIVE"):
+                g.verdict = "INCOMPLETE"
+                g.fails_run = True
+                g.reason = (
+                    "the run was interrupted (Ctrl-C, -x or --maxfail) before every case ran; "
+                    "a gate never passes on partial data."
+                )
+                g.hint = ""
+        suite.verdict = worst(g.verdict for g in suite.gates) or suite.verdict
+    report.verdict = worst(g.verdict for s in report.suites for g in s.gates)
+    report.fails_run = report.run.mode == "gate" and any(
+        g.fails_run for s in report.suites for g in s.gates
+    )
+
+
+def _iso(ts: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc).isoformat()
+
+
+def _git_commit(root: Path) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) == 40 else None
