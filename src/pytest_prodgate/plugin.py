@@ -53,6 +53,8 @@ class ItemSpec:
     targets: Targets | None
     error: str | None = None
     location: str = ""
+    #: The :class:`pytest_prodgate.Case` the item is parametrized with, if any.
+    case: Any = None
 
 
 @dataclass
@@ -353,18 +355,15 @@ def _default_suite(item: pytest.Item) -> str:
     return f"{parent}::{item.originalname}" if parent else item.originalname
 
 
-def _case_identity(item: pytest.Item) -> tuple[str, int]:
+def _case_identity(item: pytest.Item, case: Any) -> tuple[str, int]:
     """(case id, trial): the Case's id, else the parametrize id, else the node id."""
-    from .dataset import Case
-
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return item.nodeid, 0
     params: dict[str, Any] = callspec.params
     trial = int(params.get(TRIAL_FIXTURE, 0))
-    for value in params.values():
-        if isinstance(value, Case):
-            return value.id, trial
+    if case is not None:
+        return case.id, trial
     ids = list(getattr(callspec, "_idlist", [callspec.id]))
     if TRIAL_FIXTURE in params and _trial_id(trial) in ids:
         ids.remove(_trial_id(trial))
@@ -408,16 +407,17 @@ def item_spec(item: pytest.Item) -> ItemSpec:
     spec = item.stash.get(SPEC_KEY, None)
     if spec is not None:
         return spec
-    case_id, trial = _case_identity(item)
+    case = _case_of(item)
+    case_id, trial = _case_identity(item, case)
     markers = [(m.args, m.kwargs) for m in item.iter_markers("prodgate")]
     path, lineno, _ = item.location
     location = f"{item.nodeid} ({path}:{(lineno or 0) + 1})"
     parsed = _parse_cached(item.config, markers)
     if isinstance(parsed, BaseException):
-        spec = ItemSpec(_default_suite(item), case_id, trial, None, str(parsed), location)
+        spec = ItemSpec(_default_suite(item), case_id, trial, None, str(parsed), location, case)
     else:
         name, targets = parsed
-        spec = ItemSpec(name or _default_suite(item), case_id, trial, targets, location=location)
+        spec = ItemSpec(name or _default_suite(item), case_id, trial, targets, None, location, case)
     item.stash[SPEC_KEY] = spec
     return spec
 
@@ -554,9 +554,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     conflict = item.config.stash.get(CONFLICTS_KEY, {}).get(item.nodeid)
     if conflict is not None:
         pytest.fail(f"{item.nodeid}: prodgate marker: {conflict}", pytrace=False)
-    case = _case_of(item)
-    if case is not None:
-        item.stash[TRIAL_KEY].recorder.add_tags(*case.tags)
+    if spec.case is not None:
+        item.stash[TRIAL_KEY].recorder.add_tags(*spec.case.tags)
 
 
 def _case_of(item: pytest.Item) -> Any:
@@ -683,12 +682,11 @@ def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[
     calls = [{**c.to_dict(), "latency_ms": c.latency_s * 1000.0} for c in list(rec.calls)]
     for c in calls:
         del c["latency_s"]
-    case = _case_of(item)
     return {
         "suite": spec.suite,
         "case_id": spec.case_id,
         "function": item.nodeid.split("[", 1)[0],
-        "source": getattr(case, "source", None) or None,
+        "source": getattr(spec.case, "source", None) or None,
         "targets": spec.targets.declared() if spec.targets is not None else {},
         "tags": list(rec.tags),
         "notes": dict(rec.notes),
@@ -893,4 +891,5 @@ def prodgate_case(request: pytest.FixtureRequest) -> CaseHandle:
             "(tests marked @pytest.mark.prodgate) run with --prodgate",
             pytrace=False,
         )
-    return CaseHandle(item_spec(item), state.recorder, _case_of(item))
+    spec = item_spec(item)
+    return CaseHandle(spec, state.recorder, spec.case)

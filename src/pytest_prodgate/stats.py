@@ -199,6 +199,16 @@ def _ndtr(x: float) -> float:
 # --------------------------------------------------------------------------- proportions
 
 
+def _check_binomial(successes: int, n: int, confidence: float) -> tuple[float, int, int]:
+    """(confidence, successes, n) validated for a binomial interval."""
+    c = _check_confidence(confidence)
+    n = _check_int(n, "n", 0)
+    k = _check_int(successes, "successes", 0)
+    if k > n:
+        raise ValueError(f"successes must be <= n, got successes={k}, n={n}")
+    return c, k, n
+
+
 def wilson(successes: int, n: int, confidence: float = 0.95) -> Interval:
     """Wilson score interval of a binomial proportion.
 
@@ -209,11 +219,7 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> Interval:
     estimate 0.5 (the limit of the Wilson centre, never NaN) and the method
     ``"wilson-empty"``.
     """
-    c = _check_confidence(confidence)
-    n = _check_int(n, "n", 0)
-    k = _check_int(successes, "successes", 0)
-    if k > n:
-        raise ValueError(f"successes must be <= n, got successes={k}, n={n}")
+    c, k, n = _check_binomial(successes, n, confidence)
     if n == 0:
         return Interval(0.5, 0.0, 1.0, 0, "wilson-empty")
     q_ = k / n
@@ -261,11 +267,7 @@ def clopper_pearson(successes: int, n: int, confidence: float = 0.95) -> Interva
     ``n == 0`` gives [0, 1] with estimate 0.5 and method
     ``"clopper-pearson-empty"``.
     """
-    c = _check_confidence(confidence)
-    n = _check_int(n, "n", 0)
-    k = _check_int(successes, "successes", 0)
-    if k > n:
-        raise ValueError(f"successes must be <= n, got successes={k}, n={n}")
+    c, k, n = _check_binomial(successes, n, confidence)
     if n == 0:
         return Interval(0.5, 0.0, 1.0, 0, "clopper-pearson-empty")
     from scipy import stats as sps
