@@ -1,4 +1,4 @@
-"""How fast the load runner (pytest_prodgate.load) drives calls, and whether it is the bottleneck.
+"""How fast the load runner (pytest_prodgate.measure.load) drives calls, and whether it is the bottleneck.
 
 Run: ``.venv/bin/python benchmarks/bench_load.py [--repeats 5] [--duration 2.0]``
 
@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pytest_prodgate.load import LoadResult, run_load
+from pytest_prodgate.measure.load import LoadResult, run_load
 
 SERVER = r"""
 import sys
@@ -185,7 +185,7 @@ def httpx_scenario(port: int, duration: float) -> Callable[[], LoadResult] | Non
 
     def go() -> LoadResult:
         async def main() -> LoadResult:
-            from pytest_prodgate.load import arun_load
+            from pytest_prodgate.measure.load import arun_load
 
             limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
             async with httpx.AsyncClient(
@@ -272,7 +272,7 @@ def main() -> None:
                     base[key].append(value)
 
     print(
-        f"pytest_prodgate.load benchmark: Python {sys.version.split()[0]}, "
+        f"pytest_prodgate.measure.load benchmark: Python {sys.version.split()[0]}, "
         f"{args.repeats} repeats (medians), timed runs {dur:g} s, instant runs "
         f"{n_instant:,} requests"
     )

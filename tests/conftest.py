@@ -12,7 +12,7 @@ import pytest
 import scipy.special
 import scipy.stats  # noqa: F401
 
-import pytest_prodgate.gates
+import pytest_prodgate.gating.gates
 import pytest_prodgate.stats  # noqa: F401
 
 XDIST_MODES: dict[str, list[str]] = {"plain": [], "n0": ["-n", "0"], "n2": ["-n", "2"]}

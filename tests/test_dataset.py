@@ -1,4 +1,4 @@
-"""Unit tests of :mod:`pytest_prodgate.dataset` (pure: no pytester)."""
+"""Unit tests of :mod:`pytest_prodgate.data.dataset` (pure: no pytester)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_prodgate import dataset as dataset_module
-from pytest_prodgate.dataset import (
+from pytest_prodgate.data import dataset as dataset_module
+from pytest_prodgate.data.dataset import (
     CSV_TAG_SEPARATOR,
     Case,
     DatasetError,
@@ -218,7 +218,7 @@ def test_relative_path_resolves_against_the_calling_module(
     data = write(suite / "evals" / "support.jsonl", jsonl({"id": "a", "input": 1, "expected": 1}))
     write(
         suite / "test_support.py",
-        "from pytest_prodgate.dataset import load_cases\n"
+        "from pytest_prodgate.data.dataset import load_cases\n"
         "PARAMS = load_cases('evals/support.jsonl')\n",
     )
     elsewhere = tmp_path / "elsewhere"

@@ -1,4 +1,4 @@
-"""Unit tests of pytest_prodgate.drill: recovery drills and the recovery estimate."""
+"""Unit tests of pytest_prodgate.measure.drill: recovery drills and the recovery estimate."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pytest_prodgate import recording
-from pytest_prodgate.drill import Drill, DrillError, recovery_estimate
+from pytest_prodgate.measure import recording
+from pytest_prodgate.measure.drill import Drill, DrillError, recovery_estimate
 
 #: Scheduling noise allowed on top of the poll interval (a busy 2-core machine).
 SLACK = 0.06

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from pytest_prodgate import stats
-from pytest_prodgate.gates import GateConfig, regression_gate
-from pytest_prodgate.report import CaseReport, TrialReport
+from pytest_prodgate.gating.gates import GateConfig, regression_gate
+from pytest_prodgate.schema.report import CaseReport, TrialReport
 
 RESAMPLES = 999  # enough for the decision; keeps each simulation under a few seconds
 
@@ -98,7 +98,7 @@ def test_trials_clustered_by_case_keep_nominal_coverage() -> None:
 
 
 def test_constant_graded_scores_do_not_pass_on_three_cases() -> None:
-    from pytest_prodgate.gates import evaluate_suite
+    from pytest_prodgate.gating.gates import evaluate_suite
 
     cases = [
         CaseReport(

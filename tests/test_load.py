@@ -1,4 +1,4 @@
-"""Unit tests of pytest_prodgate.load: the load runner and the throughput interval."""
+"""Unit tests of pytest_prodgate.measure.load: the load runner and the throughput interval."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_prodgate import Model, recording
-from pytest_prodgate.load import (
+from pytest_prodgate import Model
+from pytest_prodgate.measure import recording
+from pytest_prodgate.measure.load import (
     MIN_WINDOWS,
     LoadResult,
     arun_load,

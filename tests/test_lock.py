@@ -1,4 +1,4 @@
-"""Unit tests of :mod:`pytest_prodgate.lock` (pure: no pytester)."""
+"""Unit tests of :mod:`pytest_prodgate.data.sealing` (pure: no pytester)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from pytest_prodgate.dataset import (
+from pytest_prodgate.data.dataset import (
     DEFAULT_FIELDS,
     DatasetInfo,
     clear_loaded_datasets,
     loaded_datasets,
     read_cases,
 )
-from pytest_prodgate.lock import (
+from pytest_prodgate.data.sealing import (
     LOCK_NAME,
     LOCK_VERSION,
     DatasetCheck,
@@ -34,8 +34,8 @@ from pytest_prodgate.lock import (
     verify_datasets,
     write_lock,
 )
-from pytest_prodgate.report import GateReport
-from pytest_prodgate.targets import Targets
+from pytest_prodgate.schema.report import GateReport
+from pytest_prodgate.schema.targets import Targets
 
 RECORDS: list[dict[str, Any]] = [
     {"id": "a", "input": "hello", "expected": "hi", "tags": ["lang:en"], "source": "web"},

@@ -1,4 +1,4 @@
-"""Unit tests of pytest_prodgate.model: timing, errors, timeouts, retries, cost, spend cap."""
+"""Unit tests of pytest_prodgate.measure.model: timing, errors, timeouts, retries, cost, spend cap."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from pytest_prodgate import model as model_module
-from pytest_prodgate import recording
-from pytest_prodgate.model import Model, ModelTimeout, Pricing, find_usage
-from pytest_prodgate.recording import CallRecord, CaseRecorder, SpendCapReached
+from pytest_prodgate.measure import model as model_module
+from pytest_prodgate.measure import recording
+from pytest_prodgate.measure.model import Model, ModelTimeout, Pricing, find_usage
+from pytest_prodgate.measure.recording import CallRecord, CaseRecorder, SpendCapReached
 
 # A generous ceiling for "returned promptly after the timeout" on a loaded CI machine.
 PROMPT = 1.5

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pytest_prodgate.report import RunReport
+from pytest_prodgate.schema.report import RunReport
 
 from conftest import RunFn, read_report
 

@@ -186,8 +186,8 @@ def test_prodgate_case_outside_an_eval_case(run: RunFn, project: pytest.Pytester
 
 
 def test_every_option_is_validated(project: pytest.Pytester) -> None:
-    from pytest_prodgate.plugin import _OPTION_DESTS
-    from pytest_prodgate.settings import OPTIONS
+    from pytest_prodgate.plugin.options import _OPTION_DESTS
+    from pytest_prodgate.schema.options import OPTIONS
 
     assert set(_OPTION_DESTS) == {cli.lstrip("-").replace("-", "_") for cli, _ in OPTIONS.values()}
     # A typo in an option is caught even without --prodgate (it would do nothing).

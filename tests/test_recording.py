@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import pytest
 
-from pytest_prodgate.recording import CallRecord, CaseRecorder
+from pytest_prodgate.measure.recording import CallRecord, CaseRecorder
 
 
 def test_call_record_to_dict_has_every_field() -> None:

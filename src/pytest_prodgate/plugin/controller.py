@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import recording
+from pytest_prodgate.measure import recording
 
 if TYPE_CHECKING:
-    from .aggregate import SuiteData
-    from .report import CaseReport, GateReport, RunInfo, RunReport
-    from .settings import Settings
+    from pytest_prodgate.gating.aggregate import SuiteData
+    from pytest_prodgate.schema.options import Settings
+    from pytest_prodgate.schema.report import CaseReport, GateReport, RunInfo, RunReport
 
 
 class Controller:
     """Aggregates, gates and reports; registered only where no xdist worker runs."""
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        from .aggregate import Aggregator
+        from pytest_prodgate.gating.aggregate import Aggregator
 
         self.config = config
         self.settings = settings
@@ -92,8 +92,8 @@ class Controller:
         self.warmup_calls += int(output.get("prodgate_warmup_calls", 0) or 0)
 
     def evaluate(self) -> RunReport:
-        from .aggregate import build_report
-        from .gates import GateConfig, evaluate_suite, regression_gate
+        from pytest_prodgate.gating.aggregate import build_report
+        from pytest_prodgate.gating.gates import GateConfig, evaluate_suite, regression_gate
 
         s = self.settings
         cfg = GateConfig(s.confidence, s.resamples, s.seed, s.ci_method, s.inconclusive)
@@ -185,7 +185,7 @@ class Controller:
         """TAMPERED / LOOSENED rows per suite when ``prodgate.lock`` exists (SPEC §5)."""
         if self.lock is None:
             return {}
-        from .lock import (
+        from pytest_prodgate.data.sealing import (
             integrity_gates,
             stale_suites,
             unlocked_suites,
@@ -217,8 +217,8 @@ class Controller:
     def run_info(self) -> RunInfo:
         import platform
 
-        from ._version import __version__
-        from .report import RunInfo
+        from pytest_prodgate._version import __version__
+        from pytest_prodgate.schema.report import RunInfo
 
         s = self.settings
         names = sorted(
@@ -270,8 +270,8 @@ class Controller:
         self.write_outputs(self.report)
 
     def write_outputs(self, report: RunReport) -> None:
-        from .render import markdown
-        from .report import write_atomic
+        from pytest_prodgate.output.terminal import markdown
+        from pytest_prodgate.schema.report import write_atomic
 
         if self.settings.report is not None:
             try:
@@ -293,7 +293,7 @@ class Controller:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from .render import table_lines, verdict_line
+        from pytest_prodgate.output.terminal import table_lines, verdict_line
 
         report = self.report
         if report is None:
@@ -336,7 +336,7 @@ class Controller:
 
 def _mark_interrupted(report: RunReport) -> None:
     """An interrupted run saw only some cases: no gate of it may pass."""
-    from .gates import worst
+    from pytest_prodgate.gating.gates import worst
 
     for suite in report.suites:
         for g in suite.gates:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from .report import (
+from pytest_prodgate.schema.report import (
     CaseReport,
     GateReport,
     RegressionReport,
@@ -194,7 +194,7 @@ def build_report(
     evaluate: Callable[[SuiteData], list[GateReport]],
 ) -> RunReport:
     """Evaluate every suite's gates and assemble the run report."""
-    from .gates import worst
+    from pytest_prodgate.gating.gates import worst
 
     out = []
     for s in suites:

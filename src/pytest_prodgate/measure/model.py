@@ -45,8 +45,8 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, NoReturn, TypeVar
 
-from . import recording
-from .recording import CallRecord, SpendCapReached
+from pytest_prodgate.measure import recording
+from pytest_prodgate.measure.recording import CallRecord, SpendCapReached
 
 __all__ = ["Model", "ModelTimeout", "Pricing", "find_usage"]
 

@@ -68,7 +68,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .dataset import (
+from pytest_prodgate.data.dataset import (
     DEFAULT_FIELDS,
     DatasetInfo,
     _DuplicateKey,
@@ -77,8 +77,8 @@ from .dataset import (
     dataset_digest,
     read_cases,
 )
-from .report import GateReport, write_atomic
-from .targets import LATENCY_GATES, Targets
+from pytest_prodgate.schema.report import GateReport, write_atomic
+from pytest_prodgate.schema.targets import LATENCY_GATES, Targets
 
 __all__ = [
     "BUDGETS",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .report import GateReport, RunReport
+    from pytest_prodgate.schema.report import GateReport, RunReport
 
 
 def pytest_prodgate_gates(config: pytest.Config, suite: str, gates: list[GateReport]) -> None:

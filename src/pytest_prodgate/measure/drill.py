@@ -60,7 +60,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from . import recording
+from pytest_prodgate.measure import recording
 
 __all__ = ["DETECTED", "RECOVERED", "Drill", "DrillError", "recovery_estimate"]
 

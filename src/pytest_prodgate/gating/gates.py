@@ -15,11 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from . import stats
-from .aggregate import natural_key
-from .render import fmt_value as _fmt
-from .report import CaseReport, GateReport, RegressionReport, TrialReport, Verdict
-from .targets import LATENCY_GATES
+from pytest_prodgate import stats
+from pytest_prodgate.gating.aggregate import natural_key
+from pytest_prodgate.output.terminal import fmt_value as _fmt
+from pytest_prodgate.schema.report import (
+    CaseReport,
+    GateReport,
+    RegressionReport,
+    TrialReport,
+    Verdict,
+)
+from pytest_prodgate.schema.targets import LATENCY_GATES
 
 __all__ = [
     "ALWAYS_FAILING",
@@ -478,7 +484,7 @@ class _Suite:
         return self.finish(gate, "<=", budget, iv, "mean cost per call (USD)", "call", "mean")
 
     def throughput(self) -> GateReport:
-        from .load import throughput_interval
+        from pytest_prodgate.measure.load import throughput_interval
 
         gate = "throughput_rps"
         target = float(self.targets[gate])
@@ -525,7 +531,7 @@ class _Suite:
         return report
 
     def recovery(self) -> GateReport:
-        from .drill import recovery_estimate
+        from pytest_prodgate.measure.drill import recovery_estimate
 
         gate = "recovery_s"
         budget = float(self.targets[gate])

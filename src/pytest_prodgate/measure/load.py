@@ -94,8 +94,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import recording
-from .model import (
+from pytest_prodgate.measure import recording
+from pytest_prodgate.measure.model import (
     Model,
     _await_limited,
     _close,
@@ -107,7 +107,7 @@ from .model import (
 )
 
 if TYPE_CHECKING:
-    from .stats import SeedLike
+    from pytest_prodgate.stats import SeedLike
 
 __all__ = [
     "MAX_WINDOWS",
@@ -880,7 +880,7 @@ def throughput_interval(
     n = len(counts)
     if n < MIN_WINDOWS:
         return estimate, -math.inf, math.inf, n, "too-few-windows"
-    from . import stats
+    from pytest_prodgate import stats
 
     mean_w = sum(widths) / n
     z = [estimate + (k - estimate * w) / mean_w for k, w in zip(counts, widths, strict=True)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from .report import GateReport, RunReport, SuiteReport
+from pytest_prodgate.schema.report import GateReport, RunReport, SuiteReport
 
 __all__ = ["fmt_value", "markdown", "suite_details", "table_lines", "verdict_line"]
 

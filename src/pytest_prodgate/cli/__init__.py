@@ -1,0 +1,1 @@
+"""The prodgate command: work on saved reports without pytest."""

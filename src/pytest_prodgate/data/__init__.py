@@ -1,0 +1,1 @@
+"""Datasets and sealing: reading eval cases and verifying them against prodgate.lock."""

@@ -1,0 +1,1 @@
+"""Gating: from case records and settings to verdicts (the only place that decides)."""

@@ -1,0 +1,1 @@
+"""Measuring: the model wrapper, per-case recording, the load runner and drills."""

@@ -1,0 +1,1 @@
+"""Output: renderings of a run report (terminal, Markdown, JUnit, JSON)."""

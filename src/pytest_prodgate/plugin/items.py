@@ -1,0 +1,135 @@
+"""Eval-case items: suite, case id and trial of each, trials as parametrization, conflicts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_prodgate.plugin.state import SPEC_KEY, ItemSpec, enabled, is_eval_case, settings_of
+
+if TYPE_CHECKING:
+    from pytest_prodgate.schema.targets import TargetError, Targets
+
+
+def _default_suite(item: pytest.Item) -> str:
+    assert isinstance(item, pytest.Function)
+    parent = item.parent.nodeid if item.parent is not None else ""
+    return f"{parent}::{item.originalname}" if parent else item.originalname
+
+
+def _case_identity(item: pytest.Item, case: Any) -> tuple[str, int]:
+    """(case id, trial): the Case's id, else the parametrize id, else the node id."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return item.nodeid, 0
+    params: dict[str, Any] = callspec.params
+    trial = int(params.get(TRIAL_FIXTURE, 0))
+    if case is not None:
+        return case.id, trial
+    ids = list(getattr(callspec, "_idlist", [callspec.id]))
+    if TRIAL_FIXTURE in params and _trial_id(trial) in ids:
+        ids.remove(_trial_id(trial))
+    if not ids:
+        return item.nodeid.split("[", 1)[0], trial
+    return "-".join(ids), trial
+
+
+TRIAL_FIXTURE = "prodgate_trial"
+
+
+def _trial_id(trial: int) -> str:
+    return f"trial{trial}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each eval case N times (``trials=N`` or ``--prodgate-trials``) as separate items."""
+    if not enabled(metafunc.config):
+        return
+    from pytest_prodgate.schema.targets import TargetError, parse_marker_args
+
+    settings = settings_of(metafunc.config)
+    markers = [(m.args, m.kwargs) for m in metafunc.definition.iter_markers("prodgate")]
+    if not markers:
+        return
+    try:
+        _, targets = parse_marker_args(markers)
+    except TargetError:
+        return  # reported per test at setup
+    trials = targets.trials or settings.trials
+    if trials > 1:
+        if TRIAL_FIXTURE not in metafunc.fixturenames:
+            metafunc.fixturenames.append(TRIAL_FIXTURE)
+        metafunc.parametrize(
+            TRIAL_FIXTURE, range(trials), indirect=True, ids=[_trial_id(i) for i in range(trials)]
+        )
+
+
+def item_spec(item: pytest.Item) -> ItemSpec:
+    """Parse an eval case's markers once; errors are kept for setup to report."""
+    spec = item.stash.get(SPEC_KEY, None)
+    if spec is not None:
+        return spec
+    case = case_of(item)
+    case_id, trial = _case_identity(item, case)
+    markers = [(m.args, m.kwargs) for m in item.iter_markers("prodgate")]
+    path, lineno, _ = item.location
+    location = f"{item.nodeid} ({path}:{(lineno or 0) + 1})"
+    parsed = _parse_cached(item.config, markers)
+    if isinstance(parsed, BaseException):
+        spec = ItemSpec(_default_suite(item), case_id, trial, None, str(parsed), location, case)
+    else:
+        name, targets = parsed
+        spec = ItemSpec(name or _default_suite(item), case_id, trial, targets, None, location, case)
+    item.stash[SPEC_KEY] = spec
+    return spec
+
+
+PARSED_KEY = pytest.StashKey[dict[str, "tuple[str | None, Targets] | TargetError"]]()
+
+
+def _parse_cached(
+    config: pytest.Config, markers: list[tuple[Any, Any]]
+) -> tuple[str | None, Targets] | TargetError:
+    """Parse markers once per distinct set: a parametrized test's items share them."""
+    from pytest_prodgate.schema.targets import TargetError, parse_marker_args
+
+    cache = config.stash.setdefault(PARSED_KEY, {})
+    key = repr(markers)
+    if key not in cache:
+        try:
+            cache[key] = parse_marker_args(markers)
+        except TargetError as exc:
+            cache[key] = exc
+    return cache[key]
+
+
+def find_conflicts(items: list[pytest.Item]) -> dict[str, str]:
+    """Cases of one suite that declare another target for a gate than an earlier case."""
+    first: dict[tuple[str, str], tuple[Any, str]] = {}
+    conflicts: dict[str, str] = {}
+    for item in items:
+        if not is_eval_case(item):
+            continue
+        spec = item_spec(item)
+        if spec.targets is None:
+            continue
+        for gate, value in spec.targets.declared().items():
+            key = (spec.suite, gate)
+            seen = first.setdefault(key, (value, spec.location))
+            if seen[0] != value and item.nodeid not in conflicts:
+                conflicts[item.nodeid] = (
+                    f"suite {spec.suite!r} declares {gate}={value!r} here but "
+                    f"{gate}={seen[0]!r} at {seen[1]}; one suite has one target per gate "
+                    "(give one of them another suite name)."
+                )
+    return conflicts
+
+
+def case_of(item: pytest.Item) -> Any:
+    from pytest_prodgate.data.dataset import Case
+
+    for value in getattr(getattr(item, "callspec", None), "params", {}).values():
+        if isinstance(value, Case):
+            return value
+    return None

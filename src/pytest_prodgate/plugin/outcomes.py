@@ -1,0 +1,196 @@
+"""Running a case: classify its outcome and carry its measurements on the test report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_prodgate.measure import recording
+from pytest_prodgate.plugin.items import item_spec
+from pytest_prodgate.plugin.state import (
+    CONFLICTS_KEY,
+    TRIAL_KEY,
+    ItemSpec,
+    TrialState,
+    active,
+    enabled,
+    is_worker,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not active(item):
+        return
+    spec = item_spec(item)
+    item.stash[TRIAL_KEY] = TrialState(recording.CaseRecorder())
+    if spec.error is not None:
+        pytest.fail(f"{item.nodeid}: prodgate marker: {spec.error}", pytrace=False)
+    conflict = item.config.stash.get(CONFLICTS_KEY, {}).get(item.nodeid)
+    if conflict is not None:
+        pytest.fail(f"{item.nodeid}: prodgate marker: {conflict}", pytrace=False)
+    if spec.case is not None:
+        item.stash[TRIAL_KEY].recorder.add_tags(*spec.case.tags)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    state = item.stash.get(TRIAL_KEY, None)
+    if state is None:
+        return (yield)
+    recording.activate(state.recorder)
+    try:
+        return (yield)
+    finally:
+        recording.deactivate()
+
+
+def _short(excinfo: pytest.ExceptionInfo[BaseException], limit: int = 300) -> str:
+    text = str(excinfo.value).strip()
+    first = text.splitlines()[0] if text else ""
+    msg = f"{excinfo.typename}: {first}" if first else excinfo.typename
+    return msg if len(msg) <= limit else msg[: limit - 1] + "…"
+
+
+def _classify_call(
+    item: pytest.Item, rep: pytest.TestReport, call: pytest.CallInfo[None], state: TrialState
+) -> None:
+    excinfo = call.excinfo
+    rec = state.recorder
+    if excinfo is None:
+        if rep.passed:
+            state.outcome = "passed"
+            state.score = rec.score if rec.score is not None else 1.0
+        return
+    if excinfo.errisinstance(pytest.skip.Exception) or rep.skipped:
+        state.outcome, state.reason = "skipped", _short(excinfo)
+        return
+    if excinfo.errisinstance(recording.SpendCapReached):
+        state.outcome, state.reason = "not_run", str(excinfo.value)
+        rep.outcome = "skipped"
+        path, lineno, _ = item.location
+        rep.longrepr = (str(path), (lineno or 0) + 1, f"prodgate: {excinfo.value}")
+        return
+    if rec.is_model_exception(excinfo.value):
+        state.outcome, state.score = "model_error", 0.0
+        state.error = excinfo.typename
+        state.reason = f"model error: {_short(excinfo)}"
+    elif excinfo.errisinstance(AssertionError):
+        state.outcome, state.score = "missed", 0.0
+        state.reason = _short(excinfo)
+    else:
+        state.outcome, state.reason = "error", _short(excinfo)
+        return
+    # A miss is the measurement, not a failure of the run: only the gates decide.
+    rep.outcome = "passed"
+    rep.longrepr = None
+    rep.prodgate_missed = state.reason  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    rep = yield
+    state = item.stash.get(TRIAL_KEY, None)
+    if state is None or not active(item):
+        return rep
+    spec = item_spec(item)
+    if call.when == "setup":
+        rep.prodgate_announce = {  # type: ignore[attr-defined]
+            "suite": spec.suite,
+            "case_id": spec.case_id,
+            "function": item.nodeid.split("[", 1)[0],
+        }
+        if rep.failed:
+            state.outcome = "error"
+            state.reason = f"setup: {_short(call.excinfo)}" if call.excinfo else "setup failed"
+        elif rep.skipped:
+            state.outcome = "skipped"
+            state.reason = _short(call.excinfo) if call.excinfo else "skipped"
+    elif call.when == "call":
+        _classify_call(item, rep, call, state)
+        _collect_benchmark(item, state.recorder)
+    else:
+        if rep.failed and state.outcome in ("passed", "missed", "model_error"):
+            state.outcome = "error"
+            state.reason = f"teardown: {_short(call.excinfo)}" if call.excinfo else "teardown"
+            state.score = None
+        rep.prodgate_case = _case_payload(item, spec, state)  # type: ignore[attr-defined]
+    return rep
+
+
+def _collect_benchmark(item: pytest.Item, rec: recording.CaseRecorder) -> None:
+    """pytest-benchmark's raw per-round timings become this case's latency samples (SPEC §9)."""
+    bench = getattr(item, "funcargs", {}).get("benchmark")
+    if bench is None:
+        return
+    data = getattr(getattr(getattr(bench, "stats", None), "stats", None), "data", None)
+    if data:
+        for seconds in data:
+            rec.add_call(
+                recording.CallRecord(
+                    float(seconds), True, model="pytest-benchmark", kind="benchmark"
+                )
+            )
+        rec.note("latency_source", f"pytest-benchmark raw timings ({len(data)} rounds)")
+    elif getattr(bench, "disabled", False):
+        rec.note(
+            "latency_source",
+            "pytest-benchmark is disabled here (xdist or --benchmark-disable): "
+            "latency from prodgate's own timing of model calls",
+        )
+
+
+def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[str, Any]:
+    """Everything the controller needs about one trial, as builtins only (xdist-safe)."""
+    rec = state.recorder
+    calls = [{**c.to_dict(), "latency_ms": c.latency_s * 1000.0} for c in list(rec.calls)]
+    for c in calls:
+        del c["latency_s"]
+    return {
+        "suite": spec.suite,
+        "case_id": spec.case_id,
+        "function": item.nodeid.split("[", 1)[0],
+        "source": getattr(spec.case, "source", None) or None,
+        "targets": spec.targets.declared() if spec.targets is not None else {},
+        "tags": list(rec.tags),
+        "notes": dict(rec.notes),
+        "trial": {
+            "nodeid": item.nodeid,
+            "trial": spec.trial,
+            "outcome": state.outcome,
+            "score": state.score,
+            "reason": state.reason,
+            "error": state.error,
+            "calls": calls,
+            "added_cost_usd": rec.added_cost_usd,
+            "duration_s": time.perf_counter() - state.started,
+            "load_runs": list(rec.load_runs),
+            "drills": list(rec.drills),
+        },
+    }
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    if report.when == "call" and getattr(report, "prodgate_missed", None):
+        return "missed", "m", ("MISSED", {"yellow": True})
+    return None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if is_worker(config) and enabled(config):
+        config.workeroutput["prodgate_warmup_calls"] = recording.spend().warmup_calls  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    recording.deactivate()

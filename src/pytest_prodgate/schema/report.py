@@ -1,0 +1,260 @@
+"""The JSON report: a versioned pydantic schema, written atomically.
+
+Pure: no pytest. This is also the baseline format, and the model tools use to
+read reports (``RunReport.model_validate_json(text)`` or :func:`load_report`).
+An unbounded side of an interval is written as ``null``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CallReport",
+    "CaseReport",
+    "GateReport",
+    "RegressionReport",
+    "ReportError",
+    "RunInfo",
+    "RunReport",
+    "SliceSummary",
+    "SuiteReport",
+    "TrialReport",
+    "Verdict",
+    "load_report",
+    "write_atomic",
+]
+
+SCHEMA_VERSION = 1
+
+Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "NO_DATA", "INCOMPLETE", "TAMPERED", "LOOSENED"]
+Outcome = Literal["passed", "missed", "model_error", "error", "skipped", "crashed", "not_run"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _finite_or_none(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+class CallReport(_Model):
+    """One model call."""
+
+    latency_ms: float
+    ok: bool
+    error: str | None = None
+    error_message: str | None = None
+    timed_out: bool = False
+    retries: int = 0
+    cost_usd: float | None = None
+    cost_error: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    model: str | None = None
+    kind: str = "call"
+    model_version: str | None = None
+
+
+class TrialReport(_Model):
+    """One run of one case: a single collected test item."""
+
+    nodeid: str
+    trial: int = 0
+    outcome: Outcome
+    score: float | None = None
+    reason: str | None = None
+    error: str | None = None
+    calls: list[CallReport] = Field(default_factory=list)
+    added_cost_usd: float = 0.0
+    duration_s: float = 0.0
+    #: ``prodgate_load`` runs: concurrency, duration_s, calls as [start, end, ok, error], ...
+    load_runs: list[dict[str, Any]] = Field(default_factory=list)
+    #: ``prodgate_drill`` drills: name, recovered, recovered_s, detected_s, steps, ...
+    drills: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class CaseReport(_Model):
+    """One eval case, with every trial it ran."""
+
+    id: str
+    suite: str
+    tags: list[str] = Field(default_factory=list)
+    notes: dict[str, Any] = Field(default_factory=dict)
+    trials: list[TrialReport] = Field(default_factory=list)
+    scores: list[float | None] = Field(default_factory=list)
+    latencies_ms: list[float] = Field(default_factory=list)
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    error: str | None = None
+    #: Mean score over the trials that scored (the per-case pass rate).
+    pass_rate: float | None = None
+    #: Some trials passed and some missed.
+    flaky: bool = False
+    source: str | None = None
+
+
+class SliceSummary(_Model):
+    """Accuracy of the cases tagged with one slice."""
+
+    n: int
+    accuracy: float | None
+
+
+class RegressionReport(_Model):
+    """How this run compares with the baseline, case by case."""
+
+    baseline: str
+    baseline_commit: str | None = None
+    paired: int
+    only_current: list[str] = Field(default_factory=list)
+    only_baseline: list[str] = Field(default_factory=list)
+    #: Passed (score >= 0.5) in the baseline, missed now.
+    regressed: list[str] = Field(default_factory=list)
+    #: Missed in the baseline, passed now.
+    fixed: list[str] = Field(default_factory=list)
+    baseline_accuracy: float | None = None
+    current_accuracy: float | None = None
+    #: Smallest drop in accuracy this comparison detects with 80% power.
+    min_detectable_regression: float | None = None
+    partial: bool = False
+    note: str = ""
+
+
+class GateReport(_Model):
+    """One locked number of one suite and its verdict."""
+
+    suite: str
+    gate: str
+    comparator: Literal[">=", "<="]
+    target: float
+    estimate: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    n: int = 0
+    method: str = ""
+    verdict: Verdict
+    fails_run: bool
+    reason: str = ""
+    hint: str = ""
+
+    _finite = field_validator("estimate", "lower", "upper", mode="before")(_finite_or_none)
+
+
+class SuiteReport(_Model):
+    """One suite: its targets, gates, and cases."""
+
+    name: str
+    targets: dict[str, Any]
+    verdict: Verdict
+    counts: dict[str, int] = Field(default_factory=dict)
+    gates: list[GateReport] = Field(default_factory=list)
+    slices: dict[str, SliceSummary] = Field(default_factory=dict)
+    trials: int = 1
+    #: Share of cases whose every trial passed (pass^N); with one trial, the accuracy.
+    pass_all_rate: float | None = None
+    flaky_cases: list[str] = Field(default_factory=list)
+    regression: RegressionReport | None = None
+    notes: list[str] = Field(default_factory=list)
+    cases: list[CaseReport] = Field(default_factory=list)
+
+
+class RunInfo(_Model):
+    """How and where the run happened."""
+
+    started_at: str
+    finished_at: str
+    duration_s: float
+    plugin_version: str
+    pytest_version: str
+    python_version: str
+    platform: str
+    git_commit: str | None = None
+    seed: int
+    confidence: float
+    resamples: int
+    ci_method: str
+    mode: Literal["gate", "report"]
+    inconclusive: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    xdist_workers: int = 0
+    interrupted: bool = False
+    warmup_calls: int = 0
+
+
+class RunReport(_Model):
+    """A whole ``--prodgate`` run. ``schema_version`` changes when the format does."""
+
+    schema_version: Literal[1] = 1
+    run: RunInfo
+    verdict: Verdict | None
+    fails_run: bool
+    suites: list[SuiteReport] = Field(default_factory=list)
+    #: Run-level remarks, e.g. locked suites this run did not gate.
+    notes: list[str] = Field(default_factory=list)
+
+
+class ReportError(ValueError):
+    """A report file is missing, unreadable, or not a compatible prodgate report."""
+
+
+def load_report(path: str | os.PathLike[str]) -> RunReport:
+    """Read and validate a report; any problem is one :class:`ReportError` naming the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{p}: cannot read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise ReportError(f"{p}: not a prodgate report (no schema_version)")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ReportError(
+            f"{p}: report schema_version {data['schema_version']!r} is not supported "
+            f"(this pytest-prodgate reads version {SCHEMA_VERSION})"
+        )
+    try:
+        return RunReport.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise ReportError(
+            f"{p}: invalid prodgate report at {loc}: {first['msg']}"
+            + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+        ) from None
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
