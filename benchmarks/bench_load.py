@@ -1,4 +1,4 @@
-"""How fast the load runner (pytest_prodgate.measure.load) drives calls, and whether it is the bottleneck.
+"""How fast the load runner (measure.load) drives calls, and whether it is the bottleneck.
 
 Run: ``.venv/bin/python benchmarks/bench_load.py [--repeats 5] [--duration 2.0]``
 

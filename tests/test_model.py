@@ -1,4 +1,4 @@
-"""Unit tests of pytest_prodgate.measure.model: timing, errors, timeouts, retries, cost, spend cap."""
+"""Unit tests of measure.model: timing, errors, timeouts, retries, cost, spend cap."""
 
 from __future__ import annotations
 
