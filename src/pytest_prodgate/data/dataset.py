@@ -54,6 +54,8 @@ from typing import Any
 
 import pytest
 
+from pytest_prodgate.errors import DatasetError
+
 __all__ = [
     "CSV_TAG_SEPARATOR",
     "DEFAULT_FIELDS",
@@ -135,36 +137,6 @@ class Case:
                 self.digest,
             ),
         )
-
-
-class DatasetError(ValueError):
-    """A dataset file cannot be read as eval cases.
-
-    The message is one line, ``FILE:LINE: what is wrong (resolved: /abs/FILE)``
-    (``FILE: ...`` when the problem is the file as a whole). ``path`` is the
-    path as given, ``resolved`` the absolute path, ``line`` the 1-based line
-    or ``None``, and ``reason`` the bare description.
-    """
-
-    def __init__(
-        self, path: str, reason: str, *, line: int | None = None, resolved: str | None = None
-    ) -> None:
-        self.path = path
-        self.reason = reason
-        self.line = line
-        self.resolved = resolved
-        where = path if line is None else f"{path}:{line}"
-        message = f"{where}: {reason}"
-        if resolved is not None and resolved != path:
-            message += f" (resolved: {resolved})"
-        super().__init__(message)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_error, (self.path, self.reason, self.line, self.resolved))
-
-
-def _rebuild_error(path: str, reason: str, line: int | None, resolved: str | None) -> DatasetError:
-    return DatasetError(path, reason, line=line, resolved=resolved)
 
 
 #: The field names :func:`read_cases` and :func:`load_cases` use unless told otherwise.

@@ -77,6 +77,7 @@ from pytest_prodgate.data.dataset import (
     dataset_digest,
     read_cases,
 )
+from pytest_prodgate.errors import LockError
 from pytest_prodgate.schema.report import GateReport, write_atomic
 from pytest_prodgate.schema.targets import LATENCY_GATES, Targets
 
@@ -139,10 +140,6 @@ _FIELD_KEYS: tuple[str, ...] = tuple(DEFAULT_FIELDS)
 _REQUIRED_FIELDS = ("id_field", "input_field")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CONFLICT = re.compile(r"^(<{7}|={7}|>{7})(\s|$)", re.MULTILINE)
-
-
-class LockError(ValueError):
-    """``prodgate.lock`` cannot be used; the one-line message names the file and key."""
 
 
 # --------------------------------------------------------------------------- paths

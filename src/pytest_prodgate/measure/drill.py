@@ -60,6 +60,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+from pytest_prodgate.errors import DrillError
 from pytest_prodgate.measure import recording
 
 __all__ = ["DETECTED", "RECOVERED", "Drill", "DrillError", "recovery_estimate"]
@@ -70,10 +71,6 @@ DETECTED = "detected"
 RECOVERED = "recovered"
 
 _MAX_MESSAGE = 500
-
-
-class DrillError(RuntimeError):
-    """A drill was used wrongly; the message names what is wrong."""
 
 
 def _describe(exc: BaseException) -> str:

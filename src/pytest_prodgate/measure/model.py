@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, NoReturn, TypeVar
 
+from pytest_prodgate.errors import ModelTimeout
 from pytest_prodgate.measure import recording
 from pytest_prodgate.measure.recording import CallRecord, SpendCapReached
 
@@ -96,18 +97,6 @@ class Pricing:
         return (
             int(input_tokens) * self.input_per_mtok + int(output_tokens) * self.output_per_mtok
         ) / 1e6
-
-
-class ModelTimeout(TimeoutError):
-    """A model call (one attempt of it) did not finish within the model's ``timeout_s``."""
-
-    def __init__(self, model: str, timeout_s: float) -> None:
-        super().__init__(f"model {model!r} did not answer within timeout_s={timeout_s:g} s")
-        self.model = model
-        self.timeout_s = timeout_s
-
-    def __reduce__(self) -> tuple[type[ModelTimeout], tuple[str, float]]:
-        return type(self), (self.model, self.timeout_s)
 
 
 class _Expired(Exception):

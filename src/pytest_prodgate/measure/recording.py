@@ -18,6 +18,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_prodgate.errors import SpendCapReached
+
 __all__ = [
     "CallRecord",
     "CaseRecorder",
@@ -134,10 +136,6 @@ def _jsonable(value: Any) -> Any:
     except (TypeError, ValueError):
         return repr(value)
     return value
-
-
-class SpendCapReached(RuntimeError):
-    """Raised instead of making a model call once the run's spend cap is reached."""
 
 
 class _Spend:

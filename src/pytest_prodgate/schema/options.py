@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pytest_prodgate.errors import SettingsError
+
 __all__ = ["OPTIONS", "Settings", "SettingsError", "build_settings"]
 
 CiMethod = Literal["auto", "bootstrap", "wilson", "clopper-pearson"]
@@ -54,10 +56,6 @@ OPTIONS: dict[str, tuple[str, str | None]] = {
     "trials": ("--prodgate-trials", "prodgate_trials"),
     "max_spend_usd": ("--prodgate-max-spend-usd", "prodgate_max_spend_usd"),
 }
-
-
-class SettingsError(ValueError):
-    """One or more settings are invalid; one line each, naming the option or key."""
 
 
 def build_settings(values: dict[str, tuple[Any, str]]) -> Settings:

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pytest_prodgate.errors import ReportError
+
 __all__ = [
     "SCHEMA_VERSION",
     "CallReport",
@@ -206,10 +208,6 @@ class RunReport(_Model):
     suites: list[SuiteReport] = Field(default_factory=list)
     #: Run-level remarks, e.g. locked suites this run did not gate.
     notes: list[str] = Field(default_factory=list)
-
-
-class ReportError(ValueError):
-    """A report file is missing, unreadable, or not a compatible prodgate report."""
 
 
 def load_report(path: str | os.PathLike[str]) -> RunReport:

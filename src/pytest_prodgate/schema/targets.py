@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pytest_prodgate.errors import TargetError
+
 __all__ = [
     "LATENCY_GATES",
     "TargetError",
@@ -59,10 +61,6 @@ class Targets(BaseModel):
 
 
 KEYWORDS: tuple[str, ...] = tuple(Targets.model_fields)
-
-
-class TargetError(ValueError):
-    """A ``prodgate`` marker was misused; the message names the keyword."""
 
 
 def _describe(err: Mapping[str, Any]) -> str:
