@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pytest_prodgate import load_cases
 from pytest_prodgate.data import dataset as dataset_module
 from pytest_prodgate.data.dataset import (
     CSV_TAG_SEPARATOR,
@@ -24,7 +25,6 @@ from pytest_prodgate.data.dataset import (
     DatasetInfo,
     clear_loaded_datasets,
     dataset_digest,
-    load_cases,
     loaded_datasets,
     read_cases,
 )
@@ -218,7 +218,7 @@ def test_relative_path_resolves_against_the_calling_module(
     data = write(suite / "evals" / "support.jsonl", jsonl({"id": "a", "input": 1, "expected": 1}))
     write(
         suite / "test_support.py",
-        "from pytest_prodgate.data.dataset import load_cases\n"
+        "from pytest_prodgate import load_cases\n"
         "PARAMS = load_cases('evals/support.jsonl')\n",
     )
     elsewhere = tmp_path / "elsewhere"

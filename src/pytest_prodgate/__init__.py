@@ -8,7 +8,8 @@ statistics in :mod:`pytest_prodgate.stats`.
 from __future__ import annotations
 
 from pytest_prodgate._version import __version__
-from pytest_prodgate.data.dataset import Case, load_cases
+from pytest_prodgate.data.dataset import Case
 from pytest_prodgate.measure.model import Model, ModelTimeout, Pricing
+from pytest_prodgate.plugin.cases import load_cases
 
 __all__ = ["Case", "Model", "ModelTimeout", "Pricing", "__version__", "load_cases"]

@@ -1,6 +1,6 @@
 """Eval datasets: read JSONL, JSON or CSV files into immutable :class:`Case` s.
 
-Pure apart from ``pytest.param``: nothing here knows about the rest of the plugin.
+Pure: no pytest (``pytest_prodgate.load_cases`` wraps :func:`read_cases` in ``pytest.param``).
 
 :func:`load_cases` is what a test module calls at import time::
 
@@ -45,14 +45,11 @@ import io
 import json
 import os
 import re
-import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
-
-import pytest
 
 from pytest_prodgate.errors import DatasetError
 
@@ -64,7 +61,6 @@ __all__ = [
     "DatasetInfo",
     "clear_loaded_datasets",
     "dataset_digest",
-    "load_cases",
     "loaded_datasets",
     "read_cases",
 ]
@@ -191,44 +187,6 @@ def dataset_digest(path: str | os.PathLike[str]) -> str:
     given = os.fspath(path)
     resolved = os.path.abspath(given)
     return hashlib.sha256(_read_bytes(given, resolved)).hexdigest()
-
-
-def load_cases(
-    path: str | os.PathLike[str],
-    *,
-    id_field: str = "id",
-    input_field: str = "input",
-    expected_field: str | None = "expected",
-    tags_field: str | None = "tags",
-    base_dir: str | os.PathLike[str] | None = None,
-) -> list[Any]:
-    """Read a dataset as parametrize-ready params: ``pytest.param(case, id=case.id)``.
-
-    A relative ``path`` resolves against the directory of the module that
-    calls ``load_cases`` (or against ``base_dir`` when given; against the
-    current directory when the caller has no ``__file__``), so a suite runs
-    the same from any working directory. ``expected_field=None`` means the
-    dataset has no expected values; ``tags_field=None`` means it has no tags.
-    Raises :class:`DatasetError` naming the file and line of any problem.
-    """
-    __tracebackhide__ = True
-    if base_dir is None:
-        caller_file = sys._getframe(1).f_globals.get("__file__")
-        if isinstance(caller_file, str) and caller_file:
-            base_dir = os.path.dirname(os.path.abspath(caller_file))
-    try:
-        cases = read_cases(
-            path,
-            id_field=id_field,
-            input_field=input_field,
-            expected_field=expected_field,
-            tags_field=tags_field,
-            base_dir=base_dir,
-        )
-    except DatasetError as exc:
-        # Keep a collection error short: the caller's line and the message.
-        raise exc.with_traceback(None) from None
-    return [pytest.param(case, id=case.id) for case in cases]
 
 
 def read_cases(
