@@ -250,7 +250,7 @@ def test_results_do_not_depend_on_block_size_or_order(
     perm = np.random.default_rng(1).permutation(x.size)
     shuffled_clusters = None if clusters is None else np.asarray(clusters)[perm]
     assert bootstrap_mean(x[perm], seed=4, clusters=shuffled_clusters) == ref
-    monkeypatch.setattr(stats, "_CHUNK_ELEMENTS", 1000)
+    monkeypatch.setattr(stats.bootstrap, "_CHUNK_ELEMENTS", 1000)
     assert bootstrap_mean(x, seed=4, clusters=clusters) == ref
 
 
@@ -326,7 +326,7 @@ def test_approximation_within_a_tenth_of_a_standard_error(monkeypatch: pytest.Mo
     se = float(x.std() / math.sqrt(x.size))
     approx = [bootstrap_mean(x, seed=100 + s) for s in range(4)]
     assert {iv.method for iv in approx} == {"bca-cf-approx"}
-    monkeypatch.setattr(stats, "_EXACT_BUDGET", 10**12)
+    monkeypatch.setattr(stats.bootstrap, "_EXACT_BUDGET", 10**12)
     exact = [bootstrap_mean(x, seed=s) for s in range(3)]
     assert {iv.method for iv in exact} == {"bca"}
     for side in ("lower", "upper"):
@@ -345,7 +345,7 @@ def test_clustered_approximation_within_a_tenth_of_a_standard_error(
     x = np.repeat(rng.lognormal(0, 1, sizes.size), sizes) * rng.lognormal(0, 0.5, labels.size)
     approx = [bootstrap_mean(x, seed=100 + s, clusters=labels) for s in range(3)]
     assert {iv.method for iv in approx} == {"bca-cluster-cf-approx"}
-    monkeypatch.setattr(stats, "_EXACT_BUDGET", 10**12)
+    monkeypatch.setattr(stats.bootstrap, "_EXACT_BUDGET", 10**12)
     exact = [bootstrap_mean(x, seed=s, clusters=labels) for s in range(2)]
     assert {iv.method for iv in exact} == {"bca-cluster"}
     se = (exact[0].upper - exact[0].lower) / (2 * 1.959964)
@@ -362,7 +362,7 @@ def test_approximation_with_a_dominant_outlier(monkeypatch: pytest.MonkeyPatch) 
     se = float(x.std() / math.sqrt(x.size))
     approx = [bootstrap_mean(x, seed=s) for s in range(5)]
     assert {iv.method for iv in approx} == {"bca-cf-approx"}
-    monkeypatch.setattr(stats, "_EXACT_BUDGET", 10**12)
+    monkeypatch.setattr(stats.bootstrap, "_EXACT_BUDGET", 10**12)
     exact = [bootstrap_mean(x, seed=100 + s) for s in range(5)]
     # The bootstrap distribution is lumpy (how often each big value is drawn), so
     # one run's upper bound has a Monte-Carlo SD of ~0.09 SE, exact or not:

@@ -484,7 +484,7 @@ class _Suite:
         return self.finish(gate, "<=", budget, iv, "mean cost per call (USD)", "call", "mean")
 
     def throughput(self) -> GateReport:
-        from pytest_prodgate.measure.load import throughput_interval
+        from pytest_prodgate.stats.windows import throughput_interval
 
         gate = "throughput_rps"
         target = float(self.targets[gate])

@@ -26,288 +26,52 @@ runs in a fresh *daemon* thread; when the deadline passes the thread cannot be
 killed, so it is abandoned (its eventual result is discarded) and, being a
 daemon, never keeps the interpreter from exiting. An async callable is run as
 a task that is cancelled at the deadline; it is not awaited further, so a
-coroutine that ignores cancellation cannot hang the caller.
+coroutine that ignores cancellation cannot hang the caller. Called from sync
+code (``model(...)`` with no loop running), an async callable with a timeout
+runs on a private event loop in such a daemon thread, so even a coroutine that
+blocks its loop (``time.sleep`` inside ``async def``) releases the caller at the
+deadline. On the caller's loop (``acall``) a blocking coroutine holds the loop,
+and the caller, until it returns; its late result is discarded and the attempt
+is a timeout all the same (see :mod:`pytest_prodgate.measure.calling`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
-import functools
 import inspect
 import math
-import sys
-import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from numbers import Integral, Real
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from pytest_prodgate.errors import ModelTimeout
 from pytest_prodgate.measure import recording
+from pytest_prodgate.measure.calling import (
+    MAX_ERROR_MESSAGE,
+    Expired,
+    await_limited,
+    close_awaitable,
+    default_name,
+    describe,
+    is_async_callable,
+    loop_running,
+    run_coroutine,
+    run_in_daemon_thread,
+    safe_repr,
+    start_in_daemon_thread,
+)
+from pytest_prodgate.measure.pricing import Pricing, cost_of, find_usage
 from pytest_prodgate.measure.recording import CallRecord, SpendCapReached
 
-__all__ = ["Model", "ModelTimeout", "Pricing", "find_usage"]
+__all__ = ["MAX_ERROR_MESSAGE", "Model", "ModelTimeout", "Pricing", "find_usage"]
 
-#: Longest error message kept on a call record.
-MAX_ERROR_MESSAGE = 500
-
-_NO_USAGE = "no token usage in the response"
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Pricing:
-    """Token prices of a model, in USD per million tokens.
-
-    ``Pricing(input_per_mtok=3.0, output_per_mtok=15.0)`` prices 1,000 input and
-    200 output tokens at ``(1000 * 3 + 200 * 15) / 1e6 = $0.006``.
-    """
-
-    input_per_mtok: float
-    """USD per million input (prompt) tokens, a finite number >= 0."""
-    output_per_mtok: float
-    """USD per million output (completion) tokens, a finite number >= 0."""
-
-    def __post_init__(self) -> None:
-        for field_name in ("input_per_mtok", "output_per_mtok"):
-            value = getattr(self, field_name)
-            if isinstance(value, bool) or not isinstance(value, Real):
-                raise TypeError(
-                    f"Pricing({field_name}=...) takes a number of USD per million tokens, "
-                    f"got {value!r}"
-                )
-            x = float(value)
-            if not math.isfinite(x) or x < 0:
-                raise ValueError(
-                    f"Pricing({field_name}=...) takes a finite price >= 0, got {value!r}"
-                )
-            object.__setattr__(self, field_name, x)
-
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        """The USD cost of ``input_tokens`` prompt and ``output_tokens`` completion tokens."""
-        for arg_name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"Pricing.cost({arg_name}=...) takes an int, got {value!r}")
-            if value < 0:
-                raise ValueError(f"Pricing.cost({arg_name}=...) takes an int >= 0, got {value!r}")
-        return (
-            int(input_tokens) * self.input_per_mtok + int(output_tokens) * self.output_per_mtok
-        ) / 1e6
-
-
-class _Expired(Exception):
-    """Internal: an attempt hit the deadline (turned into :class:`ModelTimeout`)."""
+# How long ``model(...)`` waits past the deadline for a private loop to finish
+# cancelling a coroutine (a blocked one is abandoned after that).
+_CANCEL_GRACE_S = 0.1
 
 
 class _Misuse(TypeError):
     """Internal: a usage error raised as is, never recorded nor retried."""
-
-
-def _safe_get(obj: Any, key: str) -> Any:
-    """``obj[key]`` for a mapping, else ``obj.key``; ``None`` when absent or when access fails."""
-    try:
-        if isinstance(obj, Mapping):
-            return obj.get(key)
-        return getattr(obj, key, None)
-    except Exception:
-        return None
-
-
-def _token_count(usage: Any, *keys: str) -> int | None:
-    for key in keys:
-        value = _safe_get(usage, key)
-        if isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 0:
-            return int(value)
-    return None
-
-
-def find_usage(output: Any) -> tuple[int | None, int | None]:
-    """The ``(input_tokens, output_tokens)`` a model response reports, ``None`` where absent.
-
-    Looks at ``output.usage`` (or ``output["usage"]`` when the output is a
-    mapping) for ``prompt_tokens``/``completion_tokens`` (OpenAI style) or
-    ``input_tokens``/``output_tokens`` (Anthropic style), by attribute or by
-    key. A count that is not an int >= 0 counts as absent. Never raises.
-    """
-    if output is None:
-        return None, None
-    usage = _safe_get(output, "usage")
-    if usage is None:
-        return None, None
-    return (
-        _token_count(usage, "prompt_tokens", "input_tokens"),
-        _token_count(usage, "completion_tokens", "output_tokens"),
-    )
-
-
-def _short(text: str, limit: int = MAX_ERROR_MESSAGE) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        return _short(str(exc))
-    except Exception:
-        return f"<unprintable {type(exc).__name__}>"
-
-
-def _safe_repr(value: Any) -> str:
-    try:
-        return _short(repr(value), 100)
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
-
-
-def _is_async_callable(fn: Callable[..., Any]) -> bool:
-    """Whether calling ``fn`` returns a coroutine, as far as can be told without calling it."""
-    target: Any = fn
-    while isinstance(target, functools.partial):
-        target = target.func
-    if inspect.iscoroutinefunction(target):
-        return True
-    try:
-        if inspect.iscoroutinefunction(inspect.unwrap(target)):
-            return True
-    except ValueError:  # a __wrapped__ cycle
-        pass
-    if not inspect.isfunction(target) and not inspect.ismethod(target):
-        dunder_call = inspect.getattr_static(type(target), "__call__", None)
-        if dunder_call is not None and inspect.iscoroutinefunction(dunder_call):
-            return True
-    return False
-
-
-def _default_name(fn: Callable[..., Any]) -> str:
-    target: Any = fn
-    while isinstance(target, functools.partial):
-        target = target.func
-    qualname = getattr(target, "__qualname__", None)
-    if (
-        isinstance(qualname, str)
-        and qualname
-        and (inspect.isroutine(target) or inspect.isclass(target))
-    ):
-        return qualname
-    type_name = getattr(type(target), "__qualname__", None)
-    if isinstance(type_name, str) and type_name:
-        return type_name
-    return repr(target)
-
-
-def _run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion on a fresh event loop, as ``asyncio.run`` does.
-
-    On Python 3.11+ the calling thread's current event loop is left alone (``asyncio.run``
-    would reset it to ``None``, which upsets e.g. pytest-asyncio's loop).
-    """
-    if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
-            return runner.run(coro)
-    return asyncio.run(coro)  # pragma: no cover - Python 3.10
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _close(awaitable: Any) -> None:
-    """Close an awaitable that will never be awaited, so Python does not warn about it."""
-    close = getattr(awaitable, "close", None) if inspect.iscoroutine(awaitable) else None
-    if close is not None:
-        close()
-    elif isinstance(awaitable, asyncio.Future):
-        awaitable.cancel()
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Done-callback of an abandoned task: fetch its exception so asyncio does not log it."""
-    if not task.cancelled():
-        task.exception()
-
-
-async def _await_limited(awaitable: Awaitable[Any], timeout: float | None) -> Any:
-    """Await ``awaitable``; past ``timeout`` seconds cancel and abandon it, raise ``_Expired``."""
-    if timeout is None:
-        return await awaitable
-    if timeout <= 0:
-        _close(awaitable)
-        raise _Expired
-    task = asyncio.ensure_future(awaitable)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-    except BaseException:  # the caller was cancelled: take the model call down with it
-        task.cancel()
-        task.add_done_callback(_retrieve)
-        raise
-    if not done:
-        task.cancel()
-        task.add_done_callback(_retrieve)
-        raise _Expired
-    return task.result()
-
-
-def _run_in_daemon_thread(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float, name: str
-) -> Any:
-    """Call ``fn`` in a fresh daemon thread; abandon it past ``timeout`` s (``_Expired``)."""
-    done = threading.Event()
-    box: list[Any] = []
-    context = contextvars.copy_context()
-
-    def target() -> None:
-        try:
-            box.append((True, context.run(fn, *args, **kwargs)))
-        except BaseException as exc:
-            box.append((False, exc))
-        finally:
-            done.set()
-
-    threading.Thread(target=target, name=name, daemon=True).start()
-    if not done.wait(timeout):
-        raise _Expired
-    ok, value = box[0]
-    if ok:
-        return value
-    raise value
-
-
-def _start_in_daemon_thread(
-    loop: asyncio.AbstractEventLoop,
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    name: str,
-) -> asyncio.Future[Any]:
-    """Call ``fn`` in a fresh daemon thread; a future on ``loop`` gets its result."""
-    future: asyncio.Future[Any] = loop.create_future()
-    context = contextvars.copy_context()
-
-    def settle(ok: bool, value: Any) -> None:
-        if future.done():  # abandoned after a timeout, or cancelled
-            return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-
-    def target() -> None:
-        try:
-            outcome: tuple[bool, Any] = (True, context.run(fn, *args, **kwargs))
-        except BaseException as exc:
-            outcome = (False, exc)
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-            loop.call_soon_threadsafe(settle, *outcome)
-
-    threading.Thread(target=target, name=name, daemon=True).start()
-    return future
 
 
 class _Tally:
@@ -397,7 +161,7 @@ class Model:
         retries: int = 0,
     ) -> None:
         if not callable(fn):
-            raise TypeError(f"Model() takes a callable, got {_safe_repr(fn)}")
+            raise TypeError(f"Model() takes a callable, got {safe_repr(fn)}")
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"Model(name=...) takes a non-empty string, got {name!r}")
         if version is not None and not isinstance(version, str):
@@ -405,11 +169,11 @@ class Model:
         if pricing is not None and not isinstance(pricing, Pricing):
             raise TypeError(
                 "Model(pricing=...) takes a pytest_prodgate.Pricing"
-                f"(input_per_mtok=..., output_per_mtok=...), got {_safe_repr(pricing)}"
+                f"(input_per_mtok=..., output_per_mtok=...), got {safe_repr(pricing)}"
             )
         if cost is not None and not callable(cost):
             raise TypeError(
-                f"Model(cost=...) takes a callable cost(output) -> usd, got {_safe_repr(cost)}"
+                f"Model(cost=...) takes a callable cost(output) -> usd, got {safe_repr(cost)}"
             )
         if timeout_s is not None:
             if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)):
@@ -426,13 +190,13 @@ class Model:
             raise ValueError(f"Model(retries=...) takes an int >= 0, got {retries!r}")
 
         self._fn = fn
-        self._name = name if name is not None else _default_name(fn)
+        self._name = name if name is not None else default_name(fn)
         self._version = version
         self._pricing = pricing
         self._cost = cost
         self._timeout_s = None if timeout_s is None else float(timeout_s)
         self._retries = int(retries)
-        self._is_async = _is_async_callable(fn)
+        self._is_async = is_async_callable(fn)
         self._thread_name = f"prodgate-model:{self._name}"
 
     # -- read-only configuration -------------------------------------------------
@@ -492,46 +256,37 @@ class Model:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the model and return its output; see the class docs for async models."""
         if self._is_async:
-            if _loop_running():
+            if loop_running():
                 return self.acall(*args, **kwargs)
-            return _run_coroutine(self.acall(*args, **kwargs))
+            if self._timeout_s is None:
+                return run_coroutine(self.acall(*args, **kwargs))
         tally = _Tally()
         while True:
-            cap = self._check_spend(tally)
-            if cap is not None:
-                return self._fail(tally, cap)
-            t0 = time.perf_counter()
+            t0 = self._begin(tally)
             try:
                 output = self._attempt_sync(args, kwargs, t0)
             except _Misuse as exc:
                 raise TypeError(str(exc)) from None
-            except _Expired:
-                self._timed_out(tally, t0)
             except Exception as exc:
-                tally.last_exc, tally.timed_out = exc, False
+                self._failed(tally, exc, t0)
             else:
                 return self._succeed(tally, output)
             if tally.attempts > self._retries:
-                return self._fail(tally, None)
+                self._fail(tally, None)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """Call the model from async code and return its output; see the class docs."""
         tally = _Tally()
         while True:
-            cap = self._check_spend(tally)
-            if cap is not None:
-                return self._fail(tally, cap)
-            t0 = time.perf_counter()
+            t0 = self._begin(tally)
             try:
                 output = await self._attempt_async(args, kwargs, t0)
-            except _Expired:
-                self._timed_out(tally, t0)
             except Exception as exc:
-                tally.last_exc, tally.timed_out = exc, False
+                self._failed(tally, exc, t0)
             else:
                 return self._succeed(tally, output)
             if tally.attempts > self._retries:
-                return self._fail(tally, None)
+                self._fail(tally, None)
 
     def _remaining(self, t0: float) -> float | None:
         if self._timeout_s is None:
@@ -540,60 +295,92 @@ class Model:
 
     def _attempt_sync(self, args: tuple[Any, ...], kwargs: dict[str, Any], t0: float) -> Any:
         if self._timeout_s is None:
-            output = self._fn(*args, **kwargs)
-        else:
-            output = _run_in_daemon_thread(
-                self._fn, args, kwargs, self._timeout_s, self._thread_name
+            return self._complete(args, kwargs, t0, None, [])
+        awaiting: list[bool] = []
+        return run_in_daemon_thread(
+            self._complete,
+            (args, kwargs, t0, loop_running(), awaiting),
+            {},
+            self._timeout_s,
+            self._thread_name,
+            grace=lambda: _CANCEL_GRACE_S if awaiting else 0.0,
+        )
+
+    def _complete(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        t0: float,
+        in_loop: bool | None,
+        awaiting: list[bool],
+    ) -> Any:
+        """One attempt from sync code: the call, then any awaitable it returned, to the end.
+
+        ``in_loop``: whether the caller's thread runs an event loop (``None``: this
+        thread is the caller's, look when needed). ``awaiting`` is appended to once
+        the awaitable runs on its private loop.
+        """
+        output = self._fn(*args, **kwargs)
+        if not inspect.isawaitable(output):
+            return output
+        if loop_running() if in_loop is None else in_loop:
+            close_awaitable(output)
+            raise _Misuse(
+                f"model {self._name!r} returned an awaitable while an event loop is "
+                "running in this thread; use `await model.acall(...)`, or wrap an "
+                "`async def` function so the model is recognised as async"
             )
-        if inspect.isawaitable(output):
-            if _loop_running():
-                _close(output)
-                raise _Misuse(
-                    f"model {self._name!r} returned an awaitable while an event loop is "
-                    "running in this thread; use `await model.acall(...)`, or wrap an "
-                    "`async def` function so the model is recognised as async"
-                )
-            output = _run_coroutine(_await_limited(output, self._remaining(t0)))
-        return output
+        awaiting.append(True)
+        return run_coroutine(await_limited(output, self._remaining(t0)))
 
     async def _attempt_async(self, args: tuple[Any, ...], kwargs: dict[str, Any], t0: float) -> Any:
         if self._is_async:
             output = self._fn(*args, **kwargs)
         else:
             loop = asyncio.get_running_loop()
-            future = _start_in_daemon_thread(loop, self._fn, args, kwargs, self._thread_name)
-            output = await _await_limited(future, self._timeout_s)
+            future = start_in_daemon_thread(loop, self._fn, args, kwargs, self._thread_name)
+            output = await await_limited(future, self._timeout_s)
         if inspect.isawaitable(output):
-            output = await _await_limited(output, self._remaining(t0))
+            output = await await_limited(output, self._remaining(t0))
         return output
 
     # -- bookkeeping --------------------------------------------------------------
 
-    def _check_spend(self, tally: _Tally) -> SpendCapReached | None:
-        """Check the spend cap before an attempt: raise before the first, return before a retry."""
+    def _begin(self, tally: _Tally) -> float:
+        """Start an attempt (its start time), checking the spend cap first.
+
+        Reached before the first attempt, ``SpendCapReached`` propagates; before a
+        retry, the call so far is recorded as failed and the cap is raised.
+        """
         try:
             recording.spend().check()
         except SpendCapReached as cap:
             if tally.attempts == 0:
                 raise
-            return cap
+            self._fail(tally, cap)
         tally.attempts += 1
-        return None
+        return time.perf_counter()
 
-    def _timed_out(self, tally: _Tally, t0: float) -> None:
-        assert self._timeout_s is not None
-        tally.overshoot_s += max(0.0, time.perf_counter() - t0 - self._timeout_s)
-        tally.last_exc = ModelTimeout(self._name, self._timeout_s)
-        tally.timed_out = True
+    def _failed(self, tally: _Tally, exc: Exception, t0: float) -> None:
+        """Note a failed attempt (a deadline becomes :class:`ModelTimeout`)."""
+        if isinstance(exc, Expired):
+            assert self._timeout_s is not None
+            tally.overshoot_s += max(0.0, time.perf_counter() - t0 - self._timeout_s)
+            tally.last_exc = ModelTimeout(self._name, self._timeout_s)
+            tally.timed_out = True
+        else:
+            tally.last_exc, tally.timed_out = exc, False
 
     def _succeed(self, tally: _Tally, output: Any) -> Any:
         latency = tally.latency()
         try:
             input_tokens, output_tokens = find_usage(output)
-            cost_usd, cost_error = self._cost_of(output, input_tokens, output_tokens)
-        except Exception as exc:  # pragma: no cover - find_usage and _cost_of never raise
+            cost_usd, cost_error = cost_of(
+                output, self._cost, self._pricing, input_tokens, output_tokens
+            )
+        except Exception as exc:  # pragma: no cover - find_usage and cost_of never raise
             input_tokens = output_tokens = cost_usd = None
-            cost_error = f"cost could not be computed: {type(exc).__name__}: {_describe(exc)}"
+            cost_error = f"cost could not be computed: {type(exc).__name__}: {describe(exc)}"
         recording.record_call(
             CallRecord(
                 latency_s=latency,
@@ -617,7 +404,7 @@ class Model:
                 latency_s=tally.latency(),
                 ok=False,
                 error=type(exc).__name__,
-                error_message=_describe(exc),
+                error_message=describe(exc),
                 timed_out=tally.timed_out,
                 retries=tally.attempts - 1,
                 model=self._name,
@@ -626,29 +413,3 @@ class Model:
             exc,
         )
         raise cap if cap is not None else exc
-
-    def _cost_of(
-        self, output: Any, input_tokens: int | None, output_tokens: int | None
-    ) -> tuple[float | None, str | None]:
-        """``(cost_usd, cost_error)`` of one successful call. Never raises."""
-        if self._cost is not None:
-            try:
-                value = self._cost(output)
-            except Exception as exc:
-                return None, f"cost callable raised {type(exc).__name__}: {_describe(exc)}"
-            if isinstance(value, Real) and not isinstance(value, bool):
-                try:
-                    usd = float(value)
-                except Exception:
-                    usd = math.nan
-                if math.isfinite(usd) and usd >= 0:
-                    return usd, None
-            return None, f"cost callable returned {_safe_repr(value)}, not a finite number >= 0"
-        if self._pricing is not None:
-            if input_tokens is None and output_tokens is None:
-                return None, _NO_USAGE
-            if input_tokens is None or output_tokens is None:
-                missing = "input (prompt)" if input_tokens is None else "output (completion)"
-                return None, f"{_NO_USAGE}: the {missing} token count is missing"
-            return self._pricing.cost(input_tokens, output_tokens), None
-        return None, None
