@@ -787,3 +787,59 @@ def test_model_module_imports_nothing_heavy() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             imported.add(node.module.split(".")[0])
     assert not imported & {"numpy", "scipy", "pytest", "_pytest", "pydantic"}
+
+
+# ------------------------------------------------------------------ blocking async callables
+
+
+async def _blocking(seconds: float = 0.4) -> str:
+    time.sleep(seconds)  # blocks its event loop: no cancellation can reach it
+    return "late"
+
+
+def test_blocking_async_model_times_out_from_sync_code(recorder: CaseRecorder) -> None:
+    """model(...) runs it on a private loop in a worker thread: released at the deadline."""
+    m = Model(_blocking, timeout_s=0.05)
+    start = time.perf_counter()
+    with pytest.raises(ModelTimeout):
+        m()
+    assert time.perf_counter() - start < 0.35  # not the 0.4 s the coroutine blocks
+    call = only_call(recorder)
+    assert (call.ok, call.timed_out, call.error) == (False, True, "ModelTimeout")
+    assert 0.05 <= call.latency_s < 0.05 + 0.5
+
+
+def test_blocking_async_model_times_out_on_the_callers_loop(recorder: CaseRecorder) -> None:
+    """acall holds the loop until the coroutine returns; its late result is still a timeout."""
+    m = Model(_blocking, timeout_s=0.05, retries=1)
+    with pytest.raises(ModelTimeout):
+        asyncio.run(m.acall())
+    call = only_call(recorder)
+    assert (call.ok, call.timed_out, call.retries) == (False, True, 1)
+    assert 0.1 <= call.latency_s < 0.1 + 0.5  # two attempts, each charged its timeout
+
+
+def test_blocking_async_model_under_load_times_out() -> None:
+    from pytest_prodgate.measure.load import run_load
+
+    result = run_load(
+        _blocking,
+        [0.06],
+        concurrency=1,
+        requests=2,
+        timeout_s=0.02,
+        record=False,
+    )
+    assert [c[2:] for c in result.calls] == [(False, "TimeoutError")] * 2
+    assert all(c[1] - c[0] == pytest.approx(0.02) for c in result.calls)
+
+
+def test_await_limited_discards_a_result_that_arrives_late() -> None:
+    from pytest_prodgate.measure.calling import Expired, await_limited
+
+    async def main() -> None:
+        assert await await_limited(asyncio.sleep(0, "on time"), 1.0) == "on time"
+        with pytest.raises(Expired):
+            await await_limited(_blocking(0.05), 0.01)
+
+    asyncio.run(main())
