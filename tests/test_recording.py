@@ -7,11 +7,42 @@ from dataclasses import asdict
 import pytest
 
 from pytest_prodgate.measure.recording import CallRecord, CaseRecorder
+from pytest_prodgate.schema.report import CallReport, TrialReport
 
 
-def test_call_record_to_dict_has_every_field() -> None:
-    call = CallRecord(0.5, False, "ValueError", "bad", True, 2, 0.1, None, 3, 4, "m", "load")
-    assert call.to_dict() == asdict(call)
+def test_call_record_to_report_is_the_reports_call() -> None:
+    """The in-process record (seconds) and the report's (ms) cannot drift apart."""
+    call = CallRecord(0.5, False, "ValueError", "bad", True, 2, 0.1, None, 3, 4, "m", "load", "v2")
+    data = call.to_report()
+    assert list(data) == list(CallReport.model_fields)
+    expected = asdict(call)
+    expected["latency_ms"] = expected.pop("latency_s") * 1000.0
+    assert data == expected
+    assert CallReport.model_validate(data).model_dump() == data
+
+
+def test_trial_report_is_the_reports_trial() -> None:
+    rec = CaseRecorder()
+    rec.add_call(CallRecord(0.25, True, model="m"))
+    rec.load_runs.append({"concurrency": 2, "duration_s": 1.0, "calls": []})
+    rec.drills.append({"name": "d", "recovered": True})
+    rec.add_cost(0.5)
+    data = rec.trial_report(
+        nodeid="t.py::test[a]",
+        trial=1,
+        outcome="missed",
+        score=0.0,
+        reason="AssertionError",
+        error=None,
+        duration_s=0.125,
+    )
+    assert set(data) == set(TrialReport.model_fields)
+    assert data["calls"] == [rec.calls[0].to_report()]
+    assert data["added_cost_usd"] == 0.5
+    trial = TrialReport.model_validate(data)
+    assert trial.calls[0].latency_ms == 250.0
+    assert trial.load_runs == rec.load_runs
+    assert trial.drills == rec.drills
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), True, "0.5"])

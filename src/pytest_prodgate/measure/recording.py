@@ -50,10 +50,15 @@ class CallRecord:
     kind: str = "call"
     model_version: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_report(self) -> dict[str, Any]:
+        """The call as the report keeps it: the fields of ``schema.report.CallReport``.
+
+        Only builtins (crosses xdist); latency in milliseconds. A test keeps these
+        keys equal to ``CallReport``'s fields, so the two records cannot drift.
+        """
         # By hand: dataclasses.asdict deep-copies and is 10x slower on this hot path.
         return {
-            "latency_s": self.latency_s,
+            "latency_ms": self.latency_s * 1000.0,
             "ok": self.ok,
             "error": self.error,
             "error_message": self.error_message,
@@ -118,6 +123,39 @@ class CaseRecorder:
         if not isinstance(key, str) or not key:
             raise TypeError(f"prodgate_case.note() takes a non-empty string key, got {key!r}")
         self.notes[key] = _jsonable(value)
+
+    def trial_report(
+        self,
+        *,
+        nodeid: str,
+        trial: int,
+        outcome: str,
+        score: float | None,
+        reason: str | None,
+        error: str | None,
+        duration_s: float,
+    ) -> dict[str, Any]:
+        """One trial as the report keeps it: the fields of ``schema.report.TrialReport``.
+
+        Only builtins (crosses xdist); a test keeps the keys equal to ``TrialReport``'s.
+        """
+        with self.lock:
+            calls = [c.to_report() for c in self.calls]
+            load_runs = list(self.load_runs)
+            drills = list(self.drills)
+        return {
+            "nodeid": nodeid,
+            "trial": trial,
+            "outcome": outcome,
+            "score": score,
+            "reason": reason,
+            "error": error,
+            "calls": calls,
+            "added_cost_usd": self.added_cost_usd,
+            "duration_s": duration_s,
+            "load_runs": load_runs,
+            "drills": drills,
+        }
 
     def is_model_exception(self, exc: BaseException | None) -> bool:
         """Whether ``exc`` (or an exception it was raised from) came out of a model call."""

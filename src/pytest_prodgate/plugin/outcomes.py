@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -19,9 +19,6 @@ from pytest_prodgate.plugin.state import (
     enabled,
     is_worker,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -52,7 +49,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 
 
 def _short(excinfo: pytest.ExceptionInfo[BaseException], limit: int = 300) -> str:
-    text = str(excinfo.value).strip()
+    """``Type: first line of the message``; a placeholder when ``str(exc)`` raises."""
+    try:
+        text = str(excinfo.value).strip()
+    except Exception:
+        text = "<unprintable exception>"
     first = text.splitlines()[0] if text else ""
     msg = f"{excinfo.typename}: {first}" if first else excinfo.typename
     return msg if len(msg) <= limit else msg[: limit - 1] + "…"
@@ -151,9 +152,6 @@ def _collect_benchmark(item: pytest.Item, rec: recording.CaseRecorder) -> None:
 def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[str, Any]:
     """Everything the controller needs about one trial, as builtins only (xdist-safe)."""
     rec = state.recorder
-    calls = [{**c.to_dict(), "latency_ms": c.latency_s * 1000.0} for c in list(rec.calls)]
-    for c in calls:
-        del c["latency_s"]
     return {
         "suite": spec.suite,
         "case_id": spec.case_id,
@@ -162,19 +160,15 @@ def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[
         "targets": spec.targets.declared() if spec.targets is not None else {},
         "tags": list(rec.tags),
         "notes": dict(rec.notes),
-        "trial": {
-            "nodeid": item.nodeid,
-            "trial": spec.trial,
-            "outcome": state.outcome,
-            "score": state.score,
-            "reason": state.reason,
-            "error": state.error,
-            "calls": calls,
-            "added_cost_usd": rec.added_cost_usd,
-            "duration_s": time.perf_counter() - state.started,
-            "load_runs": list(rec.load_runs),
-            "drills": list(rec.drills),
-        },
+        "trial": rec.trial_report(
+            nodeid=item.nodeid,
+            trial=spec.trial,
+            outcome=state.outcome,
+            score=state.score,
+            reason=state.reason,
+            error=state.error,
+            duration_s=time.perf_counter() - state.started,
+        ),
     }
 
 
