@@ -27,12 +27,16 @@ def _case_identity(item: pytest.Item, case: Any) -> tuple[str, int]:
     trial = int(params.get(TRIAL_FIXTURE, 0))
     if case is not None:
         return case.id, trial
-    ids = list(getattr(callspec, "_idlist", [callspec.id]))
-    if TRIAL_FIXTURE in params and _trial_id(trial) in ids:
-        ids.remove(_trial_id(trial))
+    ids: str = callspec.id
+    if TRIAL_FIXTURE in params:
+        # The trials are parametrized first (tryfirst), so their id leads callspec.id.
+        parts = ids.split("-")
+        if _trial_id(trial) in parts:
+            parts.remove(_trial_id(trial))
+        ids = "-".join(parts)
     if not ids:
         return item.nodeid.split("[", 1)[0], trial
-    return "-".join(ids), trial
+    return ids, trial
 
 
 TRIAL_FIXTURE = "prodgate_trial"
@@ -42,8 +46,12 @@ def _trial_id(trial: int) -> str:
     return f"trial{trial}"
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run each eval case N times (``trials=N`` or ``--prodgate-trials``) as separate items."""
+    """Run each eval case N times (``trials=N`` or ``--prodgate-trials``) as separate items.
+
+    First of all parametrizations, so the trial's id leads the item's (``test[trial0-...]``).
+    """
     if not enabled(metafunc.config):
         return
     from pytest_prodgate.schema.targets import TargetError, parse_marker_args
