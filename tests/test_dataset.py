@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_prodgate import load_cases
-from pytest_prodgate.data import dataset as dataset_module
+from pytest_prodgate.data import readers as readers_module
 from pytest_prodgate.data.dataset import (
     CSV_TAG_SEPARATOR,
     Case,
@@ -429,7 +429,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def denied(*args: Any, **kwargs: Any) -> Any:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(dataset_module, "open", denied, raising=False)
+    monkeypatch.setattr(readers_module, "open", denied, raising=False)
     error = error_of(path)
     assert str(error) == f"{path}: cannot read dataset file: Permission denied"
 
