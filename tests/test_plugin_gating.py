@@ -1,4 +1,4 @@
-"""End-to-end behaviour of the gated eval loop, each scenario in three xdist modes."""
+"""End-to-end behaviour of the gated eval loop (xdist modes: see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -173,6 +173,7 @@ def test_model_errors_are_misses_and_feed_the_error_rate(
     assert "upstream refused boom3" in case["trials"][0]["calls"][0]["error_message"]
 
 
+@pytest.mark.xdist_modes
 def test_a_bug_in_the_test_fails_the_run_and_makes_gates_incomplete(
     run: RunFn, project: pytest.Pytester
 ) -> None:

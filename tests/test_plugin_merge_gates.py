@@ -1,4 +1,4 @@
-"""Trials, slices and baseline regressions, each scenario in three xdist modes."""
+"""Trials, slices and baseline regressions (xdist modes: see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -284,6 +284,7 @@ def test_shared_ids_across_functions_of_one_suite_stay_apart(
     assert suite["gates"][0]["n"] == 5
 
 
+@pytest.mark.xdist_modes
 def test_maxfail_after_every_case_ran_is_not_partial(
     run: RunFn, project: pytest.Pytester, xdist_args: list[str]
 ) -> None:

@@ -337,6 +337,7 @@ def test_junit_xml_has_a_testcase_per_gate(run: RunFn, project: pytest.Pytester)
     assert cases[("prodgate.ju", "error_rate_max")].find("failure") is None
 
 
+@pytest.mark.xdist_modes
 def test_spend_cap_stops_model_calls_and_makes_gates_incomplete(
     run: RunFn, project: pytest.Pytester
 ) -> None:
@@ -376,6 +377,7 @@ def test_spend_cap_stops_model_calls_and_makes_gates_incomplete(
     assert spent <= 0.07 + 1e-9
 
 
+@pytest.mark.xdist_modes
 def test_pytest_benchmark_timings_feed_the_latency_gate(
     run: RunFn, project: pytest.Pytester, xdist_args: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

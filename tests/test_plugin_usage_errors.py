@@ -63,6 +63,7 @@ def test_bad_marker_is_an_error_naming_test_and_keyword(
     _no_crash(result)
 
 
+@pytest.mark.xdist_modes
 def test_conflicting_targets_in_one_suite_name_both_places(
     run: RunFn, project: pytest.Pytester
 ) -> None:
@@ -154,6 +155,7 @@ def test_bad_ini_value_exits_4_naming_the_key(
     _no_crash(result)
 
 
+@pytest.mark.xdist_modes
 def test_no_model_configured_is_a_clear_setup_error(run: RunFn, project: pytest.Pytester) -> None:
     project.makepyfile(
         test_suite="""
@@ -172,6 +174,7 @@ def test_no_model_configured_is_a_clear_setup_error(run: RunFn, project: pytest.
     _no_crash(result)
 
 
+@pytest.mark.xdist_modes
 def test_prodgate_case_outside_an_eval_case(run: RunFn, project: pytest.Pytester) -> None:
     project.makepyfile(
         test_suite="""
