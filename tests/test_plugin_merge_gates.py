@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import RunFn, gate_figures, read_report
+from conftest import RunFn, read_report
 
 TRIALS_SUITE = """
 import random
@@ -226,32 +226,6 @@ def test_bad_baseline_is_a_usage_error(
     result = project.runpytest("--prodgate", "--prodgate-baseline=base.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: prodgate: --prodgate-baseline: *base.json: {message}"])
-
-
-def test_regression_figures_identical_across_modes(project: pytest.Pytester) -> None:
-    project.makepyfile(test_suite=BASE_SUITE.replace("MISS_BELOW", "5"))
-    project.runpytest(
-        "-p",
-        "no:cacheprovider",
-        "--prodgate",
-        "--prodgate-model=mymodel:echo",
-        "--prodgate-report=base.json",
-    )
-    project.makepyfile(test_suite=BASE_SUITE.replace("MISS_BELOW", "9"))
-    figures = []
-    for extra in ([], ["-n", "0"], ["-n", "2"]):
-        project.runpytest(
-            *extra,
-            "-p",
-            "no:cacheprovider",
-            "--prodgate",
-            "--prodgate-model=mymodel:echo",
-            "--prodgate-baseline=base.json",
-            "--prodgate-report=now.json",
-        )
-        figures.append(gate_figures(read_report(project.path / "now.json")))
-    assert figures[0] == figures[1] == figures[2]
-    assert figures[0][1][1] == "regression"
 
 
 def test_shared_ids_across_functions_of_one_suite_stay_apart(
