@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from conftest import RunFn
@@ -189,12 +192,98 @@ def test_prodgate_case_outside_an_eval_case(run: RunFn, project: pytest.Pytester
 
 
 def test_every_option_is_validated(project: pytest.Pytester) -> None:
-    from pytest_prodgate.plugin.options import _OPTION_DESTS
-    from pytest_prodgate.schema.options import OPTIONS
-
-    assert set(_OPTION_DESTS) == {cli.lstrip("-").replace("-", "_") for cli, _ in OPTIONS.values()}
     # A typo in an option is caught even without --prodgate (it would do nothing).
     project.makepyfile(test_suite="def test_x(): pass")
     result = project.runpytest("--prodgate-seed=-3")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: prodgate: --prodgate-seed=-3: Input should be greater*"])
+
+
+def test_one_option_table_feeds_options_ini_keys_and_settings(pytester: pytest.Pytester) -> None:
+    from pytest_prodgate.schema.options import OPTIONS
+    from pytest_prodgate.schema.settings import Settings
+
+    assert {o.field for o in OPTIONS} == set(Settings.model_fields)
+    config = pytester.parseconfig()
+    inis = {o.ini_key for o in OPTIONS if o.ini_key}
+    assert inis == {k for k in config._parser._inidict if k.startswith("prodgate_")}
+    for o in OPTIONS:
+        assert config.getoption(o.dest) is None  # every option falls back to its ini key
+        assert o.flag.startswith("--prodgate")
+        assert o.ini_key in (None, o.dest)
+    help_text = pytester.runpytest("--help").stdout.str()
+    assert "prodgate: gate CI" in help_text
+    assert all(o.flag in help_text for o in OPTIONS)
+    assert "default for --prodgate-confidence" in help_text
+
+
+@pytest.mark.parametrize(
+    ("ini", "message"),
+    [
+        (
+            "prodgate_model = nosuchmodule:fn",
+            "prodgate_model (ini)=nosuchmodule:fn: cannot import 'nosuchmodule': No module*",
+        ),
+        (
+            "prodgate_model = mymodel:nothing",
+            "prodgate_model (ini)=mymodel:nothing: module 'mymodel' has no attribute 'nothing'",
+        ),
+        (
+            "prodgate_baseline = missing.json",
+            "prodgate_baseline (ini): *missing.json: no such file",
+        ),
+        ("prodgate_trials = 0", "prodgate_trials (ini)=0: Input should be greater than or equal*"),
+    ],
+)
+def test_bad_ini_path_or_model_names_the_key_not_the_option(
+    project: pytest.Pytester, ini: str, message: str
+) -> None:
+    project.makeini(f"[pytest]\n{ini}\n")
+    project.makepyfile(test_suite="def test_x(): pass")
+    result = project.runpytest("--prodgate")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: prodgate: {message}"])
+    assert "--prodgate-model" not in result.stderr.str()
+    assert "--prodgate-baseline" not in result.stderr.str()
+    _no_crash(result)
+
+
+@pytest.mark.parametrize(
+    ("body", "raised"),
+    [("import sys\nsys.exit(3)\n", "SystemExit: 3"), ("1 / 0\n", "ZeroDivision*")],
+)
+def test_model_module_that_exits_or_raises_at_import_is_a_usage_error(
+    project: pytest.Pytester, body: str, raised: str
+) -> None:
+    project.makepyfile(exiting=body, test_suite="def test_x(): pass")
+    result = project.runpytest("--prodgate", "--prodgate-model=exiting:fn")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: prodgate: --prodgate-model=exiting:fn: importing 'exiting' raised {raised}"]
+    )
+    _no_crash(result)
+
+
+def test_model_module_next_to_the_ini_file_is_found_from_another_directory(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\nprodgate_model = nearby_model:echo\n")
+    pytester.makepyfile(nearby_model="def echo(x):\n    return x\n")
+    sub = pytester.mkdir("sub")
+    sub.joinpath("test_suite.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.prodgate(accuracy_floor=0.0)\n"
+        "def test_case(prodgate_model):\n"
+        "    assert prodgate_model(1) == 1\n"
+    )
+    # Run from sub/: only the rootdir (searched by the plugin) holds nearby_model.py.
+    code = "import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "--prodgate", "-p", "no:cacheprovider", "-p", "no:xdist", "."],
+        cwd=sub,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout

@@ -1,71 +1,225 @@
-"""Run-wide settings from the command line and ini file, validated.
+"""The option table: every run-wide setting declared once.
 
-Pure: no pytest. The plugin gathers raw values (each with the name the user
-wrote it under, ``--prodgate-seed`` or ``prodgate_seed``) and
-:func:`build_settings` validates them all at once, so a usage error lists every
-bad value on its own line, each naming its option or key.
+One row per setting: its :class:`~pytest_prodgate.schema.settings.Settings` field,
+command-line flag, ini key, kind, choices, default, metavar, help, and the flag of
+``prodgate gate`` that overrides it, if any. From this table come
+
+* the pytest options and ini keys (``plugin/options.py``: :func:`declare` with
+  ``group.addoption``, then ``parser.addini`` per :attr:`Option.ini_key`),
+* the options that switch validation on (:attr:`Option.dest`),
+* where a value came from in an error line (:meth:`Option.where`),
+* the flags of ``prodgate gate`` (``cli/main.py``: :func:`declare` with
+  ``parser.add_argument`` and ``command=True``),
+
+as pytest-benchmark's ``add_*_options(addoption, prefix)`` serve its plugin and
+its command. Validation is :func:`~pytest_prodgate.schema.settings.build_settings`.
+
+Pure and light: no pytest, no pydantic (the plugin reads this table at startup of
+every pytest run). ``Settings``, ``build_settings`` and ``SettingsError`` are
+importable from here too; they load pydantic on first use.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+if TYPE_CHECKING:
+    from pytest_prodgate.errors import SettingsError
+    from pytest_prodgate.schema.settings import Settings, build_settings
 
-from pytest_prodgate.errors import SettingsError
+__all__ = [
+    "OPTIONS",
+    "Option",
+    "Settings",
+    "SettingsError",
+    "build_settings",
+    "by_field",
+    "declare",
+]
 
-__all__ = ["OPTIONS", "Settings", "SettingsError", "build_settings"]
+Kind = Literal["flag", "str", "path", "int", "float"]
 
-CiMethod = Literal["auto", "bootstrap", "wilson", "clopper-pearson"]
-
-
-class Settings(BaseModel):
-    """Everything a run is configured with."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = False
-    lock: bool = False
-    mode: Literal["gate", "report"] = "gate"
-    model: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
-    report: Path | None = None
-    baseline: Path | None = None
-    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
-    resamples: Annotated[int, Field(ge=100, le=10_000_000)] = 9999
-    seed: Annotated[int, Field(ge=0)] = 0
-    ci_method: CiMethod = "auto"
-    inconclusive: Literal["fail", "warn"] | None = None
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
-    max_spend_usd: Annotated[float, Field(ge=0.0)] | None = None
-
-
-#: field -> (command-line option, ini key or None)
-OPTIONS: dict[str, tuple[str, str | None]] = {
-    "enabled": ("--prodgate", None),
-    "lock": ("--prodgate-lock", None),
-    "mode": ("--prodgate-mode", "prodgate_mode"),
-    "model": ("--prodgate-model", "prodgate_model"),
-    "report": ("--prodgate-report", "prodgate_report"),
-    "baseline": ("--prodgate-baseline", "prodgate_baseline"),
-    "confidence": ("--prodgate-confidence", "prodgate_confidence"),
-    "resamples": ("--prodgate-resamples", "prodgate_resamples"),
-    "seed": ("--prodgate-seed", "prodgate_seed"),
-    "ci_method": ("--prodgate-ci-method", "prodgate_ci_method"),
-    "inconclusive": ("--prodgate-inconclusive", "prodgate_inconclusive"),
-    "trials": ("--prodgate-trials", "prodgate_trials"),
-    "max_spend_usd": ("--prodgate-max-spend-usd", "prodgate_max_spend_usd"),
+#: The pytest ini type of each kind. Paths are read as strings and resolved by the
+#: plugin against the ini file's directory, so that ``~`` expands and a path may
+#: hold spaces (pytest's ``paths`` splits like a shell and returns a list).
+_INI_TYPES: dict[Kind, str] = {
+    "flag": "bool",
+    "str": "string",
+    "path": "string",
+    "int": "int",
+    "float": "float",
 }
+_PY_TYPES: dict[Kind, type] = {"int": int, "float": float}
 
 
-def build_settings(values: dict[str, tuple[Any, str]]) -> Settings:
-    """Validate ``{field: (value, where)}``; ``where`` names the option or ini key."""
-    try:
-        return Settings.model_validate({k: v for k, (v, _) in values.items()})
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            where = values.get(field, (None, field))[1]
-            lines.append(f"{where}={err.get('input')!r}: {err['msg']}")
-        raise SettingsError("\n".join(lines)) from None
+@dataclass(frozen=True)
+class Option:
+    """One setting: where the user writes it and what it means."""
+
+    #: The :class:`Settings` field.
+    field: str
+    #: The pytest flag; its dest (``prodgate_x_y``) is also the ini key.
+    flag: str
+    kind: Kind
+    help: str
+    metavar: str | None = None
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    #: Whether the setting has an ini key (flags that act once have none).
+    ini: bool = True
+    #: The flag of ``prodgate gate`` that overrides the report's own value, if any.
+    command: str | None = None
+
+    @property
+    def dest(self) -> str:
+        """The attribute on pytest's ``config.option`` (``prodgate_ci_method``)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def ini_key(self) -> str | None:
+        return self.dest if self.ini else None
+
+    @property
+    def ini_type(self) -> str:
+        return _INI_TYPES[self.kind]
+
+    def where(self, *, ini: bool = False, command: bool = False) -> str:
+        """How an error line names the value: ``--prodgate-seed``, ``prodgate_seed (ini)``."""
+        if ini:
+            return f"{self.ini_key} (ini)"
+        flag = self.command if command else self.flag
+        assert flag is not None
+        return flag
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("enabled", "--prodgate", "flag", "run eval cases and gate the run.", ini=False),
+    Option(
+        "mode",
+        "--prodgate-mode",
+        "str",
+        "gate: fail the run on a missed gate; report: measure and report, never fail on a gate.",
+        choices=("gate", "report"),
+        default="gate",
+        command="--mode",
+    ),
+    Option(
+        "model",
+        "--prodgate-model",
+        "str",
+        "callable behind the default prodgate_model fixture.",
+        metavar="MOD:ATTR",
+    ),
+    Option(
+        "report",
+        "--prodgate-report",
+        "path",
+        "write the JSON report to PATH.",
+        metavar="PATH",
+        command="--json",
+    ),
+    Option(
+        "baseline",
+        "--prodgate-baseline",
+        "path",
+        "a previous JSON report to compare accuracy with.",
+        metavar="PATH",
+        command="--baseline",
+    ),
+    Option(
+        "confidence",
+        "--prodgate-confidence",
+        "float",
+        "two-sided confidence level of every interval.",
+        metavar="LEVEL",
+        default=0.95,
+        command="--confidence",
+    ),
+    Option("resamples", "--prodgate-resamples", "int", "bootstrap resamples.", "N", default=9999),
+    Option("seed", "--prodgate-seed", "int", "statistics seed.", "N", default=0),
+    Option(
+        "ci_method",
+        "--prodgate-ci-method",
+        "str",
+        "interval of the accuracy, slice and error-rate gates (see docs).",
+        choices=("auto", "bootstrap", "wilson", "clopper-pearson"),
+        default="auto",
+    ),
+    Option(
+        "inconclusive",
+        "--prodgate-inconclusive",
+        "str",
+        "whether an inconclusive gate fails the run "
+        "(unset: absolute gates fail, regression gates warn).",
+        choices=("fail", "warn"),
+        command="--inconclusive",
+    ),
+    Option("trials", "--prodgate-trials", "int", "default trials per case.", "N", default=1),
+    Option(
+        "max_spend_usd",
+        "--prodgate-max-spend-usd",
+        "float",
+        "stop calling models once the run has spent USD.",
+        metavar="USD",
+    ),
+    Option(
+        "lock",
+        "--prodgate-lock",
+        "flag",
+        "write prodgate.lock (sealed datasets and targets).",
+        ini=False,
+    ),
+)
+
+
+def by_field(field: str) -> Option:
+    """The row of one :class:`Settings` field."""
+    for option in OPTIONS:
+        if option.field == field:
+            return option
+    raise KeyError(field)
+
+
+def declare(
+    add: Callable[..., object], options: Iterable[Option] = OPTIONS, *, command: bool = False
+) -> None:
+    """Declare ``options`` through an argparse-style ``add`` function.
+
+    The plugin passes pytest's ``group.addoption``; ``prodgate gate`` passes
+    ``parser.add_argument`` with ``command=True`` (its own flags, dest = the
+    field). Every option defaults to ``None``: the plugin then falls back to the
+    ini key, the command to the value the report was run with.
+    """
+    for o in options:
+        flag = o.command if command else o.flag
+        if flag is None:
+            continue
+        help = o.help
+        if command and o.default is not None:
+            help += " (default: as the report was run)"
+        elif o.default is not None and o.kind != "flag":
+            help += f" (default {o.default})"
+        kwargs: dict[str, Any] = {"default": None, "help": help}
+        if o.kind == "flag":
+            kwargs["action"] = "store_true"
+        else:
+            if o.kind in _PY_TYPES:
+                kwargs["type"] = _PY_TYPES[o.kind]
+            if o.choices:
+                kwargs["choices"] = o.choices
+            if o.metavar:
+                kwargs["metavar"] = o.metavar
+        if command:
+            kwargs["dest"] = o.field
+        add(flag, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """``Settings``, ``build_settings``, ``SettingsError``: pydantic loads on first use."""
+    if name in ("Settings", "build_settings", "SettingsError"):
+        from pytest_prodgate.schema import settings
+
+        return getattr(settings, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
