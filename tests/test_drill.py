@@ -1,21 +1,67 @@
-"""Unit tests of pytest_prodgate.measure.drill: recovery drills and the recovery estimate."""
+"""Unit tests of pytest_prodgate.measure.drill: recovery drills and the recovery estimate.
+
+Every drill here runs on a fake clock (:class:`FakeClock` replaces the module's
+``time`` and ``asyncio.sleep``): a drill's times are checked exactly against
+the clock's recorded events (when the fault happened, when the predicate
+turned true, every sleep), never against the wall clock of a shared machine.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import math
-import time
+import types
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from pytest_prodgate.measure import drill as drill_module
 from pytest_prodgate.measure import recording
 from pytest_prodgate.measure.drill import Drill, DrillError, recovery_estimate
 
-#: Scheduling noise allowed on top of the poll interval (a busy 2-core machine).
-SLACK = 0.06
+#: How much a sleep overshoots on the fake clock: a real sleep never returns early nor
+#: in no time (and the drill's schedule relies on the clock moving on); the tolerance.
+OVERSHOOT = 1e-6
+EPS = 1e-4
+
+
+class FakeClock:
+    """``perf_counter``/``time``/``sleep`` of a clock that moves only when slept on."""
+
+    WALL = 1_800_000_000.0
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.WALL + self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds + OVERSHOOT
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)  # the real loop: other tasks get their turn
+
+    def at(self, t: float) -> Any:
+        """A predicate that turns true at clock time ``t``."""
+        return lambda: self.now >= t
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(drill_module, "time", fake)
+    monkeypatch.setattr(drill_module, "asyncio", types.SimpleNamespace(sleep=fake.asleep))
+    return fake
 
 
 @pytest.fixture
@@ -29,51 +75,55 @@ def case() -> Iterator[recording.CaseRecorder]:
         recording.deactivate()
 
 
-def at(t: float) -> Any:
-    """A predicate that turns true at perf_counter time ``t``."""
-    return lambda: time.perf_counter() >= t
-
-
 # --------------------------------------------------------------------------- timing
 
 
 @pytest.mark.parametrize("interval", [0.01, 0.1])
-def test_recovery_time_is_accurate_to_the_poll_interval(interval: float) -> None:
+def test_recovery_time_is_accurate_to_the_poll_interval(clock: FakeClock, interval: float) -> None:
     with Drill("accuracy", poll_interval_s=interval, record=False) as d:
+        clock.sleep(0.05)
         d.fault()
-        healthy_at = time.perf_counter() + 0.3
-        got = d.wait_until(at(healthy_at), timeout=5)
-    assert 0.3 <= got <= 0.3 + interval + SLACK
+        healthy_at = clock.now + 0.3
+        got = d.wait_until(clock.at(healthy_at), timeout=5)
+    # Recovered at the first check at or after healthy_at, measured from the fault.
+    assert got == pytest.approx(clock.now - (healthy_at - 0.3))
+    assert 0.3 - EPS <= got <= 0.3 + interval + EPS
     assert d.result is not None
     assert d.result["recovered"] is True
     assert d.result["recovered_s"] == got
     assert d.result["poll_interval_s"] == interval
     assert d.result["timeout_s"] == 5
     checks = d.result["steps"][0]["checks"]
-    assert 0.3 / interval <= checks <= 0.3 / interval + 3  # polled on schedule, not busily
+    assert checks == len(clock.sleeps[1:]) + 1  # one check at once, one after each sleep
+    assert all(s <= interval + EPS for s in clock.sleeps[1:])  # on schedule, not busily
+    assert 0.3 / interval <= checks <= 0.3 / interval + 2
 
 
-def test_the_fault_defaults_to_the_start_of_the_drill() -> None:
+def test_the_fault_defaults_to_the_start_of_the_drill(clock: FakeClock) -> None:
     with Drill("implicit", poll_interval_s=0.01, record=False) as d:
-        start = time.perf_counter()
-        time.sleep(0.1)
-        got = d.wait_until(at(start + 0.2), timeout=5)
-    assert 0.2 <= got <= 0.2 + 0.01 + SLACK
+        start, wall = clock.now, clock.time()
+        clock.sleep(0.1)
+        got = d.wait_until(clock.at(start + 0.2), timeout=5)
+    assert 0.2 - EPS <= got <= 0.2 + 0.01 + EPS
+    assert got == pytest.approx(clock.now - start)
     assert d.result is not None
-    assert abs(d.result["fault_at"] - time.time()) < 5  # wall clock
+    assert d.result["fault_at"] == wall  # wall clock of the fault
 
 
-def test_detection_and_recovery() -> None:
+def test_detection_and_recovery(clock: FakeClock) -> None:
     with Drill("bad-deploy", poll_interval_s=0.01, record=False) as d:
         d.fault()
-        t0 = time.perf_counter()
-        detected = d.wait_until(at(t0 + 0.1), timeout=5, step="detected")
-        recovered = d.wait_until(at(t0 + 0.25), timeout=5)
+        t0 = clock.now
+        detected = d.wait_until(clock.at(t0 + 0.1), timeout=5, step="detected")
+        detected_at = clock.now
+        recovered = d.wait_until(clock.at(t0 + 0.25), timeout=5)
         assert d.detected_s == detected
         assert d.recovered_s == recovered
         assert d.recovered
-    assert 0.1 <= detected <= 0.1 + 0.01 + SLACK
-    assert 0.25 <= recovered <= 0.25 + 0.01 + SLACK
+    assert detected == pytest.approx(detected_at - t0)
+    assert recovered == pytest.approx(clock.now - t0)
+    assert 0.1 - EPS <= detected <= 0.1 + 0.01 + EPS
+    assert 0.25 - EPS <= recovered <= 0.25 + 0.01 + EPS
     r = d.result
     assert r is not None
     assert r["name"] == "bad-deploy"
@@ -83,7 +133,7 @@ def test_detection_and_recovery() -> None:
     assert r["error"] is None
     assert [s["step"] for s in r["steps"]] == ["detected", "recovered"]
     assert all(s["ok"] for s in r["steps"])
-    assert r["steps"][1]["wait_s"] < r["steps"][1]["elapsed_s"]
+    assert r["steps"][1]["wait_s"] == pytest.approx(recovered - detected)
     assert json.loads(json.dumps(r)) == r  # builtins only
 
 
@@ -96,16 +146,18 @@ def test_other_step_names_are_kept() -> None:
     assert d.result["detected_s"] is None
 
 
-def test_a_system_that_never_recovers_is_a_failed_drill_timed_at_its_deadline() -> None:
+def test_a_system_that_never_recovers_is_a_failed_drill_timed_at_its_deadline(
+    clock: FakeClock,
+) -> None:
     with Drill("stuck", poll_interval_s=0.02, record=False) as d:
         d.fault()
-        time.sleep(0.1)
-        t0 = time.perf_counter()
+        clock.sleep(0.1)
+        t0 = clock.now
         got = d.wait_until(lambda: False, timeout=0.2)
-        waited = time.perf_counter() - t0
+        waited = clock.now - t0
         assert not d.recovered
-    assert 0.2 <= waited <= 0.2 + SLACK  # no exception, and it waited the timeout
-    assert 0.3 <= got <= 0.3 + SLACK  # fault -> deadline
+    assert waited == pytest.approx(0.2, abs=EPS)  # no exception, and it waited the timeout
+    assert got == pytest.approx(0.3, abs=EPS)  # fault -> deadline
     r = d.result
     assert r is not None
     assert r["recovered"] is False
@@ -113,7 +165,8 @@ def test_a_system_that_never_recovers_is_a_failed_drill_timed_at_its_deadline() 
     assert r["recovered_s"] == got
     assert r["timeout_s"] == 0.2
     assert r["steps"][0]["ok"] is False
-    assert r["steps"][0]["wait_s"] == pytest.approx(0.2)
+    assert r["steps"][0]["wait_s"] == pytest.approx(0.2)  # exactly the timeout
+    assert r["steps"][0]["checks"] == 11  # at 0, every 20 ms, and at the deadline
     assert recovery_estimate([r]) == (got, 1, True)
 
 
@@ -166,15 +219,16 @@ def test_a_predicate_whose_truth_raises_counts_as_not_yet() -> None:
     assert d.result["steps"][0]["last_error"] == "ValueError: ambiguous"
 
 
-def test_a_slow_predicate_keeps_the_schedule() -> None:
+def test_a_slow_predicate_keeps_the_schedule(clock: FakeClock) -> None:
     def slow() -> bool:
-        time.sleep(0.025)
+        clock.sleep(0.025)
         return False
 
     with Drill("slow", poll_interval_s=0.01, record=False) as d:
         d.wait_until(slow, timeout=0.2)
     assert d.result is not None
-    assert 4 <= d.result["steps"][0]["checks"] <= 9  # ~0.2 / 0.03, not 0.2 / 0.01
+    # checks at 0, 30, 60, ... 180 ms (each overruns two ticks), not every 10 ms
+    assert d.result["steps"][0]["checks"] == 7
 
 
 # --------------------------------------------------------------------------- ending a drill
@@ -220,10 +274,12 @@ def test_an_exception_after_recovery_fails_the_drill_but_keeps_the_time() -> Non
     assert d.result["error"] == "AssertionError: post-check failed"
 
 
-def test_several_drills_per_case_are_recorded(case: recording.CaseRecorder) -> None:
+def test_several_drills_per_case_are_recorded(
+    clock: FakeClock, case: recording.CaseRecorder
+) -> None:
     for i in range(3):
         with Drill(f"rep-{i}", poll_interval_s=0.01) as d:
-            d.wait_until(at(time.perf_counter() + 0.02 * i), timeout=1)
+            d.wait_until(clock.at(clock.now + 0.02 * i), timeout=1)
     with Drill("unrecorded", record=False) as d:
         d.wait_until(lambda: True, timeout=1)
     assert [x["name"] for x in case.drills] == ["rep-0", "rep-1", "rep-2"]
@@ -231,7 +287,7 @@ def test_several_drills_per_case_are_recorded(case: recording.CaseRecorder) -> N
     assert n == 3
     assert not failed
     assert worst == max(x["recovered_s"] for x in case.drills)
-    assert 0.04 <= worst <= 0.04 + 0.01 + SLACK
+    assert 0.04 - EPS <= worst <= 0.04 + 0.01 + EPS
 
 
 # --------------------------------------------------------------------------- misuse
@@ -305,38 +361,40 @@ def test_bad_drill_arguments_are_named() -> None:
 # --------------------------------------------------------------------------- async
 
 
-def test_wait_until_async_awaits_async_predicates_without_blocking_the_loop() -> None:
+def test_wait_until_async_awaits_async_predicates_without_blocking_the_loop(
+    clock: FakeClock,
+) -> None:
     async def main() -> tuple[Drill, int]:
         ticks = 0
 
-        async def ticker() -> None:
+        async def ticker() -> None:  # runs whenever the drill's waits yield to the loop
             nonlocal ticks
             while True:
                 ticks += 1
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0)
 
         task = asyncio.create_task(ticker())
-        healthy_at = time.perf_counter() + 0.15
+        await asyncio.sleep(0)
+        healthy_at = clock.now + 0.15
 
         async def healthy() -> bool:
             await asyncio.sleep(0)
-            return time.perf_counter() >= healthy_at
+            return clock.now >= healthy_at
 
         with Drill("async", poll_interval_s=0.01, record=False) as d:
             d.fault()
-            await d.wait_until_async(
-                lambda: time.perf_counter() >= healthy_at - 0.1, 2, step="detected"
-            )
+            await d.wait_until_async(clock.at(healthy_at - 0.1), 2, step="detected")
             await d.wait_until_async(healthy, timeout=2)
         task.cancel()
         return d, ticks
 
     d, ticks = asyncio.run(main())
-    assert ticks >= 5
+    assert ticks >= len(clock.sleeps)  # every wait let the ticker run
     assert d.result is not None
     assert d.result["recovered"]
-    assert 0.15 <= d.result["recovered_s"] <= 0.15 + 0.01 + SLACK
+    assert 0.15 - EPS <= d.result["recovered_s"] <= 0.15 + 0.01 + EPS
     assert d.result["detected_s"] < d.result["recovered_s"]
+    assert d.result["detected_s"] == pytest.approx(0.05, abs=0.01 + EPS)
 
 
 # --------------------------------------------------------------------------- recovery_estimate
