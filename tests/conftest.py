@@ -35,6 +35,8 @@ import scipy.stats  # noqa: F401
 import pytest_prodgate.gating.gates
 import pytest_prodgate.stats  # noqa: F401
 
+pytest_plugins = ["regate_check"]
+
 XDIST_MODES: dict[str, list[str]] = {"plain": [], "n0": ["-n", "0"], "n2": ["-n", "2"]}
 
 #: Gates whose estimate and bounds are timings: only their verdict, n and method

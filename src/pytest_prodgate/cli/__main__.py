@@ -1,0 +1,7 @@
+"""``python -m pytest_prodgate.cli``: the ``prodgate`` command."""
+
+import sys
+
+from pytest_prodgate.cli.main import main
+
+sys.exit(main())

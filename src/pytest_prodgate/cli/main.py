@@ -1,0 +1,225 @@
+"""``prodgate show`` and ``prodgate gate``: work on saved JSON reports (SPEC §14).
+
+No pytest run and no model: ``show`` prints a report's table as the run printed
+it; ``gate`` recomputes every gate from the report's per-case records through
+:func:`pytest_prodgate.gating.run.regate`, the same code a pytest run gates with.
+
+``gate``'s flags come from the option table
+(:data:`pytest_prodgate.schema.options.OPTIONS`, the rows with a ``command``
+flag), with the help text and validation of the pytest options they mirror; a
+flag not given keeps the value the report was run with.
+
+Exit status: 0 the run passes, 1 a gate fails the run, 2 a usage error (a missing
+file, not a prodgate report, an unsupported ``schema_version``, a bad flag), with
+one error line naming the file or flag, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from pytest_prodgate._version import __version__
+from pytest_prodgate.errors import ProdgateError
+from pytest_prodgate.schema.options import OPTIONS, declare
+
+if TYPE_CHECKING:
+    from pytest_prodgate.schema.report import RunReport
+
+__all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+#: The table's rows that are flags of ``prodgate gate``.
+GATE_OPTIONS = tuple(o for o in OPTIONS if o.command is not None)
+
+
+class UsageError(ProdgateError):
+    """Bad usage of the command; the one-line message names the file or flag."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prodgate",
+        description="Show and re-gate saved pytest-prodgate JSON reports (no pytest run).",
+    )
+    parser.add_argument("--version", action="version", version=f"prodgate {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    show = commands.add_parser(
+        "show",
+        help="print a report's gate table and reasons, as the run printed them.",
+        description="Print a report's gate table and reasons, as the run printed them.",
+    )
+    show.add_argument("source", metavar="REPORT", help="a JSON report (--prodgate-report).")
+    gate = commands.add_parser(
+        "gate",
+        help="recompute every gate from a report's cases; exit 1 when a gate fails the run.",
+        description=(
+            "Recompute every gate from the report's per-case records, as a pytest run "
+            "would; exit 0 when the run passes, 1 when a gate fails it, 2 on bad usage."
+        ),
+    )
+    # dest "source": the flags' dests are Settings fields, and --json's is "report".
+    gate.add_argument("source", metavar="REPORT", help="a JSON report (--prodgate-report).")
+    declare(gate.add_argument, GATE_OPTIONS, command=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage line + one error line, or --help/--version
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        if args.command == "show":
+            return show(_load(args.source), sys.stdout)
+        return gate(args, sys.stdout)
+    except UsageError as exc:
+        print(f"prodgate {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _resolve(raw: str) -> Path:
+    """A path from the command line, against the working directory (as the plugin does)."""
+    return Path(Path.cwd(), os.path.expanduser(raw))
+
+
+def _load(raw: str | Path, flag: str = "") -> RunReport:
+    """A report, or a usage error naming the file (and the flag that gave it)."""
+    from pytest_prodgate.schema.report import ReportError, load_report
+
+    where = f"{flag} " if flag else ""
+    path = _resolve(str(raw))
+    if path.is_dir():
+        raise UsageError(f"{where}{raw}: is a directory, not a report")
+    try:
+        return load_report(path)
+    except ReportError as exc:
+        raise UsageError(f"{where}{exc}") from None
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given, validated by the Settings model; errors name the flag."""
+    from pytest_prodgate.schema.settings import SettingsError, build_settings
+
+    values = {
+        o.field: (getattr(args, o.field), o.where(command=True))
+        for o in GATE_OPTIONS
+        if getattr(args, o.field) is not None
+    }
+    for o in GATE_OPTIONS:
+        if o.kind == "path" and o.field in values:
+            raw, where = values[o.field]
+            values[o.field] = (_resolve(raw), where)
+    try:
+        settings = build_settings(values)
+    except SettingsError as exc:
+        raise UsageError("; ".join(str(exc).splitlines())) from None
+    return {field: getattr(settings, field) for field in values}
+
+
+def _flag(field: str) -> str:
+    return next(o.where(command=True) for o in GATE_OPTIONS if o.field == field)
+
+
+def _check_output(flag: str, path: Path) -> None:
+    """Refuse, before any work, an output path that cannot be a file."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{flag} {path}: {parent} is not a directory")
+            break
+
+
+def gate(args: argparse.Namespace, out: TextIO) -> int:
+    """``prodgate gate``: recompute, print, write ``--json``; 1 when a gate fails the run."""
+    given = _overrides(args)
+    json_flag = _flag("report")
+    if "report" in given:
+        _check_output(json_flag, given["report"])
+    report = _load(args.source)
+    baseline = None
+    if "baseline" in given:
+        baseline = _load(given["baseline"], _flag("baseline"))
+    if "mode" in given and given["mode"] != report.run.mode:
+        report = report.model_copy(
+            update={"run": report.run.model_copy(update={"mode": given["mode"]})}
+        )
+    from pytest_prodgate.gating.run import regate
+
+    result = regate(
+        report,
+        confidence=given.get("confidence"),
+        inconclusive=given.get("inconclusive"),
+        baseline=baseline,
+        baseline_name=str(given["baseline"]) if baseline is not None else None,
+    )
+    show(result, out)
+    if "report" in given:
+        from pytest_prodgate.schema.report import write_atomic
+
+        try:
+            write_atomic(given["report"], result.model_dump_json(indent=2) + "\n")
+        except OSError as exc:
+            raise UsageError(f"{json_flag} {given['report']}: cannot write: {exc}") from None
+        print(f"prodgate: report written to {given['report']}", file=out)
+    return EXIT_FAIL if result.fails_run else EXIT_OK
+
+
+def show(report: RunReport, out: TextIO) -> int:
+    """Print the summary a ``--prodgate`` run prints after pytest's test summary."""
+    from pytest_prodgate.output.terminal import table_lines, verdict_line
+
+    width = _width(out)
+    missed = [
+        (t.nodeid, t.reason)
+        for s in report.suites
+        for c in s.cases
+        for t in c.trials
+        if t.outcome in ("missed", "model_error")
+    ]
+    lines: list[str] = []
+    if missed:
+        lines.append(_sep("-", f"prodgate: {len(missed)} missed", width))
+        lines += [f"MISSED {nodeid} - {reason}" for nodeid, reason in missed[:10]]
+        if len(missed) > 10:
+            lines.append(f"... and {len(missed) - 10} more (see --prodgate-report)")
+    if not report.suites:
+        lines.append(_sep("=", "prodgate: no eval cases ran", width))
+    else:
+        n_suites = len(report.suites)
+        n_gates = sum(len(s.gates) for s in report.suites)
+        title = (
+            f"prodgate: {n_suites} suite{'s' if n_suites != 1 else ''}, "
+            f"{n_gates} gate{'s' if n_gates != 1 else ''}"
+        )
+        lines += [_sep("=", title, width), *table_lines(report)]
+        lines += [f"prodgate: note: {note}" for note in report.notes]
+        final = verdict_line(report)
+        if report.run.interrupted:
+            final += " (run interrupted: gates saw only the cases that ran)"
+        lines.append(final)
+    out.write("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+def _width(out: TextIO) -> int:
+    import shutil
+
+    return shutil.get_terminal_size((80, 24)).columns if out.isatty() else 80
+
+
+def _sep(char: str, title: str, width: int) -> str:
+    """A separator line with a title, as pytest's ``write_sep`` draws it."""
+    n = max((width - len(title) - 2) // (2 * len(char)), 1)
+    fill = char * n
+    line = f"{fill} {title} {fill}"
+    return line + char if len(line) + 1 <= width else line
