@@ -197,10 +197,10 @@ def declare(
         if flag is None:
             continue
         help = o.help
-        if command and o.default is not None:
-            help += " (default: as the report was run)"
-        elif o.default is not None and o.kind != "flag":
-            help += f" (default {o.default})"
+        if command and o.kind != "path":
+            help = f"{help.rstrip('.')} (default: as the report was run)."
+        elif not command and o.default is not None and o.kind != "flag":
+            help = f"{help.rstrip('.')} (default {o.default})."
         kwargs: dict[str, Any] = {"default": None, "help": help}
         if o.kind == "flag":
             kwargs["action"] = "store_true"
