@@ -17,7 +17,7 @@ import numpy as np
 
 from pytest_prodgate import stats
 from pytest_prodgate.gating.aggregate import natural_key
-from pytest_prodgate.output.terminal import fmt_value as _fmt
+from pytest_prodgate.gating.formatting import fmt_value as _fmt
 from pytest_prodgate.schema.report import (
     CaseReport,
     GateReport,
