@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from pytest_prodgate.gating.service import recovery_estimate
 from pytest_prodgate.measure import drill as drill_module
 from pytest_prodgate.measure import recording
-from pytest_prodgate.measure.drill import Drill, DrillError, recovery_estimate
+from pytest_prodgate.measure.drill import Drill, DrillError
 
 #: How much a sleep overshoots on the fake clock: a real sleep never returns early nor
 #: in no time (and the drill's schedule relies on the clock moving on); the tolerance.

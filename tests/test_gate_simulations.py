@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from pytest_prodgate import stats
-from pytest_prodgate.gating.gates import GateConfig, regression_gate
-from pytest_prodgate.schema.report import CaseReport, TrialReport
+from pytest_prodgate.gating.gates import GatePolicy, SuiteContext
+from pytest_prodgate.gating.registry import REGRESSION, evaluate_suite
+from pytest_prodgate.gating.regression import regression
+from pytest_prodgate.schema.report import CaseReport, GateReport, RegressionReport, TrialReport
 
 RESAMPLES = 999  # enough for the decision; keeps each simulation under a few seconds
 
@@ -59,21 +61,33 @@ def test_five_point_drop_is_caught_most_of_the_time() -> None:
     assert caught / reps >= 0.9, caught / reps
 
 
+def regression_gate(
+    now: list[CaseReport], base: list[CaseReport], max_regression: float
+) -> tuple[GateReport, RegressionReport]:
+    ctx = SuiteContext(
+        "s",
+        {"max_regression": max_regression},
+        now,
+        GatePolicy(resamples=RESAMPLES),
+        baseline=base,
+        baseline_name="b.json",
+    )
+    (gate,) = regression(ctx, REGRESSION)
+    assert ctx.regression is not None
+    return gate, ctx.regression
+
+
 def test_regression_gate_verdicts_on_a_known_drop() -> None:
     base = np.array([1.0] * 190 + [0.0] * 10)
     now = base.copy()
     now[:30] = 0.0  # 30 cases flipped to a miss
-    gate, info = regression_gate(
-        "s", _cases(now), _cases(base), 0.0, GateConfig(resamples=RESAMPLES), "b.json"
-    )
+    gate, info = regression_gate(_cases(now), _cases(base), 0.0)
     assert gate.verdict == "FAIL"
     assert info.paired == 200
     assert len(info.regressed) == 30
     assert info.fixed == []
     # allowed to drop up to 25 points: the same data passes
-    gate, _ = regression_gate(
-        "s", _cases(now), _cases(base), 0.25, GateConfig(resamples=RESAMPLES), "b.json"
-    )
+    gate, _ = regression_gate(_cases(now), _cases(base), 0.25)
     assert gate.verdict == "PASS"
 
 
@@ -98,8 +112,6 @@ def test_trials_clustered_by_case_keep_nominal_coverage() -> None:
 
 
 def test_constant_graded_scores_do_not_pass_on_three_cases() -> None:
-    from pytest_prodgate.gating.gates import evaluate_suite
-
     cases = [
         CaseReport(
             id=f"c{i}",
@@ -108,6 +120,7 @@ def test_constant_graded_scores_do_not_pass_on_three_cases() -> None:
         )
         for i in range(3)
     ]
-    (gate,) = evaluate_suite("s", {"accuracy_floor": 0.5}, cases, GateConfig(resamples=RESAMPLES))
+    ctx = SuiteContext("s", {"accuracy_floor": 0.5}, cases, GatePolicy(resamples=RESAMPLES))
+    (gate,) = evaluate_suite(ctx)
     assert gate.method == "wilson-graded"
     assert gate.verdict == "INCONCLUSIVE"

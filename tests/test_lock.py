@@ -1,4 +1,4 @@
-"""Unit tests of :mod:`pytest_prodgate.data.sealing` (pure: no pytester)."""
+"""Unit tests of :mod:`pytest_prodgate.data.sealing` and the integrity rows (pure: no pytester)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,7 @@ from pytest_prodgate.data.sealing import (
     build_lock,
     dumps_lock,
     find_lock,
-    integrity_gates,
     lock_key,
-    loosened_targets,
     read_lock,
     stale_suites,
     unlocked_suites,
@@ -34,6 +32,7 @@ from pytest_prodgate.data.sealing import (
     verify_datasets,
     write_lock,
 )
+from pytest_prodgate.gating.integrity import integrity_gates, loosened_targets
 from pytest_prodgate.schema.report import GateReport
 from pytest_prodgate.schema.targets import Targets
 
@@ -665,9 +664,8 @@ def test_integrity_gates_rows(project: Path) -> None:
         ("locked:trials", "LOOSENED", ">=", 3.0),
     ]
     for r in rows:
-        assert (r.suite, r.fails_run, r.n, r.estimate, r.lower, r.upper) == (
+        assert (r.suite, r.n, r.estimate, r.lower, r.upper) == (
             "support-bot",
-            True,
             0,
             None,
             None,
@@ -689,16 +687,14 @@ def test_integrity_gates_rows(project: Path) -> None:
     json.dumps([r.model_dump(mode="json") for r in rows])
 
 
-def test_integrity_gates_report_mode_new_suite_and_clean_suite(project: Path) -> None:
+def test_integrity_gates_new_suite_and_clean_suite(project: Path) -> None:
     lock = read_lock(project / LOCK_NAME)
     (project / "evals" / "support.jsonl").unlink()
     checks = verify_datasets(project, lock)
     source = [str(project / "evals" / "support.jsonl")]
-    rows = integrity_gates(
-        "new", None, {"accuracy_floor": 0.1}, checks, source, project, fails_run=False
-    )
-    assert [(r.gate, r.verdict, r.fails_run) for r in rows] == [
-        ("sealed_dataset[evals/support.jsonl]", "TAMPERED", False)
+    rows = integrity_gates("new", None, {"accuracy_floor": 0.1}, checks, source, project)
+    assert [(r.gate, r.verdict) for r in rows] == [
+        ("sealed_dataset[evals/support.jsonl]", "TAMPERED")
     ]
     assert "cannot be read any more" in rows[0].reason
     assert "not found" in rows[0].reason

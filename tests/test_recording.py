@@ -41,8 +41,8 @@ def test_trial_report_is_the_reports_trial() -> None:
     assert data["added_cost_usd"] == 0.5
     trial = TrialReport.model_validate(data)
     assert trial.calls[0].latency_ms == 250.0
-    assert trial.load_runs == rec.load_runs
-    assert trial.drills == rec.drills
+    assert [r.model_dump(exclude_unset=True) for r in trial.load_runs] == rec.load_runs
+    assert [d.model_dump(exclude_unset=True) for d in trial.drills] == rec.drills
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), True, "0.5"])

@@ -3,8 +3,8 @@
 ``pytest --prodgate-lock`` writes the lock at the rootdir with :func:`build_lock`
 and :func:`write_lock`; every later ``--prodgate`` run reads it back with
 :func:`read_lock`, re-reads every sealed dataset from disk with
-:func:`verify_datasets`, and turns what changed into gate rows with
-:func:`integrity_gates`. The file is JSON with sorted keys and two-space
+:func:`verify_datasets`; :func:`pytest_prodgate.gating.integrity.integrity_gates`
+turns what changed into gate rows. The file is JSON with sorted keys and two-space
 indentation, so that it diffs well and is reviewed like code::
 
     {
@@ -41,16 +41,11 @@ canonical JSON (see :mod:`pytest_prodgate.dataset`).
   the keys of a record is **not** tampering: the file's SHA-256 changes but
   every case digest stays the same (:attr:`DatasetCheck.reordered`).
 
-**What is loosening** (verdict ``LOOSENED``), per :func:`loosened_targets`: a
-floor (``accuracy_floor``, ``throughput_rps``, each ``slice_floors`` entry)
-lowered or removed; a budget (``latency_p50/p90/p95/p99_ms``,
-``cost_per_call_usd``, ``error_rate_max``, ``recovery_s``, ``max_regression``)
-raised or removed -- except that removing ``max_regression`` falls back to the
-stricter default 0.0; ``trials`` lowered (or removed when it was above 1). A new
-or tightened target is fine. A suite that is not in the lock is new: it has no
-``LOOSENED`` rows (:func:`unlocked_suites` lists such suites for a note), and a
-dataset a suite loads that is not in the lock is *unsealed*
-(:func:`unsealed_sources`), a note rather than a failure.
+**What is loosening** (verdict ``LOOSENED``): a target looser than the lock's,
+by its gate kind (see :mod:`pytest_prodgate.gating.integrity`). A suite that is
+not in the lock is new: it has no ``LOOSENED`` rows (:func:`unlocked_suites`
+lists such suites for a note), and a dataset a suite loads that is not in the
+lock is *unsealed* (:func:`unsealed_sources`), a note rather than a failure.
 
 Both integrity verdicts fail the run until the lock is rewritten on purpose
 with ``pytest --prodgate-lock``.
@@ -78,12 +73,10 @@ from pytest_prodgate.data.dataset import (
     read_cases,
 )
 from pytest_prodgate.errors import LockError
-from pytest_prodgate.schema.report import GateReport, write_atomic
-from pytest_prodgate.schema.targets import LATENCY_GATES, Targets
+from pytest_prodgate.schema.report import write_atomic
+from pytest_prodgate.schema.targets import Targets
 
 __all__ = [
-    "BUDGETS",
-    "FLOORS",
     "LOCK_NAME",
     "LOCK_VERSION",
     "REWRITE_COMMAND",
@@ -92,9 +85,7 @@ __all__ = [
     "build_lock",
     "dumps_lock",
     "find_lock",
-    "integrity_gates",
     "lock_key",
-    "loosened_targets",
     "read_lock",
     "stale_suites",
     "unlocked_suites",
@@ -110,27 +101,6 @@ LOCK_VERSION = 1
 #: The command that rewrites the lock on purpose.
 REWRITE_COMMAND = "pytest --prodgate-lock"
 
-#: Targets for which lower is looser.
-FLOORS: tuple[str, ...] = ("accuracy_floor", "throughput_rps")
-#: Targets for which higher is looser.
-BUDGETS: tuple[str, ...] = (
-    *LATENCY_GATES,
-    "cost_per_call_usd",
-    "error_rate_max",
-    "recovery_s",
-    "max_regression",
-)
-#: Scalar targets in the order the gate table shows them (slice floors come after).
-_ORDER: tuple[str, ...] = (
-    "accuracy_floor",
-    *LATENCY_GATES,
-    "cost_per_call_usd",
-    "error_rate_max",
-    "throughput_rps",
-    "recovery_s",
-    "max_regression",
-    "trials",
-)
 #: How many case ids a reason lists per kind of change before "and N more".
 LIST_MAX = 10
 
@@ -490,132 +460,3 @@ def stale_suites(lock: Mapping[str, Any], names: Iterable[str]) -> list[str]:
     """The lock's suites that are not among ``names`` (renamed, removed, or not collected)."""
     present = set(names)
     return sorted(n for n in lock["suites"] if n not in present)
-
-
-# --------------------------------------------------------------------------- targets
-
-
-def _looser(kind: str, locked: float, current: float | None) -> bool:
-    if kind == "floor":
-        return current is None or current < locked
-    if kind == "max_regression":
-        # Removed, it falls back to the default 0.0: never looser than a locked value.
-        return current is not None and current > locked
-    if kind == "budget":
-        return current is None or current > locked
-    # trials: removed falls back to --prodgate-trials, which is at least 1.
-    return current < locked if current is not None else locked > 1
-
-
-def _kind(keyword: str) -> str:
-    if keyword in FLOORS or keyword.startswith("slice_floor["):
-        return "floor"
-    if keyword == "trials":
-        return "trials"
-    return "max_regression" if keyword == "max_regression" else "budget"
-
-
-def loosened_targets(
-    locked: Mapping[str, Any], current: Mapping[str, Any]
-) -> list[tuple[str, Any, Any]]:
-    """``(keyword, locked value, current value or None)`` for every target looser than locked.
-
-    Lower is looser for floors (``accuracy_floor``, ``throughput_rps``, each
-    slice floor, reported as ``slice_floor[TAG]`` like its gate) and for
-    ``trials``; higher is looser for budgets (latency, cost, error rate,
-    recovery, ``max_regression``). A removed floor or budget is looser, except
-    ``max_regression`` (its default 0.0 is the strictest) and ``trials`` locked
-    at 1. New or tightened targets are fine. ``None`` values count as absent.
-    """
-    out: list[tuple[str, Any, Any]] = []
-    for keyword in _ORDER:
-        lv = locked.get(keyword)
-        if lv is None:
-            continue
-        cv = current.get(keyword)
-        if _looser(_kind(keyword), lv, cv):
-            out.append((keyword, lv, cv))
-    locked_slices: Mapping[str, Any] = locked.get("slice_floors") or {}
-    current_slices: Mapping[str, Any] = current.get("slice_floors") or {}
-    for tag in sorted(locked_slices):
-        lv, cv = locked_slices[tag], current_slices.get(tag)
-        if lv is not None and _looser("floor", lv, cv):
-            out.append((f"slice_floor[{tag}]", lv, cv))
-    return out
-
-
-def _num(x: Any) -> str:
-    if isinstance(x, float) and x.is_integer():
-        return str(int(x))
-    return repr(x)
-
-
-def _loosened_reason(keyword: str, locked: Any, current: Any) -> str:
-    if current is None:
-        what = f"{keyword} removed (locked at {_num(locked)})"
-    else:
-        verb = "raised" if current > locked else "lowered"
-        what = f"{keyword} {verb} from {_num(locked)} (locked) to {_num(current)}"
-    return f"{what}; rewrite the lock on purpose with {REWRITE_COMMAND}"
-
-
-# --------------------------------------------------------------------------- gate rows
-
-
-def integrity_gates(
-    suite: str,
-    locked_suite: Mapping[str, Any] | None,
-    current_targets: Mapping[str, Any],
-    dataset_checks: Mapping[str, DatasetCheck],
-    suite_sources: Iterable[str],
-    root: str | os.PathLike[str],
-    fails_run: bool = True,
-) -> list[GateReport]:
-    """The ``TAMPERED`` and ``LOOSENED`` rows of one suite (empty when all is sealed).
-
-    ``suite_sources`` are the absolute paths of the datasets the suite's cases
-    came from; each one the lock seals and :func:`verify_datasets` found
-    tampered gives one ``sealed_dataset`` row (comparator ``<=``, target 0:
-    no case may differ) whose reason lists the changed, added and removed
-    case ids. Datasets the lock does not seal give no row
-    (:func:`unsealed_sources`). ``locked_suite`` is the suite's entry in the
-    lock (``None`` for a new suite: no ``LOOSENED`` rows); each looser target
-    gives one row named like its gate, with comparator ``>=`` for floors and
-    trials, ``<=`` for budgets, and the current target (the locked one when it
-    was removed). Every row has ``n=0`` and no estimate.
-    """
-    rows: list[GateReport] = []
-    for key in sorted({lock_key(root, src) for src in suite_sources}):
-        check = dataset_checks.get(key)
-        if check is None or not check.tampered:
-            continue
-        rows.append(
-            GateReport(
-                suite=suite,
-                gate=f"sealed_dataset[{key}]",
-                comparator="<=",
-                target=0.0,
-                verdict="TAMPERED",
-                fails_run=fails_run,
-                reason=(
-                    f"{check.describe()}. If the change is intended, review it and rewrite "
-                    f"the lock: {REWRITE_COMMAND}"
-                ),
-            )
-        )
-    if locked_suite is None:
-        return rows
-    for keyword, locked, current in loosened_targets(locked_suite, current_targets):
-        kind = _kind(keyword)
-        rows.append(
-            GateReport(
-                suite=suite,
-                gate=f"locked:{keyword}",
-                comparator=">=" if kind in ("floor", "trials") else "<=",
-                target=float(locked if current is None else current),
-                verdict="LOOSENED",
-                fails_run=fails_run,
-                reason=_loosened_reason(keyword, locked, current),
-            )
-        )
-    return rows

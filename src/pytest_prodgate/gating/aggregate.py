@@ -1,4 +1,4 @@
-"""Aggregation on the controller: from per-trial payloads to a run report.
+"""Aggregation on the controller: from per-trial payloads to every suite's cases.
 
 Pure: no pytest. The plugin feeds :meth:`Aggregator.announce` (a case's setup
 began) and :meth:`Aggregator.add` (its teardown finished, with the measurements)
@@ -10,29 +10,21 @@ the same figures.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter
 
-from pytest_prodgate.schema.report import (
-    CaseReport,
-    GateReport,
-    RegressionReport,
-    RunInfo,
-    RunReport,
-    SliceSummary,
-    SuiteReport,
-    TrialReport,
-    Verdict,
-)
+from pytest_prodgate.gating.gates import SCORED
+from pytest_prodgate.schema.report import CaseReport, RegressionReport, TrialReport
 
-__all__ = ["Aggregator", "SuiteData", "build_report"]
+__all__ = ["Aggregator", "SuiteData", "natural_key"]
 
 
 @dataclass
 class SuiteData:
+    """One suite's cases and targets, as :func:`pytest_prodgate.gating.run.decide` gates them."""
+
     name: str
     targets: dict[str, Any]
     cases: list[CaseReport]
@@ -134,7 +126,7 @@ def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> CaseRepor
     ins = [c.input_tokens for c in calls if c.input_tokens is not None]
     outs = [c.output_tokens for c in calls if c.output_tokens is not None]
     errors = [t.error for t in trials if t.error] + [c.error for c in calls if c.error]
-    scores = [t.score for t in trials if t.outcome in _SCORED and t.score is not None]
+    scores = [t.score for t in trials if t.outcome in SCORED and t.score is not None]
     return CaseReport(
         id=case_id,
         suite=suite,
@@ -150,75 +142,4 @@ def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> CaseRepor
         pass_rate=sum(scores) / len(scores) if scores else None,
         flaky=len(set(scores)) > 1,
         source=next((p["source"] for p in payloads if p.get("source")), None),
-    )
-
-
-_SCORED = frozenset({"passed", "missed", "model_error"})
-
-
-def _slices(cases: list[CaseReport]) -> dict[str, SliceSummary]:
-    tags = sorted({t for c in cases for t in c.tags}, key=natural_key)
-    out = {}
-    for tag in tags:
-        rates = [c.pass_rate for c in cases if tag in c.tags and c.pass_rate is not None]
-        out[tag] = SliceSummary(n=len(rates), accuracy=sum(rates) / len(rates) if rates else None)
-    return out
-
-
-def _pass_all_rate(cases: list[CaseReport]) -> float | None:
-    scored = [c for c in cases if c.pass_rate is not None]
-    if not scored:
-        return None
-    return sum(all(t.score == 1.0 for t in c.trials if t.outcome in _SCORED) for c in scored) / len(
-        scored
-    )
-
-
-def _no_gate_verdict(cases: list[CaseReport]) -> Verdict:
-    """A suite that declares no gate: INCOMPLETE when some case produced no result."""
-    broken = any(t.outcome in ("error", "crashed", "not_run") for c in cases for t in c.trials)
-    return "INCOMPLETE" if broken else "PASS"
-
-
-def _counts(cases: Iterable[CaseReport]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for c in cases:
-        for t in c.trials:
-            counts[t.outcome] = counts.get(t.outcome, 0) + 1
-    return counts
-
-
-def build_report(
-    suites: list[SuiteData],
-    run: RunInfo,
-    evaluate: Callable[[SuiteData], list[GateReport]],
-) -> RunReport:
-    """Evaluate every suite's gates and assemble the run report."""
-    from pytest_prodgate.gating.gates import worst
-
-    out = []
-    for s in suites:
-        gates = evaluate(s)
-        out.append(
-            SuiteReport(
-                name=s.name,
-                targets=s.targets,
-                verdict=worst(g.verdict for g in gates) or _no_gate_verdict(s.cases),
-                counts=_counts(s.cases),
-                gates=gates,
-                slices=_slices(s.cases),
-                trials=max((len(c.trials) for c in s.cases), default=1),
-                pass_all_rate=_pass_all_rate(s.cases),
-                flaky_cases=[c.id for c in s.cases if c.flaky],
-                regression=s.regression,
-                notes=s.notes,
-                cases=s.cases,
-            )
-        )
-    all_gates = [g for s in out for g in s.gates]
-    return RunReport(
-        run=run,
-        verdict=worst(g.verdict for g in all_gates),
-        fails_run=run.mode == "gate" and any(g.fails_run for g in all_gates),
-        suites=out,
     )

@@ -1,19 +1,109 @@
-"""Re-gate a saved run report: every statistical gate recomputed from its case records.
+"""From case records and settings to a run report: the one place verdicts are decided.
 
-Pure: no pytest. The same evaluators as a pytest run (:mod:`gating.gates`) on the
-same cases, targets, seed, resamples and method; integrity rows (TAMPERED, LOOSENED)
-are carried over as recorded, since the dataset files are not at hand.
+Pure: no pytest. :func:`decide` gates a run's suites (the plugin's controller
+calls it after the run loop); :func:`regate` gates a saved report again from its
+per-case records (``prodgate gate``). Both apply the same policy:
+
+* the evaluators of :mod:`~.registry` give each gate its statistical verdict;
+* a gate of a suite some of whose cases produced no result is ``INCOMPLETE``,
+  and so is every gate that would pass (or be inconclusive) in an interrupted
+  run: a gate never passes on partial data;
+* ``FAIL``, ``NO_DATA``, ``INCOMPLETE``, ``TAMPERED`` and ``LOOSENED`` always
+  fail the run; ``INCONCLUSIVE`` fails it under ``inconclusive="fail"``, passes
+  with a warning under ``"warn"``, and by default follows its gate kind
+  (absolute gates fail, the regression gate warns);
+* a suite without gates is ``PASS``, or ``INCOMPLETE`` when some case produced
+  no result; the run's verdict is the worst gate's;
+* ``mode="report"`` never fails the run (each gate still says whether it would).
 """
 
 from __future__ import annotations
 
-from pytest_prodgate.gating.aggregate import SuiteData, build_report
-from pytest_prodgate.gating.gates import GateConfig, evaluate_suite, regression_gate, worst
-from pytest_prodgate.schema.report import GateReport, RunReport
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-__all__ = ["regate"]
+from pytest_prodgate.gating.aggregate import SuiteData, natural_key
+from pytest_prodgate.gating.gates import (
+    NO_RESULT,
+    SCORED,
+    GatePolicy,
+    SuiteContext,
+    incomplete_trials,
+    worst,
+)
+from pytest_prodgate.gating.registry import REGRESSION, evaluate_suite, kind_of
+from pytest_prodgate.gating.regression import NEW_SUITE_NOTE, baseline_suites
+from pytest_prodgate.schema.report import (
+    CaseReport,
+    GateReport,
+    RegressionReport,
+    RunInfo,
+    RunReport,
+    SliceSummary,
+    SuiteReport,
+    Verdict,
+)
 
-_INTEGRITY = ("TAMPERED", "LOOSENED")
+__all__ = ["ALWAYS_FAILING", "GatePolicy", "decide", "fails_run", "regate"]
+
+#: Verdicts that fail the run whatever the inconclusive policy.
+ALWAYS_FAILING: frozenset[str] = frozenset(
+    {"FAIL", "NO_DATA", "INCOMPLETE", "TAMPERED", "LOOSENED"}
+)
+_INTEGRITY_VERDICTS = frozenset({"TAMPERED", "LOOSENED"})
+INTERRUPTED_REASON = (
+    "the run was interrupted (Ctrl-C, -x or --maxfail) before every case ran; "
+    "a gate never passes on partial data."
+)
+
+
+def fails_run(gate: GateReport, policy: GatePolicy) -> bool:
+    """Whether ``gate``'s verdict fails the run under ``policy`` (whatever the mode)."""
+    if gate.verdict in ALWAYS_FAILING:
+        return True
+    if gate.verdict == "INCONCLUSIVE":
+        return (policy.inconclusive or kind_of(gate.gate).inconclusive_default) == "fail"
+    return False
+
+
+def policy_of(run: RunInfo) -> GatePolicy:
+    """The policy a run was gated with."""
+    return GatePolicy(
+        run.confidence, run.resamples, run.seed, run.ci_method, run.inconclusive, run.mode
+    )
+
+
+def decide(
+    suites: list[SuiteData],
+    *,
+    run: RunInfo,
+    policy: GatePolicy,
+    baseline: RunReport | None = None,
+    baseline_name: str | None = None,
+    integrity: Mapping[str, list[GateReport]] | None = None,
+    notes: Sequence[str] = (),
+    on_suite_gates: Callable[[str, list[GateReport]], None] | None = None,
+) -> RunReport:
+    """Gate every suite and assemble the run report.
+
+    ``baseline`` adds a regression gate to every suite it shares with this run
+    (``baseline_name`` names it in reasons); ``integrity`` holds each suite's
+    ``TAMPERED`` / ``LOOSENED`` rows (:func:`~.integrity.integrity_gates`);
+    ``notes`` are run-level remarks. ``on_suite_gates(suite, gates)`` sees each
+    suite's settled gates and may change the list in place (the
+    ``pytest_prodgate_gates`` hook); the verdicts follow the list as left.
+    ``run.interrupted`` marks a partial run. Adds notes to ``suites``.
+    """
+    return _decide(
+        suites,
+        run=run,
+        policy=policy,
+        baseline=baseline,
+        baseline_name=baseline_name,
+        integrity=integrity or {},
+        notes=notes,
+        on_suite_gates=on_suite_gates,
+        recorded_regression={},
+    )
 
 
 def regate(
@@ -24,56 +114,217 @@ def regate(
     baseline: RunReport | None = None,
     baseline_name: str | None = None,
 ) -> RunReport:
-    """Recompute ``report``'s gates; with no overrides its figures and verdicts come back."""
-    r = report.run
-    run = r.model_copy(
-        update={
-            "confidence": r.confidence if confidence is None else confidence,
-            "inconclusive": r.inconclusive if inconclusive is None else inconclusive,
-        }
+    """Gate a saved report again from its per-case records and targets.
+
+    Every statistical gate is recomputed with the saved seed, resamples and
+    interval method, and ``confidence`` / ``inconclusive`` when given;
+    ``regate(report)`` reproduces the saved figures and verdicts. Rows whose
+    inputs the report does not hold are carried over as recorded: the
+    integrity rows (the dataset files are not there) and rows a hook added.
+    Without ``baseline``, a recorded regression gate is kept as recorded (a run
+    note says so); with one, it is recomputed against it. ``report`` is not
+    changed.
+    """
+    report = report.model_copy(deep=True)
+    saved = report.run
+    policy = GatePolicy(
+        saved.confidence if confidence is None else confidence,
+        saved.resamples,
+        saved.seed,
+        saved.ci_method,
+        saved.inconclusive if inconclusive is None else inconclusive,
+        saved.mode,
     )
-    cfg = GateConfig(run.confidence, run.resamples, run.seed, run.ci_method, run.inconclusive)
-    before = {s.name: s for s in baseline.suites} if baseline is not None else {}
-    suites = [SuiteData(s.name, dict(s.targets), list(s.cases)) for s in report.suites]
-    saved = {s.name: s for s in report.suites}
+    run = saved.model_copy(
+        update={"confidence": policy.confidence, "inconclusive": policy.inconclusive}
+    )
+    notes = list(report.notes)
+    suites: list[SuiteData] = []
+    carried: dict[str, list[GateReport]] = {}
+    recorded: dict[str, tuple[GateReport, RegressionReport | None]] = {}
+    for s in report.suites:
+        kept = [n for n in s.notes if baseline is None or not _baseline_note(n)]
+        suites.append(SuiteData(s.name, dict(s.targets), list(s.cases), notes=kept))
+        carried[s.name] = [g for g in s.gates if kind_of(g.gate).carried]
+        row = next((g for g in s.gates if kind_of(g.gate) is REGRESSION), None)
+        if row is not None and baseline is None:
+            recorded[s.name] = (row, s.regression)
+    if recorded:
+        names = sorted({r.baseline for _, r in recorded.values() if r is not None})
+        against = f" against {', '.join(names)}" if names else ""
+        note = (
+            f"no baseline given: the regression gates are kept as recorded{against} "
+            "(give a baseline to recompute them)"
+        )
+        if note not in notes:
+            notes.append(note)
+    return _decide(
+        suites,
+        run=run,
+        policy=policy,
+        baseline=baseline,
+        baseline_name=baseline_name,
+        integrity=carried,
+        notes=notes,
+        on_suite_gates=None,
+        recorded_regression=recorded,
+    )
 
-    def gate_suite(suite: SuiteData) -> list[GateReport]:
-        gates = evaluate_suite(suite.name, suite.targets, suite.cases, cfg)
-        old = saved[suite.name]
-        if baseline is not None and suite.name in before:
-            gate, suite.regression = regression_gate(
-                suite.name,
-                suite.cases,
-                before[suite.name].cases,
-                float(suite.targets.get("max_regression", 0.0)),
-                cfg,
-                baseline_name or "baseline",
-                baseline.run.git_commit,
-            )
-            gates.append(gate)
-        else:
-            kept = [g for g in old.gates if g.gate == "regression"]
-            if kept:
-                suite.regression = old.regression
-                suite.notes.append("regression gate as recorded (pass --baseline to recompute)")
-            gates.extend(kept)
-        gates.extend(g for g in old.gates if g.verdict in _INTEGRITY)
-        suite.notes.extend(n for n in old.notes if n not in suite.notes)
-        return gates
 
-    out = build_report(suites, run, gate_suite)
-    out.notes = list(report.notes)
+def _baseline_note(note: str) -> bool:
+    return note == NEW_SUITE_NOTE or (
+        note.startswith("baseline ") and note.endswith(": another suite layout?")
+    )
+
+
+def _decide(
+    suites: list[SuiteData],
+    *,
+    run: RunInfo,
+    policy: GatePolicy,
+    baseline: RunReport | None,
+    baseline_name: str | None,
+    integrity: Mapping[str, list[GateReport]],
+    notes: Sequence[str],
+    on_suite_gates: Callable[[str, list[GateReport]], None] | None,
+    recorded_regression: Mapping[str, tuple[GateReport, RegressionReport | None]],
+) -> RunReport:
+    name = baseline_name or "baseline"
+    compare = baseline_suites(suites, baseline, name) if baseline is not None else {}
+    commit = baseline.run.git_commit if baseline is not None else None
+    out: list[SuiteReport] = []
+    for s in suites:
+        ctx = SuiteContext(
+            s.name,
+            s.targets,
+            s.cases,
+            policy,
+            baseline=compare.get(s.name),
+            baseline_name=name,
+            baseline_commit=commit,
+        )
+        gates = evaluate_suite(ctx)
+        if s.name in recorded_regression:
+            row, ctx.regression = recorded_regression[s.name]
+            gates.append(row)
+        elif baseline is not None and s.name not in compare and NEW_SUITE_NOTE not in s.notes:
+            s.notes.append(NEW_SUITE_NOTE)
+        if ctx.regression is not None:
+            s.regression = ctx.regression
+        _no_partial_pass(gates, s.cases)
+        gates.extend(integrity.get(s.name, []))
+        for g in gates:
+            g.fails_run = fails_run(g, policy)
+        if on_suite_gates is not None:
+            on_suite_gates(s.name, gates)
+        out.append(_suite_report(s, gates))
     if run.interrupted:
-        for suite in out.suites:
-            for g in suite.gates:
-                if g.verdict in ("PASS", "INCONCLUSIVE"):
-                    g.verdict, g.fails_run, g.hint = "INCOMPLETE", True, ""
-                    g.reason = (
-                        "the run was interrupted (Ctrl-C, -x or --maxfail) before every case "
-                        "ran; a gate never passes on partial data."
-                    )
-            suite.verdict = worst(g.verdict for g in suite.gates) or suite.verdict
-        gates = [g for s in out.suites for g in s.gates]
-        out.verdict = worst(g.verdict for g in gates)
-        out.fails_run = run.mode == "gate" and any(g.fails_run for g in gates)
+        _mark_interrupted(out)
+    every = [g for s in out for g in s.gates]
+    return RunReport(
+        run=run,
+        verdict=worst(g.verdict for g in every),
+        fails_run=policy.mode == "gate" and any(g.fails_run for g in every),
+        suites=out,
+        notes=list(notes),
+    )
+
+
+def incomplete_reason(cases: Sequence[CaseReport]) -> str:
+    """Why no gate of these cases may pass: some produced no result (empty when none)."""
+    missing = incomplete_trials(cases)
+    if not missing:
+        return ""
+    kinds: dict[str, int] = {}
+    for t in missing:
+        kinds[t.outcome] = kinds.get(t.outcome, 0) + 1
+    detail = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(kinds.items()))
+    names = ", ".join(t.nodeid for t in missing[:3])
+    more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+    total = sum(len(c.trials) for c in cases)
+    todo = (
+        "Raise --prodgate-max-spend-usd or run fewer cases"
+        if all(t.outcome == "not_run" for t in missing)
+        else "Fix them and rerun"
+    )
+    return (
+        f"{len(missing)} of {total} cases produced no result ({detail}): {names}{more}. "
+        f"{todo}; a gate never passes on partial data."
+    )
+
+
+def _no_partial_pass(gates: Iterable[GateReport], cases: Sequence[CaseReport]) -> None:
+    """Some cases produced no result: whatever the rest show, no gate can pass."""
+    reason = incomplete_reason(cases)
+    if not reason:
+        return
+    for g in gates:
+        if g.verdict not in _INTEGRITY_VERDICTS:
+            _incomplete(g, reason)
+
+
+def _incomplete(g: GateReport, reason: str) -> None:
+    g.verdict, g.reason, g.hint = "INCOMPLETE", reason, ""
+    g.to_resolve, g.to_resolve_unit = None, ""
+
+
+def _mark_interrupted(suites: Iterable[SuiteReport]) -> None:
+    """An interrupted run saw only some cases: no gate of it may pass."""
+    for suite in suites:
+        for g in suite.gates:
+            if g.verdict in ("PASS", "INCONCLUSIVE"):
+                _incomplete(g, INTERRUPTED_REASON)
+                g.fails_run = True
+        suite.verdict = worst(g.verdict for g in suite.gates) or suite.verdict
+
+
+# --------------------------------------------------------------------------- suite summary
+
+
+def _suite_report(s: SuiteData, gates: list[GateReport]) -> SuiteReport:
+    cases = s.cases
+    return SuiteReport(
+        name=s.name,
+        targets=s.targets,
+        verdict=worst(g.verdict for g in gates) or _no_gate_verdict(cases),
+        counts=_counts(cases),
+        gates=gates,
+        slices=_slices(cases),
+        trials=max((len(c.trials) for c in cases), default=1),
+        pass_all_rate=_pass_all_rate(cases),
+        flaky_cases=[c.id for c in cases if c.flaky],
+        regression=s.regression,
+        notes=s.notes,
+        cases=cases,
+    )
+
+
+def _slices(cases: list[CaseReport]) -> dict[str, SliceSummary]:
+    tags = sorted({t for c in cases for t in c.tags}, key=natural_key)
+    out = {}
+    for tag in tags:
+        rates = [c.pass_rate for c in cases if tag in c.tags and c.pass_rate is not None]
+        out[tag] = SliceSummary(n=len(rates), accuracy=sum(rates) / len(rates) if rates else None)
     return out
+
+
+def _pass_all_rate(cases: list[CaseReport]) -> float | None:
+    scored = [c for c in cases if c.pass_rate is not None]
+    if not scored:
+        return None
+    passed_all = sum(all(t.score == 1.0 for t in c.trials if t.outcome in SCORED) for c in scored)
+    return passed_all / len(scored)
+
+
+def _no_gate_verdict(cases: list[CaseReport]) -> Verdict:
+    """A suite that declares no gate: INCOMPLETE when some case produced no result."""
+    broken = any(t.outcome in NO_RESULT for c in cases for t in c.trials)
+    return "INCOMPLETE" if broken else "PASS"
+
+
+def _counts(cases: Iterable[CaseReport]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for c in cases:
+        for t in c.trials:
+            counts[t.outcome] = counts.get(t.outcome, 0) + 1
+    return counts

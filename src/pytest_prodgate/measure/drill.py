@@ -47,7 +47,8 @@ raises :class:`DrillError`.
 drill's default poll interval when there is none). The dict is appended to
 the ``drills`` of the eval case active when the drill began (unless
 ``record=False``). Run several drills (one :class:`Drill` each) to record
-several repetitions; the gate takes the worst (:func:`recovery_estimate`).
+several repetitions; the gate takes the worst
+(:func:`pytest_prodgate.gating.service.recovery_estimate`).
 """
 
 from __future__ import annotations
@@ -56,14 +57,14 @@ import asyncio
 import inspect
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from pytest_prodgate.errors import DrillError
 from pytest_prodgate.measure import recording
 
-__all__ = ["DETECTED", "RECOVERED", "Drill", "DrillError", "recovery_estimate"]
+__all__ = ["DETECTED", "RECOVERED", "Drill", "DrillError"]
 
 #: The step that marks detection of the fault.
 DETECTED = "detected"
@@ -361,31 +362,3 @@ def _close(awaitable: Any) -> None:
     close = getattr(awaitable, "close", None) if inspect.iscoroutine(awaitable) else None
     if close is not None:
         close()
-
-
-def recovery_estimate(drills: Sequence[Mapping[str, Any]]) -> tuple[float, int, bool]:
-    """``(worst recovery seconds, number of drills, whether any failed)``.
-
-    A drill's time is its ``recovered_s``; for a failed drill that is the time
-    from the fault to its recovery step's deadline. A drill without a finite
-    ``recovered_s`` (it raised before its recovery step) counts as ``inf``.
-
-    Raises:
-        ValueError: no drills.
-    """
-    if not drills:
-        raise ValueError("recovery_estimate() needs at least one drill")
-    worst = -math.inf
-    failed = False
-    for d in drills:
-        value = d.get("recovered_s")
-        seconds = (
-            float(value)
-            if isinstance(value, (int, float)) and not isinstance(value, bool)
-            else math.inf
-        )
-        if not math.isfinite(seconds):
-            seconds = math.inf
-        worst = max(worst, seconds)
-        failed = failed or not d.get("recovered", False) or d.get("error") is not None
-    return worst, len(drills), failed

@@ -1,39 +1,21 @@
-"""Text renderings of a run report: the terminal table and the Markdown summary.
+"""The terminal rendering of a run report: the gate table, reasons and the verdict line.
 
-Pure: no pytest. Both read only a :class:`~pytest_prodgate.report.RunReport`.
+Pure: no pytest. Reads only a :class:`~pytest_prodgate.schema.report.RunReport`
+and, for how each gate's figures look, the gate registry.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
-from pytest_prodgate.gating.formatting import fmt_value
-from pytest_prodgate.schema.report import GateReport, RunReport, SuiteReport
+from pytest_prodgate.gating.registry import fmt, interval_text, kind_of, target_text
+from pytest_prodgate.schema.report import DrillReport, LoadRunReport, RunReport, SuiteReport
 
-__all__ = ["fmt_value", "markdown", "suite_details", "table_lines", "verdict_line"]
-
-
-
-def _target(g: GateReport) -> str:
-    if g.gate == "regression":
-        return f"Δ >= {g.target + 0.0:.3f}"
-    if g.gate.startswith("sealed_dataset"):
-        return "unchanged"
-    return f"{g.comparator} {fmt_value(g.gate, g.target)}"
+__all__ = ["gate_rows", "suite_details", "table_lines", "verdict_line"]
 
 
-def _interval(g: GateReport) -> str:
-    if g.estimate is None:
-        return "-"
-    if g.method == "observed-max":
-        return "(worst drill)"
-    lo = fmt_value(g.gate, g.lower if g.lower is not None else -math.inf)
-    hi = fmt_value(g.gate, g.upper if g.upper is not None else math.inf)
-    return f"[{lo}, {hi}]"
-
-
-def _rows(report: RunReport) -> list[tuple[str, ...]]:
+def gate_rows(report: RunReport) -> list[tuple[str, ...]]:
+    """One row per gate: suite, gate, target, observed, interval, n, verdict."""
     rows: list[tuple[str, ...]] = []
     for suite in report.suites:
         for g in suite.gates:
@@ -41,9 +23,9 @@ def _rows(report: RunReport) -> list[tuple[str, ...]]:
                 (
                     suite.name,
                     g.gate,
-                    _target(g),
-                    fmt_value(g.gate, g.estimate),
-                    _interval(g),
+                    target_text(g),
+                    fmt(g.gate, g.estimate),
+                    interval_text(g),
                     f"{g.n:,}",
                     g.verdict,
                 )
@@ -55,7 +37,7 @@ def table_lines(report: RunReport) -> list[str]:
     """The gate table, then one line (plus a hint) for every gate that did not pass."""
     pct = f"{report.run.confidence:.0%} interval"
     header = ("suite", "gate", "target", "observed", pct, "n", "verdict")
-    rows = _rows(report)
+    rows = gate_rows(report)
     if not rows:
         return ["no gates declared (add keyword arguments to the prodgate marker)"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -86,31 +68,28 @@ def _listing(items: list[str], limit: int = 8) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def _load_line(run: dict[str, object]) -> str:
-    calls = run.get("calls") or []
-    assert isinstance(calls, list)
-    ok = sorted((c[1] - c[0]) * 1000.0 for c in calls if c[2])
-    errors = len(calls) - len(ok)
-    duration = float(run.get("duration_s") or 0.0)  # type: ignore[arg-type]
+def _load_line(run: LoadRunReport) -> str:
+    ok = sorted(run.ok_latencies_ms())
+    n = len(run.calls)
+    duration = run.duration_s
     rate = len(ok) / duration if duration > 0 else 0.0
     p95 = f", p95 {ok[min(len(ok) - 1, int(0.95 * len(ok)))]:.3g} ms" if ok else ""
-    flags = [f for f in ("saturated", "timed_out") if run.get(f)]
+    flags = [f for f, on in (("saturated", run.saturated), ("timed_out", run.timed_out)) if on]
     return (
-        f"load {run.get('name') or ''}: concurrency {run.get('concurrency')}, "
-        f"{len(calls):,} requests in {duration:.2f} s, {rate:,.1f} ok/s{p95}, "
-        f"{errors} errors" + (f" ({', '.join(flags)})" if flags else "")
+        f"load {run.name or ''}: concurrency {run.concurrency}, "
+        f"{n:,} requests in {duration:.2f} s, {rate:,.1f} ok/s{p95}, "
+        f"{n - len(ok)} errors" + (f" ({', '.join(flags)})" if flags else "")
     ).replace("load : ", "load: ")
 
 
-def _drill_line(drill: dict[str, object]) -> str:
-    def secs(key: str) -> str:
-        value = drill.get(key)
-        return f"{value:.3g} s" if isinstance(value, (int, float)) else "-"
+def _drill_line(drill: DrillReport) -> str:
+    def secs(value: float | None) -> str:
+        return f"{value:.3g} s" if value is not None else "-"
 
-    state = "recovered" if drill.get("recovered") else "NOT recovered"
+    state = "recovered" if drill.recovered else "NOT recovered"
     return (
-        f"drill {drill.get('name')}: detected after {secs('detected_s')}, "
-        f"{state} after {secs('recovered_s')}"
+        f"drill {drill.name}: detected after {secs(drill.detected_s)}, "
+        f"{state} after {secs(drill.recovered_s)}"
     )
 
 
@@ -147,9 +126,9 @@ def suite_details(suite: SuiteReport) -> list[str]:
             out.extend(_load_line(run) for run in trial.load_runs)
             out.extend(_drill_line(drill) for drill in trial.drills)
     if suite.slices:
+        accuracy = kind_of("accuracy_floor")
         parts = [
-            f"{tag} {fmt_value('accuracy', sl.accuracy)} (n={sl.n})"
-            for tag, sl in suite.slices.items()
+            f"{tag} {accuracy.value(sl.accuracy)} (n={sl.n})" for tag, sl in suite.slices.items()
         ]
         out.append(f"slices: {_listing(parts, 12)}")
     out.extend(suite.notes)
@@ -180,29 +159,3 @@ def verdict_line(report: RunReport) -> str:
         return f"prodgate: FAILED — {why}"
     tail = f"; {len(warned)} inconclusive, allowed to pass (warn)" if warned else ""
     return f"prodgate: PASSED — {len(gates)} gate{'s' if len(gates) > 1 else ''}{tail}"
-
-
-def markdown(report: RunReport) -> str:
-    """A GitHub-flavoured Markdown table of the gates, for ``GITHUB_STEP_SUMMARY``."""
-    pct = f"{report.run.confidence:.0%} interval"
-    lines = [
-        "### prodgate",
-        "",
-        f"| suite | gate | target | observed | {pct} | n | verdict |",
-        "|---|---|---|---:|---|---:|---|",
-    ]
-    icon = {"PASS": "✅", "INCONCLUSIVE": "⚠️"}
-    for r, g in zip(_rows(report), [g for s in report.suites for g in s.gates], strict=True):
-        cells = [c.replace("|", "\\|") for c in r]
-        cells[-1] = f"{icon.get(g.verdict, '❌')} {g.verdict}"
-        lines.append("| " + " | ".join(cells) + " |")
-    notes = [
-        f"- **{s.name} {g.gate} {g.verdict}**: {g.reason} {g.hint}".rstrip()
-        for s in report.suites
-        for g in s.gates
-        if g.verdict != "PASS"
-    ]
-    if notes:
-        lines += ["", *notes]
-    lines += ["", f"**{verdict_line(report)}**", ""]
-    return "\n".join(lines) + "\n"

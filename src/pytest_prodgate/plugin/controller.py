@@ -22,7 +22,7 @@ from pytest_prodgate.measure import recording
 if TYPE_CHECKING:
     from pytest_prodgate.gating.aggregate import SuiteData
     from pytest_prodgate.schema.options import Settings
-    from pytest_prodgate.schema.report import CaseReport, GateReport, RunInfo, RunReport
+    from pytest_prodgate.schema.report import GateReport, RunInfo, RunReport
 
 
 class Controller:
@@ -92,41 +92,27 @@ class Controller:
         self.warmup_calls += int(output.get("prodgate_warmup_calls", 0) or 0)
 
     def evaluate(self) -> RunReport:
-        from pytest_prodgate.gating.aggregate import build_report
-        from pytest_prodgate.gating.gates import GateConfig, evaluate_suite, regression_gate
+        """Gate the run (:func:`pytest_prodgate.gating.run.decide`) and keep the report."""
+        from pytest_prodgate.gating.run import GatePolicy, decide
 
         s = self.settings
-        cfg = GateConfig(s.confidence, s.resamples, s.seed, s.ci_method, s.inconclusive)
-
+        policy = GatePolicy(s.confidence, s.resamples, s.seed, s.ci_method, s.inconclusive, s.mode)
         suites = self.aggregator.suites()
-        compare = self.baseline_suites(suites)
         integrity = self.integrity(suites)
 
-        def gate_suite(suite: SuiteData) -> list[GateReport]:
-            gates = evaluate_suite(suite.name, suite.targets, suite.cases, cfg)
-            if suite.name in compare:
-                gate, suite.regression = regression_gate(
-                    suite.name,
-                    suite.cases,
-                    compare[suite.name],
-                    float(suite.targets.get("max_regression", 0.0)),
-                    cfg,
-                    str(self.settings.baseline),
-                    self.baseline.run.git_commit if self.baseline else None,
-                )
-                gates.append(gate)
-            elif self.baseline is not None:
-                suite.notes.append("new suite: not in the baseline, no regression gate")
-            gates.extend(integrity.get(suite.name, []))
-            self.config.hook.pytest_prodgate_gates(
-                config=self.config, suite=suite.name, gates=gates
-            )
-            return gates
+        def hook(suite: str, gates: list[GateReport]) -> None:
+            self.config.hook.pytest_prodgate_gates(config=self.config, suite=suite, gates=gates)
 
-        report = build_report(suites, self.run_info(), gate_suite)
-        report.notes = list(self.notes)
-        if self.interrupted:
-            _mark_interrupted(report)
+        report = decide(
+            suites,
+            run=self.run_info(),
+            policy=policy,
+            baseline=self.baseline,
+            baseline_name=str(s.baseline) if s.baseline is not None else None,
+            integrity=integrity,
+            notes=self.notes,
+            on_suite_gates=hook,
+        )
         self.config.hook.pytest_prodgate_report(config=self.config, report=report)
         self.report = report
         self.junit_gates(report)
@@ -141,60 +127,44 @@ class Controller:
         xml = self.config.stash.get(xml_key, None)
         if xml is None:
             return
-        for suite in report.suites:
-            for g in suite.gates:
-                nodeid = f"prodgate::{suite.name}::{g.gate}"
-                fails = g.fails_run and report.run.mode == "gate"
-                text = f"{g.verdict}: {g.reason} {g.hint}".strip()
-                for when in ("call", "teardown"):
-                    outcome = "failed" if fails and when == "call" else "passed"
-                    xml.pytest_runtest_logreport(
-                        pytest.TestReport(
-                            nodeid=nodeid,
-                            location=("prodgate", None, f"{suite.name}::{g.gate}"),
-                            keywords={},
-                            outcome=outcome,  # type: ignore[arg-type]
-                            longrepr=text if outcome == "failed" else None,
-                            when=when,
-                            sections=[("prodgate", text)] if when == "call" else [],
-                            duration=0.0,
-                        )
+        from pytest_prodgate.output.junit import junit_rows
+
+        for row in junit_rows(report):
+            for when in ("call", "teardown"):
+                outcome = row.outcome if when == "call" else "passed"
+                xml.pytest_runtest_logreport(
+                    pytest.TestReport(
+                        nodeid=row.nodeid,
+                        location=(row.location[0], None, row.location[1]),
+                        keywords={},
+                        outcome=outcome,
+                        longrepr=row.text if outcome == "failed" else None,
+                        when=when,
+                        sections=[("prodgate", row.text)] if when == "call" else [],
+                        duration=0.0,
                     )
-
-    def baseline_suites(self, suites: list[SuiteData]) -> dict[str, list[CaseReport]]:
-        """Baseline cases of every suite of this run that the baseline also has.
-
-        When the baseline shares no suite at all with this run (another suite
-        layout), every suite is compared with nothing, so its regression gate is
-        NO_DATA and says why, rather than silently skipping the comparison.
-        """
-        if self.baseline is None:
-            return {}
-        before = {s.name: s.cases for s in self.baseline.suites}
-        shared = {s.name: before[s.name] for s in suites if s.name in before}
-        if shared or not before:
-            return shared
-        for s in suites:
-            s.notes.append(
-                f"baseline {self.settings.baseline} has none of this run's suites "
-                f"(it has: {', '.join(sorted(before)[:5])}): another suite layout?"
-            )
-        return {s.name: [] for s in suites}
+                )
 
     def integrity(self, suites: list[SuiteData]) -> dict[str, list[GateReport]]:
         """TAMPERED / LOOSENED rows per suite when ``prodgate.lock`` exists (SPEC §5)."""
         if self.lock is None:
             return {}
+        from pytest_prodgate.data.dataset import loaded_datasets
         from pytest_prodgate.data.sealing import (
-            integrity_gates,
             stale_suites,
             unlocked_suites,
             unsealed_sources,
             verify_datasets,
         )
+        from pytest_prodgate.gating.integrity import integrity_gates
 
         root = self.config.rootpath
-        checks = verify_datasets(root, self.lock)
+        # How this run read each dataset its cases came from (a sealed file read
+        # with other field names is tampered). Readings of earlier in-process runs
+        # that this run did not gate are left out.
+        gated = {c.source for s in suites for c in s.cases if c.source}
+        loaded = {p: info for p, info in loaded_datasets().items() if info.path in gated}
+        checks = verify_datasets(root, self.lock, loaded=loaded)
         new = set(unlocked_suites(self.lock, [s.name for s in suites]))
         stale = stale_suites(self.lock, [s.name for s in suites])
         if stale:
@@ -270,7 +240,7 @@ class Controller:
         self.write_outputs(self.report)
 
     def write_outputs(self, report: RunReport) -> None:
-        from pytest_prodgate.output.terminal import markdown
+        from pytest_prodgate.output.markdown import markdown
         from pytest_prodgate.schema.report import write_atomic
 
         if self.settings.report is not None:
@@ -332,27 +302,6 @@ class Controller:
         tr.write_line(final, red=report.fails_run, green=not report.fails_run, bold=True)
         if self.settings.report is not None:
             tr.write_line(f"prodgate: report written to {self.settings.report}")
-
-
-def _mark_interrupted(report: RunReport) -> None:
-    """An interrupted run saw only some cases: no gate of it may pass."""
-    from pytest_prodgate.gating.gates import worst
-
-    for suite in report.suites:
-        for g in suite.gates:
-            if g.verdict in ("PASS", "INCONCLUSIVE"):
-                g.verdict = "INCOMPLETE"
-                g.fails_run = True
-                g.reason = (
-                    "the run was interrupted (Ctrl-C, -x or --maxfail) before every case ran; "
-                    "a gate never passes on partial data."
-                )
-                g.hint = ""
-        suite.verdict = worst(g.verdict for g in suite.gates) or suite.verdict
-    report.verdict = worst(g.verdict for s in report.suites for g in s.gates)
-    report.fails_run = report.run.mode == "gate" and any(
-        g.fails_run for s in report.suites for g in s.gates
-    )
 
 
 def _iso(ts: float) -> str:

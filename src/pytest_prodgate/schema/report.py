@@ -23,7 +23,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "CallReport",
     "CaseReport",
+    "DrillReport",
+    "DrillStep",
     "GateReport",
+    "LoadCall",
+    "LoadRunReport",
     "RegressionReport",
     "ReportError",
     "RunInfo",
@@ -70,6 +74,62 @@ class CallReport(_Model):
     model_version: str | None = None
 
 
+#: One measured request of a load run: ``[start_s, end_s, ok, error class or null]``.
+#: A list in the JSON (not an object) to keep reports of long runs compact.
+LoadCall = tuple[float, float, bool, "str | None"]
+
+
+class LoadRunReport(_Model):
+    """One ``prodgate_load`` run (``LoadResult.to_dict()`` plus ``count_latency``)."""
+
+    concurrency: int = 0
+    duration_s: float = 0.0
+    calls: list[LoadCall] = Field(default_factory=list)
+    saturated: bool = False
+    timed_out: bool = False
+    requests: int = 0
+    warmup: int = 0
+    name: str | None = None
+    #: Its successful calls count towards the latency gates.
+    count_latency: bool = False
+
+    def ok_latencies_ms(self) -> list[float]:
+        """The latency of every call that succeeded, in milliseconds, in start order."""
+        return [(end - start) * 1000.0 for start, end, ok, _ in self.calls if ok]
+
+    def errors(self) -> int:
+        """Requests that raised or timed out."""
+        return sum(1 for call in self.calls if not call[2])
+
+
+class DrillStep(_Model):
+    """One timed step of a drill (``wait_until``)."""
+
+    step: str
+    ok: bool
+    elapsed_s: float | None = None
+    wait_s: float | None = None
+    timeout_s: float | None = None
+    poll_interval_s: float | None = None
+    checks: int = 0
+    last_error: str | None = None
+
+
+class DrillReport(_Model):
+    """One ``prodgate_drill`` recovery drill; times are seconds from the fault."""
+
+    name: str | None = None
+    fault_at: float | None = None
+    detected_s: float | None = None
+    #: Seconds to recovery; for a drill that never recovered, to its step's deadline.
+    recovered_s: float | None = None
+    recovered: bool = False
+    timeout_s: float | None = None
+    poll_interval_s: float | None = None
+    steps: list[DrillStep] = Field(default_factory=list)
+    error: str | None = None
+
+
 class TrialReport(_Model):
     """One run of one case: a single collected test item."""
 
@@ -82,10 +142,8 @@ class TrialReport(_Model):
     calls: list[CallReport] = Field(default_factory=list)
     added_cost_usd: float = 0.0
     duration_s: float = 0.0
-    #: ``prodgate_load`` runs: concurrency, duration_s, calls as [start, end, ok, error], ...
-    load_runs: list[dict[str, Any]] = Field(default_factory=list)
-    #: ``prodgate_drill`` drills: name, recovered, recovered_s, detected_s, steps, ...
-    drills: list[dict[str, Any]] = Field(default_factory=list)
+    load_runs: list[LoadRunReport] = Field(default_factory=list)
+    drills: list[DrillReport] = Field(default_factory=list)
 
 
 class CaseReport(_Model):
@@ -152,6 +210,12 @@ class GateReport(_Model):
     fails_run: bool
     reason: str = ""
     hint: str = ""
+    #: How many cases (or calls, see ``to_resolve_unit``) the gate would likely need
+    #: in all to resolve, when it is INCONCLUSIVE and some number would; the hint
+    #: says it in words.
+    to_resolve: int | None = None
+    #: What ``to_resolve`` counts: ``"case"``, ``"call"``, ``"paired case"``, ``"window"``.
+    to_resolve_unit: str = ""
 
     _finite = field_validator("estimate", "lower", "upper", mode="before")(_finite_or_none)
 

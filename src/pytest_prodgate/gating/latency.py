@@ -1,0 +1,88 @@
+"""The latency gates ``latency_pXX_ms``: distribution-free bounds of a quantile (SPEC §6)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pytest_prodgate import stats
+from pytest_prodgate.gating.gates import (
+    RESOLVE_POWER,
+    GateKind,
+    SuiteContext,
+    compare,
+    count,
+    explain,
+    gate_report,
+    no_data,
+)
+from pytest_prodgate.schema.report import GateReport, TrialReport
+
+__all__ = ["latency", "latency_samples"]
+
+
+def latency_samples(trial: TrialReport) -> list[float]:
+    """A trial's latency samples: pytest-benchmark's rounds when it measured, else its calls.
+
+    A benchmarked test usually calls the model in every round, so counting both
+    would weigh that one case twice. Calls under load count only when the test
+    asked for it (``prodgate_load(..., count_latency=True)``).
+    """
+    bench = [c.latency_ms for c in trial.calls if c.kind == "benchmark"]
+    samples = bench or [c.latency_ms for c in trial.calls if c.kind == "call"]
+    for run in trial.load_runs:
+        if run.count_latency:
+            samples.extend(run.ok_latencies_ms())
+    return samples
+
+
+def latency(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
+    """``latency_pXX_ms``: the quantile's order-statistic interval against the budget."""
+    budget = kind.target(ctx.targets)
+    if budget is None or kind.quantile is None:
+        return []
+    q = kind.quantile
+    gate = kind.name
+    values = np.array([ms for _, t in ctx.scored for ms in latency_samples(t)], dtype=float)
+    if values.size == 0:
+        why = (
+            "no model call was recorded: call the model through the prodgate_model "
+            "fixture (a pytest_prodgate.Model)."
+        )
+        return [no_data(ctx, kind, gate, budget, why)]
+    confidence = ctx.policy.confidence
+    iv = stats.quantile_bounds(values, q, confidence)
+    verdict = compare(kind.comparator, budget, iv)
+    what = f"p{round(q * 100)} latency (ms)"
+    reason = explain(kind, budget, iv, verdict, what, confidence)
+    need = stats.min_n_for_quantile(q, confidence)
+    more: int | None = None
+    hint = ""
+    if values.size < need:
+        more = need
+        hint = (
+            f"A finite interval for p{round(q * 100)} needs at least {need:,} calls "
+            f"at {confidence:.0%} confidence; this run has {values.size:,}."
+        )
+    elif verdict == "INCONCLUSIVE":
+        more = stats.n_to_resolve_quantile(values, q, budget, confidence, power=RESOLVE_POWER)
+        hint = (
+            f"About {count(more, 'call')} would resolve it (with "
+            f"{RESOLVE_POWER:.0%} probability) if the latency distribution stays the same."
+            if more is not None
+            else "The observed distribution sits on the budget: more calls would not resolve it."
+        )
+    inconclusive = verdict == "INCONCLUSIVE"
+    return [
+        gate_report(
+            ctx.name,
+            gate,
+            kind.comparator,
+            budget,
+            verdict,
+            iv,
+            reason,
+            hint,
+            to_resolve=more if inconclusive else None,
+            to_resolve_unit="call",
+        )
+    ]

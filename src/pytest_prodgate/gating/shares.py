@@ -1,0 +1,138 @@
+"""Gates on a share of cases: accuracy floor, slice floors, error rate (SPEC §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pytest_prodgate import stats
+from pytest_prodgate.gating.gates import GateKind, GatePolicy, SuiteContext, finish, no_data
+from pytest_prodgate.schema.report import GateReport, TrialReport
+
+__all__ = ["accuracy", "error_rate", "share_interval", "slice_floors"]
+
+_TIMED_KINDS = frozenset({"call", "benchmark"})
+
+
+def share_interval(
+    values: np.ndarray[Any, Any],
+    clusters: np.ndarray[Any, Any] | None,
+    policy: GatePolicy,
+    seed: np.random.SeedSequence,
+) -> stats.Interval:
+    """Interval of a share of 0/1 (or graded [0, 1]) values, per SPEC §6."""
+    binary = bool(np.all((values == 0.0) | (values == 1.0)))
+    n_cases = len(np.unique(clusters)) if clusters is not None else len(values)
+    if clusters is not None and binary and (values.min() == values.max()):
+        # All trials agree everywhere: a cluster bootstrap would be zero-width.
+        return stats.wilson(int(values[0]) * n_cases, n_cases, policy.confidence)
+    method = policy.ci_method
+    if binary and clusters is None and method in ("auto", "wilson"):
+        return stats.wilson(int(values.sum()), len(values), policy.confidence)
+    if binary and clusters is None and method == "clopper-pearson":
+        return stats.clopper_pearson(int(values.sum()), len(values), policy.confidence)
+    iv = stats.bootstrap_mean(
+        values,
+        confidence=policy.confidence,
+        resamples=policy.resamples,
+        seed=seed,
+        clusters=clusters,
+        binary_fallback=method != "bootstrap",
+    )
+    if iv.lower == iv.upper:
+        # Constant graded scores: the bootstrap has no spread to offer. A score in
+        # [0, 1] has variance at most p(1 - p), so Wilson on the fractional count
+        # is a conservative bound where a zero-width interval would be no bound.
+        return stats.wilson_graded(float(values.mean()), n_cases, policy.confidence)
+    return iv
+
+
+def _share_gate(
+    ctx: SuiteContext,
+    kind: GateKind,
+    gate: str,
+    target: float,
+    trials: list[tuple[int, TrialReport]],
+    indicator: Callable[[TrialReport], float],
+    what: str,
+    empty_reason: str,
+) -> GateReport:
+    if not trials:
+        return no_data(ctx, kind, gate, target, empty_reason)
+    values = np.array([indicator(t) for _, t in trials], dtype=float)
+    case_idx = np.array([i for i, _ in trials])
+    multi = len(np.unique(case_idx)) < len(case_idx)
+    iv = share_interval(values, case_idx if multi else None, ctx.policy, ctx.seed(gate))
+    # n counts cases (trials stay with their case), whatever the method counted.
+    iv = stats.Interval(iv.estimate, iv.lower, iv.upper, len(np.unique(case_idx)), iv.method)
+    return finish(ctx, kind, gate, target, iv, what, "case", proportion=True)
+
+
+def _score(t: TrialReport) -> float:
+    assert t.score is not None  # scored trials only
+    return t.score
+
+
+def _erred(t: TrialReport) -> float:
+    return float(
+        t.outcome == "model_error" or any(not c.ok for c in t.calls if c.kind in _TIMED_KINDS)
+    )
+
+
+def accuracy(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
+    """``accuracy_floor``: the mean score over every scored trial."""
+    target = kind.target(ctx.targets)
+    if target is None:
+        return []
+    return [
+        _share_gate(
+            ctx,
+            kind,
+            kind.name,
+            target,
+            ctx.scored,
+            _score,
+            "accuracy",
+            "no eval case of this suite produced a score (all skipped or deselected).",
+        )
+    ]
+
+
+def slice_floors(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
+    """``slice_floor[TAG]``: accuracy on the cases tagged TAG, one gate per tag."""
+    floors: dict[str, Any] = ctx.targets.get(kind.keyword or "") or {}
+    return [
+        _share_gate(
+            ctx,
+            kind,
+            f"{kind.name}[{tag}]",
+            float(floor),
+            [(i, t) for i, t in ctx.scored if tag in ctx.cases[i].tags],
+            _score,
+            f"accuracy on slice {tag!r}",
+            f"no scored case is tagged {tag!r}: tag cases in the dataset's tags field "
+            "or with prodgate_case.tag().",
+        )
+        for tag, floor in sorted(floors.items())
+    ]
+
+
+def error_rate(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
+    """``error_rate_max``: the share of scored trials whose model call failed."""
+    target = kind.target(ctx.targets)
+    if target is None:
+        return []
+    return [
+        _share_gate(
+            ctx,
+            kind,
+            kind.name,
+            target,
+            ctx.scored,
+            _erred,
+            "error rate",
+            "no eval case of this suite produced a result.",
+        )
+    ]

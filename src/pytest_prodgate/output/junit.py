@@ -1,0 +1,42 @@
+"""Each gate as a JUnit testcase ``prodgate::SUITE::GATE`` (SPEC §8). Pure: no pytest.
+
+The controller feeds these rows to pytest's ``--junitxml`` writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pytest_prodgate.schema.report import RunReport
+
+__all__ = ["JunitRow", "junit_rows"]
+
+
+@dataclass(frozen=True)
+class JunitRow:
+    """One gate as a testcase: failing when its verdict fails the run."""
+
+    nodeid: str
+    #: ``prodgate`` and ``SUITE::GATE``: the testcase's file and name.
+    location: tuple[str, str]
+    outcome: Literal["passed", "failed"]
+    #: Verdict, reason and hint: the failure message and the captured section.
+    text: str
+
+
+def junit_rows(report: RunReport) -> list[JunitRow]:
+    """One row per gate, in table order; none fails in ``mode="report"``."""
+    rows = []
+    for suite in report.suites:
+        for g in suite.gates:
+            fails = g.fails_run and report.run.mode == "gate"
+            rows.append(
+                JunitRow(
+                    nodeid=f"prodgate::{suite.name}::{g.gate}",
+                    location=("prodgate", f"{suite.name}::{g.gate}"),
+                    outcome="failed" if fails else "passed",
+                    text=f"{g.verdict}: {g.reason} {g.hint}".strip(),
+                )
+            )
+    return rows
