@@ -145,3 +145,41 @@ def test_locked_suite_missing_from_the_run_is_noted(run: RunFn, sealed: pytest.P
     result.stdout.fnmatch_lines(
         ["prodgate: note: prodgate.lock locks suites this run did not gate: sealed (*renamed*"]
     )
+
+
+FIELD_SUITE = """
+import pytest
+from pytest_prodgate import load_cases
+
+pytestmark = pytest.mark.prodgate("sealed", accuracy_floor=0.5)
+
+@pytest.mark.parametrize("case", load_cases("evals/qa.jsonl", expected_field="FIELD"))
+def test_sealed(prodgate_model, case):
+    assert prodgate_model(case.input) == case.expected
+"""
+
+
+def test_reading_a_sealed_file_with_other_fields_is_tampering(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    """Same bytes, other cases: sealed read with expected_field="expected", now with "answer"."""
+    rows = [
+        {"id": f"q{i}", "input": f"x{i}", "expected": f"x{i}", "answer": f"x{i}"} for i in range(20)
+    ]
+    _write(project, rows)
+    project.makepyfile(test_suite=FIELD_SUITE.replace("FIELD", "expected"))
+    sealed = project.runpytest("-p", "no:cacheprovider", "--prodgate-lock")
+    assert sealed.ret == 0, sealed.stdout.str() + sealed.stderr.str()
+    lock = json.loads((project.path / "prodgate.lock").read_text())
+    assert lock["datasets"]["evals/qa.jsonl"]["fields"]["expected_field"] == "expected"
+    assert _gate(run).ret == 0
+    project.makepyfile(test_suite=FIELD_SUITE.replace("FIELD", "answer"))
+    result = _gate(run)
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "sealed*sealed_dataset[[]evals/qa.jsonl[]]*unchanged*TAMPERED",
+            "sealed sealed_dataset[[]evals/qa.jsonl[]] TAMPERED: evals/qa.jsonl: read with other "
+            "fields than sealed: expected_field: 'expected' (locked) -> 'answer'*",
+        ]
+    )

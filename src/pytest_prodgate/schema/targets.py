@@ -2,8 +2,9 @@
 
 Pure: no pytest. :func:`parse_marker_args` turns the positional and keyword
 arguments of one or more ``prodgate`` markers into a :class:`Targets` (or a
-:class:`TargetError` whose message names the keyword), and :func:`gate_names`
-lists the gates those targets declare, in table order.
+:class:`TargetError` whose message names the keyword). Which gate each keyword
+declares, and how it is evaluated, shown and locked, is the gate registry's
+(:mod:`pytest_prodgate.gating.registry`).
 """
 
 from __future__ import annotations
@@ -16,25 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_prodgate.errors import TargetError
 
-__all__ = [
-    "LATENCY_GATES",
-    "TargetError",
-    "Targets",
-    "gate_names",
-    "parse_marker_args",
-]
+__all__ = ["KEYWORDS", "TargetError", "Targets", "parse_marker_args"]
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Budget = Annotated[float, Field(ge=0.0)]
 Positive = Annotated[float, Field(gt=0.0)]
-
-#: Latency gates and the quantile each one bounds.
-LATENCY_GATES: dict[str, float] = {
-    "latency_p50_ms": 0.50,
-    "latency_p90_ms": 0.90,
-    "latency_p95_ms": 0.95,
-    "latency_p99_ms": 0.99,
-}
 
 
 class Targets(BaseModel):
@@ -102,22 +89,3 @@ def parse_marker_args(
     except ValidationError as exc:
         raise TargetError("; ".join(_describe(e) for e in exc.errors())) from None
     return name, targets
-
-
-def gate_names(targets: Targets) -> list[str]:
-    """The gates ``targets`` declares, in the order the report shows them."""
-    d = targets.declared()
-    names = [
-        g
-        for g in (
-            "accuracy_floor",
-            *LATENCY_GATES,
-            "cost_per_call_usd",
-            "error_rate_max",
-            "throughput_rps",
-            "recovery_s",
-        )
-        if g in d
-    ]
-    names.extend(f"slice_floor[{s}]" for s in sorted(d.get("slice_floors", {})))
-    return names
