@@ -176,37 +176,10 @@ def gate(args: argparse.Namespace, out: TextIO) -> int:
 
 def show(report: RunReport, out: TextIO) -> int:
     """Print the summary a ``--prodgate`` run prints after pytest's test summary."""
-    from pytest_prodgate.output.terminal import table_lines, verdict_line
+    from pytest_prodgate.output.terminal import summary
 
     width = _width(out)
-    missed = [
-        (t.nodeid, t.reason)
-        for s in report.suites
-        for c in s.cases
-        for t in c.trials
-        if t.outcome in ("missed", "model_error")
-    ]
-    lines: list[str] = []
-    if missed:
-        lines.append(_sep("-", f"prodgate: {len(missed)} missed", width))
-        lines += [f"MISSED {nodeid} - {reason}" for nodeid, reason in missed[:10]]
-        if len(missed) > 10:
-            lines.append(f"... and {len(missed) - 10} more (see --prodgate-report)")
-    if not report.suites:
-        lines.append(_sep("=", "prodgate: no eval cases ran", width))
-    else:
-        n_suites = len(report.suites)
-        n_gates = sum(len(s.gates) for s in report.suites)
-        title = (
-            f"prodgate: {n_suites} suite{'s' if n_suites != 1 else ''}, "
-            f"{n_gates} gate{'s' if n_gates != 1 else ''}"
-        )
-        lines += [_sep("=", title, width), *table_lines(report)]
-        lines += [f"prodgate: note: {note}" for note in report.notes]
-        final = verdict_line(report)
-        if report.run.interrupted:
-            final += " (run interrupted: gates saw only the cases that ran)"
-        lines.append(final)
+    lines = [_sep(sep, text, width) if sep else text for sep, text in summary(report)]
     out.write("\n".join(lines) + "\n")
     return EXIT_OK
 

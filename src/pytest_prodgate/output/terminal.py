@@ -11,7 +11,7 @@ from collections import Counter
 from pytest_prodgate.gating.registry import fmt, interval_text, kind_of, target_text
 from pytest_prodgate.schema.report import DrillReport, LoadRunReport, RunReport, SuiteReport
 
-__all__ = ["gate_rows", "suite_details", "table_lines", "verdict_line"]
+__all__ = ["gate_rows", "suite_details", "summary", "table_lines", "verdict_line"]
 
 
 def gate_rows(report: RunReport) -> list[tuple[str, ...]]:
@@ -159,3 +159,44 @@ def verdict_line(report: RunReport) -> str:
         return f"prodgate: FAILED — {why}"
     tail = f"; {len(warned)} inconclusive, allowed to pass (warn)" if warned else ""
     return f"prodgate: PASSED — {len(gates)} gate{'s' if len(gates) > 1 else ''}{tail}"
+
+
+def summary(report: RunReport) -> list[tuple[str, str]]:
+    """Everything a run prints after pytest's own summary, as ``(separator, text)`` pairs.
+
+    ``separator`` is the character of a full-width title line (``"-"``, ``"="``) or
+    ``""`` for a plain line. With suites, the last pair is the verdict line. The
+    pytest controller and ``prodgate show`` both print this, so they cannot drift.
+    """
+    missed = [
+        (t.nodeid, t.reason)
+        for s in report.suites
+        for c in s.cases
+        for t in c.trials
+        if t.outcome in ("missed", "model_error")
+    ]
+    out: list[tuple[str, str]] = []
+    if missed:
+        out.append(("-", f"prodgate: {len(missed)} missed"))
+        out += [("", f"MISSED {nodeid} - {reason}") for nodeid, reason in missed[:10]]
+        if len(missed) > 10:
+            out.append(("", f"... and {len(missed) - 10} more (see --prodgate-report)"))
+    if not report.suites:
+        out.append(("=", "prodgate: no eval cases ran"))
+        return out
+    n_suites = len(report.suites)
+    n_gates = sum(len(s.gates) for s in report.suites)
+    out.append(
+        (
+            "=",
+            f"prodgate: {n_suites} suite{'s' if n_suites != 1 else ''}, "
+            f"{n_gates} gate{'s' if n_gates != 1 else ''}",
+        )
+    )
+    out += [("", line) for line in table_lines(report)]
+    out += [("", f"prodgate: note: {note}") for note in report.notes]
+    final = verdict_line(report)
+    if report.run.interrupted:
+        final += " (run interrupted: gates saw only the cases that ran)"
+    out.append(("", final))
+    return out

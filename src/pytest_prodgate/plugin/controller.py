@@ -263,43 +263,22 @@ class Controller:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from pytest_prodgate.output.terminal import table_lines, verdict_line
+        from pytest_prodgate.output.terminal import summary
 
         report = self.report
         if report is None:
             return
         tr = terminalreporter
-        missed = [
-            (t.nodeid, t.reason)
-            for s in report.suites
-            for c in s.cases
-            for t in c.trials
-            if t.outcome in ("missed", "model_error")
-        ]
-        if missed:
-            tr.write_sep("-", f"prodgate: {len(missed)} missed")
-            for nodeid, reason in missed[:10]:
-                tr.write_line(f"MISSED {nodeid} - {reason}")
-            if len(missed) > 10:
-                tr.write_line(f"... and {len(missed) - 10} more (see --prodgate-report)")
-        n_gates = sum(len(s.gates) for s in report.suites)
-        n_suites = len(report.suites)
-        if n_suites == 0:
-            tr.write_sep("=", "prodgate: no eval cases ran", yellow=True)
+        entries = summary(report)
+        for i, (sep, text) in enumerate(entries):
+            if sep:
+                tr.write_sep(sep, text, yellow=not report.suites and sep == "=")
+            elif report.suites and i == len(entries) - 1:
+                tr.write_line(text, red=report.fails_run, green=not report.fails_run, bold=True)
+            else:
+                tr.write_line(text)
+        if not report.suites:
             return
-        tr.write_sep(
-            "=",
-            f"prodgate: {n_suites} suite{'s' if n_suites != 1 else ''}, "
-            f"{n_gates} gate{'s' if n_gates != 1 else ''}",
-        )
-        for line in table_lines(report):
-            tr.write_line(line)
-        for note in report.notes:
-            tr.write_line(f"prodgate: note: {note}")
-        final = verdict_line(report)
-        if report.run.interrupted:
-            final += " (run interrupted: gates saw only the cases that ran)"
-        tr.write_line(final, red=report.fails_run, green=not report.fails_run, bold=True)
         if self.settings.report is not None:
             tr.write_line(f"prodgate: report written to {self.settings.report}")
 
