@@ -159,6 +159,7 @@ def test_sealed(prodgate_model, case):
 """
 
 
+@pytest.mark.xdist_modes
 def test_reading_a_sealed_file_with_other_fields_is_tampering(
     run: RunFn, project: pytest.Pytester
 ) -> None:

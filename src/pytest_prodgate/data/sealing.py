@@ -165,6 +165,8 @@ def verify_datasets(
     root: str | os.PathLike[str],
     lock: Mapping[str, Any],
     loaded: Mapping[str, DatasetInfo] | None = None,
+    *,
+    read_with: Mapping[str, Iterable[Mapping[str, str | None]]] | None = None,
 ) -> dict[str, DatasetCheck]:
     """Re-read every dataset the lock seals, from disk, and compare it case by case.
 
@@ -172,13 +174,22 @@ def verify_datasets(
     paths against ``root``) and without entering the registry of loaded
     datasets. ``loaded`` (e.g. :func:`~pytest_prodgate.dataset.loaded_datasets`)
     adds one check: a sealed file this run reads with other field names is
-    tampered. Keyed by the lock's dataset path; see :class:`DatasetCheck`.
+    tampered. ``read_with`` gives the same as field names only, several readings
+    per absolute path (what xdist workers report: the controller reads nothing).
+    Keyed by the lock's dataset path; see :class:`DatasetCheck`.
     """
-    now_fields = {lock_key(root, info.path or p): info.fields for p, info in (loaded or {}).items()}
+    now_fields: dict[str, list[Mapping[str, str | None]]] = {}
+    for p, info in (loaded or {}).items():
+        now_fields.setdefault(lock_key(root, info.path or p), []).append(info.fields)
+    for p, readings in (read_with or {}).items():
+        now_fields.setdefault(lock_key(root, p), []).extend(readings)
     checks: dict[str, DatasetCheck] = {}
     for key, entry in lock["datasets"].items():
         fields: Mapping[str, str | None] = entry["fields"]
-        changed_fields = _fields_changed(fields, now_fields[key]) if key in now_fields else []
+        readings = now_fields.get(key, [])
+        changed_fields = list(
+            dict.fromkeys(c for r in readings for c in _fields_changed(fields, r))
+        )
         try:
             cases = read_cases(
                 key,

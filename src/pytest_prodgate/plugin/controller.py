@@ -37,6 +37,8 @@ class Controller:
         self.report: RunReport | None = None
         self.interrupted = False
         self.warmup_calls = 0
+        #: How each xdist worker read each dataset: absolute path -> field-name readings.
+        self.dataset_fields: dict[str, list[dict[str, str | None]]] = {}
         self.started_wall = time.time()
         self.started = time.perf_counter()
         self.baseline: RunReport | None = None
@@ -90,6 +92,10 @@ class Controller:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", None) or {}
         self.warmup_calls += int(output.get("prodgate_warmup_calls", 0) or 0)
+        fields = output.get("prodgate_dataset_fields")
+        if isinstance(fields, dict):
+            for path, read_with in fields.items():
+                self.dataset_fields.setdefault(str(path), []).append(dict(read_with))
 
     def evaluate(self) -> RunReport:
         """Gate the run (:func:`pytest_prodgate.gating.run.decide`) and keep the report."""
@@ -163,8 +169,12 @@ class Controller:
         # with other field names is tampered). Readings of earlier in-process runs
         # that this run did not gate are left out.
         gated = {c.source for s in suites for c in s.cases if c.source}
-        loaded = {p: info for p, info in loaded_datasets().items() if info.path in gated}
-        checks = verify_datasets(root, self.lock, loaded=loaded)
+        read_with = {p: [dict(info.fields)] for p, info in loaded_datasets().items()}
+        for p, readings in self.dataset_fields.items():  # xdist: the workers' readings
+            read_with.setdefault(p, []).extend(readings)
+        checks = verify_datasets(
+            root, self.lock, read_with={p: f for p, f in read_with.items() if p in gated}
+        )
         new = set(unlocked_suites(self.lock, [s.name for s in suites]))
         stale = stale_suites(self.lock, [s.name for s in suites])
         if stale:

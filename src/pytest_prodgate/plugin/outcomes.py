@@ -183,7 +183,15 @@ def pytest_report_teststatus(
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if is_worker(config) and enabled(config):
-        config.workeroutput["prodgate_warmup_calls"] = recording.spend().warmup_calls  # type: ignore[attr-defined]
+        out = config.workeroutput  # type: ignore[attr-defined]
+        out["prodgate_warmup_calls"] = recording.spend().warmup_calls
+        # The controller collects nothing: it checks sealed datasets against how
+        # the workers read them (a sealed file read with other field names is tampered).
+        from pytest_prodgate.data.dataset import loaded_datasets
+
+        out["prodgate_dataset_fields"] = {
+            path: dict(info.fields) for path, info in loaded_datasets().items()
+        }
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
