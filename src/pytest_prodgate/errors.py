@@ -14,6 +14,7 @@ __all__ = [
     "DatasetError",
     "DrillError",
     "LockError",
+    "MergeError",
     "ModelTimeout",
     "ProdgateError",
     "ReportError",
@@ -37,6 +38,10 @@ class TargetError(ProdgateError, ValueError):
 
 class ReportError(ProdgateError, ValueError):
     """A report file is missing, unreadable, or not a compatible prodgate report."""
+
+
+class MergeError(ProdgateError, ValueError):
+    """Shard reports that cannot be merged; the one-line message names the files."""
 
 
 class LockError(ProdgateError, ValueError):

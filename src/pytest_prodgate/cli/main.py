@@ -1,4 +1,6 @@
-"""``prodgate show`` and ``prodgate gate``: work on saved JSON reports (SPEC §14).
+"""``prodgate show``, ``gate``, ``merge``, ``compare``: work on saved JSON reports (SPEC §14).
+
+``merge`` and ``compare`` live in :mod:`~.merge` and :mod:`~.compare`.
 
 No pytest run and no model: ``show`` prints a report's table as the run printed
 it; ``gate`` recomputes every gate from the report's per-case records through
@@ -66,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     # dest "source": the flags' dests are Settings fields, and --json's is "report".
     gate.add_argument("source", metavar="REPORT", help="a JSON report (--prodgate-report).")
     declare(gate.add_argument, GATE_OPTIONS, command=True)
+    from pytest_prodgate.cli import compare, merge
+
+    merge.add_parser(commands)
+    compare.add_parser(commands)
     return parser
 
 
@@ -79,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "show":
             return show(_load(args.source), sys.stdout)
+        if args.command in ("merge", "compare"):
+            import importlib
+
+            module = importlib.import_module(f"pytest_prodgate.cli.{args.command}")
+            return int(getattr(module, args.command)(args, sys.stdout))
         return gate(args, sys.stdout)
     except UsageError as exc:
         print(f"prodgate {args.command}: error: {exc}", file=sys.stderr)

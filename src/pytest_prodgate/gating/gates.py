@@ -62,6 +62,7 @@ SCORED = frozenset({"passed", "missed", "model_error"})
 #: Trial outcomes that produced no result: the gate cannot pass on them.
 NO_RESULT = frozenset({"error", "crashed", "not_run"})
 _SEVERITY: tuple[str, ...] = (
+    "SHARD",
     "PASS",
     "INCONCLUSIVE",
     "FAIL",

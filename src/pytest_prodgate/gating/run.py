@@ -14,7 +14,10 @@ per-case records (``prodgate gate``). Both apply the same policy:
   (absolute gates fail, the regression gate warns);
 * a suite without gates is ``PASS``, or ``INCOMPLETE`` when some case produced
   no result; the run's verdict is the worst gate's;
-* ``mode="report"`` never fails the run (each gate still says whether it would).
+* ``mode="report"`` never fails the run (each gate still says whether it would);
+* a shard's run (``run.shard``, SPEC §15) never fails on a gate: its statistical
+  gates keep their figures with the verdict ``SHARD``, its integrity rows keep
+  theirs for ``prodgate merge`` (:mod:`~.merge`), which gates the whole.
 """
 
 from __future__ import annotations
@@ -220,11 +223,13 @@ def _decide(
         out.append(_suite_report(s, gates))
     if run.interrupted:
         _mark_interrupted(out)
+    if run.shard is not None:
+        _mark_shard(out, run.shard.label)
     every = [g for s in out for g in s.gates]
     return RunReport(
         run=run,
         verdict=worst(g.verdict for g in every),
-        fails_run=policy.mode == "gate" and any(g.fails_run for g in every),
+        fails_run=run.shard is None and policy.mode == "gate" and any(g.fails_run for g in every),
         suites=out,
         notes=list(notes),
     )
@@ -276,6 +281,25 @@ def _mark_interrupted(suites: Iterable[SuiteReport]) -> None:
                 _incomplete(g, INTERRUPTED_REASON)
                 g.fails_run = True
         suite.verdict = worst(g.verdict for g in suite.gates) or suite.verdict
+
+
+def shard_reason(label: str) -> str:
+    """The reason of every statistical gate of shard ``label`` (``K/N``)."""
+    return (
+        f"shard {label}: measured on this shard's cases only; "
+        "prodgate merge gates the run over every shard."
+    )
+
+
+def _mark_shard(suites: Iterable[SuiteReport], label: str) -> None:
+    """A shard saw some of the cases: it measures, and never decides a gate."""
+    for suite in suites:
+        for g in suite.gates:
+            g.fails_run = False
+            if not kind_of(g.gate).carried:
+                g.verdict, g.reason, g.hint = "SHARD", shard_reason(label), ""
+                g.to_resolve, g.to_resolve_unit = None, ""
+        suite.verdict = worst(g.verdict for g in suite.gates) or "SHARD"
 
 
 # --------------------------------------------------------------------------- suite summary

@@ -17,7 +17,7 @@ def markdown(report: RunReport) -> str:
         f"| suite | gate | target | observed | {pct} | n | verdict |",
         "|---|---|---|---:|---|---:|---|",
     ]
-    icon = {"PASS": "✅", "INCONCLUSIVE": "⚠️"}
+    icon = {"PASS": "✅", "INCONCLUSIVE": "⚠️", "SHARD": "🧩"}
     for r, g in zip(gate_rows(report), [g for s in report.suites for g in s.gates], strict=True):
         cells = [c.replace("|", "\\|") for c in r]
         cells[-1] = f"{icon.get(g.verdict, '❌')} {g.verdict}"

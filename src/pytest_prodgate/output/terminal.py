@@ -145,6 +145,12 @@ def verdict_line(report: RunReport) -> str:
     warned = [g for g in gates if g.verdict == "INCONCLUSIVE" and not g.fails_run]
     if not gates:
         return "prodgate: no gates"
+    if report.run.shard is not None:
+        return (
+            f"prodgate: shard {report.run.shard.label} — {len(gates)} "
+            f"gate{'s' if len(gates) > 1 else ''} measured, not decided "
+            "(prodgate merge gates every shard's report together)"
+        )
     counts = Counter(g.verdict for g in failing)
     parts = [
         f"{n} {_VERDICT_WORDS.get(v, v.lower())} gate{'s' if n > 1 else ''}"

@@ -22,7 +22,7 @@ from pytest_prodgate.measure import recording
 if TYPE_CHECKING:
     from pytest_prodgate.gating.aggregate import SuiteData
     from pytest_prodgate.schema.options import Settings
-    from pytest_prodgate.schema.report import GateReport, RunInfo, RunReport
+    from pytest_prodgate.schema.report import GateReport, RunInfo, RunReport, ShardInfo
 
 
 class Controller:
@@ -46,6 +46,8 @@ class Controller:
         self.ledger: str | None = None
         self.finished_items = 0
         self.notes: list[str] = []
+        #: The ``--prodgate-shard`` collection records xdist workers sent.
+        self.shard_records: list[dict[str, Any]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
@@ -96,6 +98,8 @@ class Controller:
         if isinstance(fields, dict):
             for path, read_with in fields.items():
                 self.dataset_fields.setdefault(str(path), []).append(dict(read_with))
+        if output.get("prodgate_shard"):
+            self.shard_records.append(output["prodgate_shard"])
 
     def evaluate(self) -> RunReport:
         """Gate the run (:func:`pytest_prodgate.gating.run.decide`) and keep the report."""
@@ -175,8 +179,12 @@ class Controller:
         checks = verify_datasets(
             root, self.lock, read_with={p: f for p, f in read_with.items() if p in gated}
         )
-        new = set(unlocked_suites(self.lock, [s.name for s in suites]))
-        stale = stale_suites(self.lock, [s.name for s in suites])
+        names = [s.name for s in suites]
+        shard = self._shard_record()
+        if shard is not None:  # a suite whose cases all went to other shards is not stale
+            names = sorted({*names, *shard["suites"]})
+        new = set(unlocked_suites(self.lock, names))
+        stale = stale_suites(self.lock, names)
         if stale:
             self.notes.append(
                 f"prodgate.lock locks suites this run did not gate: {', '.join(stale)} "
@@ -193,6 +201,26 @@ class Controller:
             if s.name in new:
                 s.notes.append("suite not in prodgate.lock: its targets are not locked yet")
         return out
+
+    def _shard_record(self) -> dict[str, Any] | None:
+        if self.settings.shard is None:
+            return None
+        from pytest_prodgate.plugin.shard import shard_record
+
+        return shard_record(self.config, self.shard_records)
+
+    def _shard_info(self) -> ShardInfo | None:
+        """The report's shard mark; without a collection record, one merge refuses."""
+        if self.settings.shard is None:
+            return None
+        from pytest_prodgate.schema.report import ShardInfo
+        from pytest_prodgate.schema.settings import parse_shard
+
+        record = self._shard_record()
+        if record is not None:
+            return ShardInfo.model_validate(record["info"])
+        index, total = parse_shard(self.settings.shard)
+        return ShardInfo(index=index, total=total, collected=0, collected_sha256="", assigned=0)
 
     def run_info(self) -> RunInfo:
         import platform
@@ -238,6 +266,7 @@ class Controller:
             xdist_workers=workers if isinstance(workers, int) else 0,
             interrupted=self.interrupted,
             warmup_calls=self.warmup_calls + recording.spend().warmup_calls,
+            shard=self._shard_info(),
         )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -102,6 +102,15 @@ def pytest_configure(config: pytest.Config) -> None:
         where = f"{raw['model'][1]}={settings.model}"
         search = [config.invocation_params.dir, config.rootpath]
         config.stash[MODEL_FN_KEY] = import_model(settings.model, where, search)
+    if settings.shard is not None:
+        if settings.lock:
+            raise pytest.UsageError(
+                "prodgate: --prodgate-shard with --prodgate-lock: seal the whole collection "
+                "once, without --prodgate-shard"
+            )
+        from pytest_prodgate.plugin.shard import ShardSelector
+
+        config.pluginmanager.register(ShardSelector(), "prodgate-shard")
     if settings.lock and not is_worker(config) and xdist_workers(config):
         raise pytest.UsageError(
             "prodgate: --prodgate-lock reads every dataset in this process: run it without -n"

@@ -165,6 +165,15 @@ OPTIONS: tuple[Option, ...] = (
         metavar="USD",
     ),
     Option(
+        "shard",
+        "--prodgate-shard",
+        "str",
+        "run only shard K of N of the eval cases (1 <= K <= N); its gates are not decided: "
+        "prodgate merge gates the shards' reports together.",
+        metavar="K/N",
+        ini=False,
+    ),
+    Option(
         "lock",
         "--prodgate-lock",
         "flag",

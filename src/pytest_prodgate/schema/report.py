@@ -32,6 +32,7 @@ __all__ = [
     "ReportError",
     "RunInfo",
     "RunReport",
+    "ShardInfo",
     "SliceSummary",
     "SuiteReport",
     "TrialReport",
@@ -42,7 +43,9 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE", "NO_DATA", "INCOMPLETE", "TAMPERED", "LOOSENED"]
+Verdict = Literal[
+    "PASS", "FAIL", "INCONCLUSIVE", "NO_DATA", "INCOMPLETE", "TAMPERED", "LOOSENED", "SHARD"
+]
 Outcome = Literal["passed", "missed", "model_error", "error", "skipped", "crashed", "not_run"]
 
 
@@ -238,6 +241,36 @@ class SuiteReport(_Model):
     cases: list[CaseReport] = Field(default_factory=list)
 
 
+class ShardInfo(_Model):
+    """Which shard of a sharded run (``--prodgate-shard=K/N``) a report holds (SPEC §15).
+
+    What ``prodgate merge`` checks before it combines shards: they are shards
+    ``1..N`` of one ``N``, collected the same eval cases (``collected`` and
+    ``collected_sha256`` over every shard's cases), each ran the ``assigned``
+    cases it was given, and they read the same lock, datasets and baseline.
+    """
+
+    index: int
+    total: int
+    #: Eval cases (suite, test, case id) the whole collection holds, over every shard.
+    collected: int
+    #: SHA-256 of the sorted keys of those cases: equal in every shard of one run.
+    collected_sha256: str
+    #: Cases of this shard (they are in its report).
+    assigned: int
+    #: SHA-256 of ``prodgate.lock`` as read, when there was one.
+    lock_sha256: str | None = None
+    #: SHA-256 of each dataset collection read, keyed as in the lock.
+    datasets: dict[str, str] = Field(default_factory=dict)
+    #: SHA-256 of the ``--prodgate-baseline`` file, when one was given.
+    baseline_sha256: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``K/N``."""
+        return f"{self.index}/{self.total}"
+
+
 class RunInfo(_Model):
     """How and where the run happened."""
 
@@ -260,6 +293,8 @@ class RunInfo(_Model):
     xdist_workers: int = 0
     interrupted: bool = False
     warmup_calls: int = 0
+    #: Set in a shard's report: its gates have the verdict ``SHARD`` (SPEC §15).
+    shard: ShardInfo | None = None
 
 
 class RunReport(_Model):

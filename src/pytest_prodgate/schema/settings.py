@@ -16,12 +16,12 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pytest_prodgate.errors import SettingsError
 from pytest_prodgate.schema.options import OPTIONS, by_field
 
-__all__ = ["Settings", "SettingsError", "build_settings"]
+__all__ = ["Settings", "SettingsError", "build_settings", "parse_shard"]
 
 
 def _default(field: str) -> Any:
@@ -46,6 +46,28 @@ class Settings(BaseModel):
     inconclusive: Literal["fail", "warn"] | None = None
     trials: Annotated[int, Field(ge=1, le=10_000)] = _default("trials")
     max_spend_usd: Annotated[float, Field(ge=0.0)] | None = None
+    shard: str | None = None
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        index, total = parse_shard(value)
+        return f"{index}/{total}"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` as ``(K, N)``; a :class:`ValueError` says what is wrong with it."""
+    k, sep, n = text.strip().partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit():
+        raise ValueError("expected K/N, two whole numbers such as 2/4")
+    index, total = int(k), int(n)
+    if total < 1:
+        raise ValueError(f"N must be at least 1, not {total}")
+    if not 1 <= index <= total:
+        raise ValueError(f"K must be between 1 and N={total}, not {index}")
+    return index, total
 
 
 def _literal_choices(annotation: Any) -> tuple[str, ...]:
