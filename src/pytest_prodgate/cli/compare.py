@@ -88,7 +88,8 @@ def lines(result: Comparison, base: str, new: str) -> list[str]:
                 f"  not paired: {len(s.only_base)} only in BASE, {len(s.only_new)} only in NEW"
             )
         b, n = s.base, s.new
-        assert b is not None and n is not None
+        assert b is not None
+        assert n is not None
         for label, attr in (("latency p50", "latency_p50_ms"), ("latency p95", "latency_p95_ms")):
             x, y = getattr(b, attr), getattr(n, attr)
             out.append(f"  {label}: {_ms(x)} -> {_ms(y)}{_ratio(x, y)}")
