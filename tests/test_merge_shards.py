@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from conftest import is_timing_gate, read_report
 from pytest_prodgate.cli.main import main
+
+from conftest import is_timing_gate, read_report
 
 ROWS = [
     {
@@ -141,10 +142,9 @@ def test_merged_shards_equal_one_run(
         assert all(len(c["trials"]) == 2 for s in r["suites"] for c in s["cases"])
 
     monkeypatch.chdir(sharded.path)
-    rc = main(
-        ["merge", "shard3.json", "shard1.json", "shard2.json", "-o", "merged.json"]
-        + ["--baseline", str(sharded.path / "base.json")]
-    )
+    baseline = str(sharded.path / "base.json")
+    files = ["shard3.json", "shard1.json", "shard2.json"]  # any order
+    rc = main(["merge", *files, "-o", "merged.json", "--baseline", baseline])
     assert rc == single.ret == 1
     merged = read_report(sharded.path / "merged.json")
     expected = read_report(sharded.path / "single.json")
