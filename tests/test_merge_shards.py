@@ -173,3 +173,41 @@ def test_merge_needs_the_baseline_the_shards_ran_with(
     Path(sharded.path / "other.json").write_text((sharded.path / "s1.json").read_text())
     assert main(["merge", "s1.json", "s2.json", "--baseline", "other.json"]) == 2
     assert "not the baseline the shards ran against" in capsys.readouterr().err
+
+
+TWO_SUITES = """
+import pytest
+
+@pytest.mark.prodgate("big", accuracy_floor=0.2)
+@pytest.mark.parametrize("q", [f"q{i}" for i in range(12)])
+def test_big(prodgate_model, q):
+    assert prodgate_model(q) == q
+
+@pytest.mark.prodgate("tiny", accuracy_floor=0.2)
+def test_tiny(prodgate_model):
+    assert prodgate_model("t") == "t"
+"""
+
+
+def test_a_locked_suite_in_another_shard_is_not_stale(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard without any case of a locked suite does not call that suite ungated."""
+    from pytest_prodgate.plugin.shard import shard_of
+
+    project.makepyfile(test_suite=TWO_SUITES)
+    base = ["-p", "no:cacheprovider"]
+    assert project.runpytest(*base, "--prodgate-lock").ret == 0
+    args = [*base, "--prodgate", "--prodgate-model=mymodel:echo"]
+    assert project.runpytest(*args, "--prodgate-report=single.json").ret == 0
+    tiny_case = "test_suite.py::test_tiny"
+    other = 3 - shard_of("tiny", tiny_case, 2)
+    for k in (1, 2):
+        project.runpytest(*args, f"--prodgate-shard={k}/2", f"--prodgate-report=s{k}.json")
+    without_tiny = read_report(project.path / f"s{other}.json")
+    assert [s["name"] for s in without_tiny["suites"]] == ["big"]
+    assert without_tiny["notes"] == []
+    monkeypatch.chdir(project.path)
+    assert main(["merge", "s1.json", "s2.json", "-o", "merged.json"]) == 0
+    merged = read_report(project.path / "merged.json")
+    assert _comparable(merged) == _comparable(read_report(project.path / "single.json"))
