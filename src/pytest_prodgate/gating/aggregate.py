@@ -16,7 +16,12 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from pytest_prodgate.gating.gates import SCORED
-from pytest_prodgate.schema.report import CaseReport, RegressionReport, TrialReport
+from pytest_prodgate.schema.report import (
+    CaseReport,
+    EarlyStopReport,
+    RegressionReport,
+    TrialReport,
+)
 
 __all__ = ["Aggregator", "SuiteData", "natural_key"]
 
@@ -30,6 +35,8 @@ class SuiteData:
     cases: list[CaseReport]
     regression: RegressionReport | None = None
     notes: list[str] = field(default_factory=list)
+    #: Set when the suite ran with early stopping: its looks, order and stop.
+    early: EarlyStopReport | None = None
 
 
 @dataclass

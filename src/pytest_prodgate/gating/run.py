@@ -22,8 +22,10 @@ per-case records (``prodgate gate``). Both apply the same policy:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from pytest_prodgate.gating import early
 from pytest_prodgate.gating.aggregate import SuiteData, natural_key
 from pytest_prodgate.gating.gates import (
     NO_RESULT,
@@ -147,7 +149,9 @@ def regate(
     recorded: dict[str, tuple[GateReport, RegressionReport | None]] = {}
     for s in report.suites:
         kept = [n for n in s.notes if baseline is None or not _baseline_note(n)]
-        suites.append(SuiteData(s.name, dict(s.targets), list(s.cases), notes=kept))
+        suites.append(
+            SuiteData(s.name, dict(s.targets), list(s.cases), notes=kept, early=s.early_stop)
+        )
         carried[s.name] = [g for g in s.gates if kind_of(g.gate).carried]
         row = next((g for g in s.gates if kind_of(g.gate) is REGRESSION), None)
         if row is not None and baseline is None:
@@ -207,6 +211,10 @@ def _decide(
             baseline_commit=commit,
         )
         gates = evaluate_suite(ctx)
+        if s.early is not None:
+            # Run with early stopping: each gate's verdict is its sequential rule's.
+            seq = dataclasses.replace(ctx, cases=early.ordered(s.cases, s.early.order))
+            early.apply(gates, early.decide_suite(seq, s.early), s.early)
         if s.name in recorded_regression:
             row, ctx.regression = recorded_regression[s.name]
             gates.append(row)
@@ -319,6 +327,7 @@ def _suite_report(s: SuiteData, gates: list[GateReport]) -> SuiteReport:
         flaky_cases=[c.id for c in cases if c.flaky],
         regression=s.regression,
         notes=s.notes,
+        early_stop=s.early,
         cases=cases,
     )
 

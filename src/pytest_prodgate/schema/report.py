@@ -25,6 +25,7 @@ __all__ = [
     "CaseReport",
     "DrillReport",
     "DrillStep",
+    "EarlyStopReport",
     "GateReport",
     "LoadCall",
     "LoadRunReport",
@@ -223,6 +224,25 @@ class GateReport(_Model):
     _finite = field_validator("estimate", "lower", "upper", mode="before")(_finite_or_none)
 
 
+class EarlyStopReport(_Model):
+    """How a suite run with early stopping (SPEC §13) looked at its data and where it stopped."""
+
+    #: Cumulative case counts of the planned looks (the last is ``planned``).
+    looks: list[int]
+    planned: int
+    #: Every planned case id in the seeded run order: look k saw the first ``looks[k-1]``.
+    order: list[str]
+    #: The look at which every gate was resolved (``None``: ran to the end).
+    stopped_look: int | None = None
+    cases_run: int = 0
+    calls_run: int = 0
+    #: Calls and cost the cases not run would have taken, at the run cases' mean.
+    calls_saved: int = 0
+    cost_saved_usd: float | None = None
+    #: The sequential rule of each gate, by gate name.
+    boundaries: dict[str, str] = Field(default_factory=dict)
+
+
 class SuiteReport(_Model):
     """One suite: its targets, gates, and cases."""
 
@@ -238,6 +258,7 @@ class SuiteReport(_Model):
     flaky_cases: list[str] = Field(default_factory=list)
     regression: RegressionReport | None = None
     notes: list[str] = Field(default_factory=list)
+    early_stop: EarlyStopReport | None = None
     cases: list[CaseReport] = Field(default_factory=list)
 
 

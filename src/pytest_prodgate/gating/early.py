@@ -1,0 +1,282 @@
+"""Early stopping (SPEC §13): each gate kind's sequential rule. Pure: no pytest.
+
+A suite run with early stopping is run in a seeded order and looked at after
+the first ``looks[k]`` cases of it (:class:`~pytest_prodgate.schema.report.EarlyStopReport`).
+:func:`decide_suite` gives every gate of the suite the verdict of its gate
+kind's sequential rule (:data:`RULES`, keyed by the registry entry's name) on
+the looks seen so far; a gate kind without a rule (cost, throughput, recovery:
+no bound holds for them at every look) gives ``None``, which keeps the suite
+running to the end. :func:`resolved` says whether a suite may stop.
+:func:`apply` puts the rule's verdicts on the gate rows; it is called only by
+:mod:`~.run`, where verdicts are decided.
+
+The rules (:mod:`pytest_prodgate.stats.sequential`), one-sided at
+``(1 - confidence) / 2`` on each side:
+
+* 0/1 accuracy and slice floors with one trial, the error rate with one trial,
+  latency pXX (the share of calls over the budget against ``1 - q``): exact
+  binomial group-sequential boundaries;
+* graded scores, ``trials > 1`` (a case's mean score; a case stops whole), the
+  regression gate (paired per-case differences with the baseline, in [-1, 1]):
+  the anytime-valid betting confidence sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from pytest_prodgate.gating.gates import NO_RESULT, SCORED, GateKind, SuiteContext
+from pytest_prodgate.gating.latency import latency_samples
+from pytest_prodgate.gating.registry import GATE_KINDS
+from pytest_prodgate.gating.regression import case_scores
+from pytest_prodgate.gating.shares import _erred
+from pytest_prodgate.schema.report import CaseReport, EarlyStopReport, GateReport, TrialReport
+from pytest_prodgate.stats.sequential import Decision, betting_decision, binomial_decision
+
+__all__ = ["RULES", "apply", "decide_suite", "ordered", "resolved", "stop_reason"]
+
+Rule = Callable[[SuiteContext, GateKind, float, Sequence[int], int, float], Decision]
+_NO_RESULT = "some cases of the looks seen produced no result"
+
+
+def ordered(cases: Sequence[CaseReport], order: Sequence[str]) -> list[CaseReport]:
+    """``cases`` in the run order ``order`` (cases the order does not name go last, by id)."""
+    rank = {cid: i for i, cid in enumerate(order)}
+    return sorted(cases, key=lambda c: (rank.get(c.id, len(rank)), c.id))
+
+
+def _scored(case: CaseReport) -> list[TrialReport]:
+    return [t for t in case.trials if t.outcome in SCORED and t.score is not None]
+
+
+def _broken(cases: Sequence[CaseReport]) -> bool:
+    return any(t.outcome in NO_RESULT for c in cases for t in c.trials)
+
+
+def _share_rule(
+    ctx: SuiteContext,
+    kind: GateKind,
+    target: float,
+    looks: Sequence[int],
+    planned: int,
+    alpha: float,
+    *,
+    value: Callable[[TrialReport], float],
+    keep: Callable[[CaseReport], bool] = lambda c: True,
+) -> Decision:
+    """A share of trials against ``target``: exact binomial with one 0/1 trial, else betting."""
+    cases = [c for c in ctx.cases[: looks[-1]] if keep(c)] if looks else []
+    if _broken(cases):
+        return Decision("INCONCLUSIVE", len(looks), "", _NO_RESULT)
+    per_case = [[value(t) for t in _scored(c)] for c in cases]
+    binary = all(len(v) <= 1 and all(x in (0.0, 1.0) for x in v) for v in per_case)
+    comparator = kind.comparator
+    fractions = [n / planned for n in looks]
+    if binary:
+        values = _values_of(ctx.cases[: looks[-1]], keep, value)
+        heads = [[v for v in values[:n] if v is not None] for n in looks]
+        ones = [int(sum(h)) for h in heads]
+        sizes = [len(h) for h in heads]
+        return binomial_decision(ones, sizes, target, comparator, alpha, fractions)
+    means = [sum(v) / len(v) for v in per_case if v]
+    counts = [sum(1 for c in ctx.cases[:n] if keep(c) and _scored(c)) for n in looks]
+    return betting_decision(means, counts, target, comparator, alpha)
+
+
+def _values_of(
+    cases: Sequence[CaseReport],
+    keep: Callable[[CaseReport], bool],
+    value: Callable[[TrialReport], float],
+) -> list[float | None]:
+    """The one scored trial's value of each case (``None``: not scored or not kept)."""
+    out: list[float | None] = []
+    for c in cases:
+        scored = _scored(c) if keep(c) else []
+        out.append(value(scored[0]) if scored else None)
+    return out
+
+
+def _score(t: TrialReport) -> float:
+    assert t.score is not None
+    return t.score
+
+
+def _accuracy(
+    ctx: SuiteContext,
+    kind: GateKind,
+    target: float,
+    looks: Sequence[int],
+    planned: int,
+    alpha: float,
+) -> Decision:
+    return _share_rule(ctx, kind, target, looks, planned, alpha, value=_score)
+
+
+def _error_rate(
+    ctx: SuiteContext,
+    kind: GateKind,
+    target: float,
+    looks: Sequence[int],
+    planned: int,
+    alpha: float,
+) -> Decision:
+    return _share_rule(ctx, kind, target, looks, planned, alpha, value=_erred)
+
+
+def _slice(tag: str) -> Rule:
+    def rule(
+        ctx: SuiteContext,
+        kind: GateKind,
+        target: float,
+        looks: Sequence[int],
+        planned: int,
+        alpha: float,
+    ) -> Decision:
+        return _share_rule(
+            ctx, kind, target, looks, planned, alpha, value=_score, keep=lambda c: tag in c.tags
+        )
+
+    return rule
+
+
+def _latency(
+    ctx: SuiteContext,
+    kind: GateKind,
+    budget: float,
+    looks: Sequence[int],
+    planned: int,
+    alpha: float,
+) -> Decision:
+    """Calls over the budget: their share is <= 1 - q exactly when the q-quantile is <= it."""
+    assert kind.quantile is not None
+    head = ctx.cases[: looks[-1]] if looks else []
+    if _broken(head):
+        return Decision("INCONCLUSIVE", len(looks), "", _NO_RESULT)
+    over, calls = [], []
+    for n in looks:
+        samples = [ms for c in ctx.cases[:n] for t in _scored(c) for ms in latency_samples(t)]
+        over.append(sum(ms > budget for ms in samples))
+        calls.append(len(samples))
+    if not calls or calls[-1] == 0:
+        return Decision("INCONCLUSIVE", len(looks), "", "no call recorded yet")
+    fractions = [n / planned for n in looks]
+    return binomial_decision(over, calls, 1.0 - kind.quantile, "<=", alpha, fractions)
+
+
+def _regression(
+    ctx: SuiteContext,
+    kind: GateKind,
+    target: float,
+    looks: Sequence[int],
+    planned: int,
+    alpha: float,
+) -> Decision:
+    """Paired per-case differences with the baseline, in [-1, 1], against ``-max_regression``."""
+    if ctx.baseline is None:
+        return Decision("INCONCLUSIVE", 0, "", "no baseline")
+    head = ctx.cases[: looks[-1]] if looks else []
+    if _broken(head):
+        return Decision("INCONCLUSIVE", len(looks), "", _NO_RESULT)
+    base = case_scores(ctx.baseline)
+    now = case_scores(head)
+    diffs = [now[c.id] - base[c.id] for c in head if c.id in now and c.id in base]
+    counts = [sum(1 for c in ctx.cases[:n] if c.id in now and c.id in base) for n in looks]
+    return betting_decision(diffs, counts, -target, ">=", alpha, bounds=(-1.0, 1.0))
+
+
+#: The sequential rule of each gate kind, by registry name (absent: no rule, run to the end).
+RULES: Mapping[str, Rule] = {
+    "accuracy_floor": _accuracy,
+    "error_rate_max": _error_rate,
+    **{k.name: _latency for k in GATE_KINDS if k.quantile is not None},
+    "regression": _regression,
+}
+
+
+def _gates(ctx: SuiteContext) -> list[tuple[str, GateKind, float, Rule | None]]:
+    """Every gate ``ctx`` declares: (name, kind, target, rule or ``None``)."""
+    out: list[tuple[str, GateKind, float, Rule | None]] = []
+    for kind in GATE_KINDS:
+        if kind.evaluate is None or kind.keyword is None:
+            continue
+        if kind.name == "slice_floor":
+            floors: dict[str, Any] = ctx.targets.get(kind.keyword) or {}
+            for tag, floor in sorted(floors.items()):
+                out.append((f"{kind.name}[{tag}]", kind, float(floor), _slice(tag)))
+            continue
+        if kind.name == "regression":
+            if ctx.baseline is not None and kind.target(ctx.targets) is not None:
+                out.append((kind.name, kind, float(ctx.targets[kind.keyword]), _regression))
+            continue
+        target = kind.target(ctx.targets)
+        if target is not None:
+            out.append((kind.name, kind, target, RULES.get(kind.name)))
+    return out
+
+
+def decide_suite(ctx: SuiteContext, early: EarlyStopReport) -> dict[str, Decision | None]:
+    """Each declared gate's sequential verdict at the looks ``ctx.cases`` (in run order) cover.
+
+    ``None`` for a gate kind without a sequential rule.
+    """
+    seen = [n for n in early.looks if n <= len(ctx.cases)]
+    alpha = (1.0 - ctx.policy.confidence) / 2
+    out: dict[str, Decision | None] = {}
+    for name, kind, target, rule in _gates(ctx):
+        if rule is None:
+            out[name] = None
+        elif not seen:
+            out[name] = Decision("INCONCLUSIVE", 0, "")
+        else:
+            out[name] = rule(ctx, kind, target, seen, early.planned, alpha)
+    return out
+
+
+def resolved(decisions: Mapping[str, Decision | None]) -> bool:
+    """Whether every gate is PASS or FAIL by its sequential rule (a suite may stop)."""
+    return bool(decisions) and all(
+        d is not None and d.verdict in ("PASS", "FAIL") for d in decisions.values()
+    )
+
+
+def stop_reason(early: EarlyStopReport) -> str:
+    """The skip reason of a case not run because its suite was resolved (SPEC §13)."""
+    k = early.stopped_look or 0
+    n = early.looks[k - 1] if k else 0
+    return (
+        f"prodgate: suite resolved early at look {k} of {len(early.looks)} "
+        f"({n} of {early.planned} cases)"
+    )
+
+
+def apply(
+    gates: list[GateReport], decisions: Mapping[str, Decision | None], early: EarlyStopReport
+) -> None:
+    """Give each gate row its sequential verdict; record each rule in ``early.boundaries``."""
+    for g in gates:
+        d = decisions.get(g.gate)
+        if d is None or g.verdict not in ("PASS", "FAIL", "INCONCLUSIVE"):
+            continue
+        verdict: Literal["PASS", "FAIL", "INCONCLUSIVE"] = d.verdict
+        if d.method:
+            early.boundaries[g.gate] = d.method
+        where = f"look {d.look} of {len(early.looks)}"
+        if verdict == g.verdict and verdict != "INCONCLUSIVE":
+            g.reason = (f"{g.reason} " if g.reason else "") + f"Sequential test: {d.detail}."
+        elif verdict == "INCONCLUSIVE":
+            g.verdict = verdict
+            g.reason = (
+                f"early stopping: the sequential test ({d.method or 'none'}) crossed no "
+                f"boundary by {where}" + (f": {d.detail}" if d.detail else "") + "."
+            )
+            if g.to_resolve is None:
+                g.hint = "Plan more cases (prodgate plan) or run without early stopping."
+        else:
+            g.verdict = verdict
+            g.reason = (
+                f"resolved {verdict} by the sequential test at {where}: {d.detail} "
+                f"({d.method}); the interval shown is the fixed-size one, for reference."
+            )
+            g.hint, g.to_resolve, g.to_resolve_unit = "", None, ""
+        g.method = f"{g.method}+sequential" if g.method else "sequential"
