@@ -1,0 +1,287 @@
+"""Sequential rules of early stopping (SPEC §13): boundaries, error rates, the gate rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import binom
+
+from pytest_prodgate.gating import early
+from pytest_prodgate.gating.aggregate import SuiteData
+from pytest_prodgate.gating.run import GatePolicy, decide, regate
+from pytest_prodgate.schema.report import (
+    CallReport,
+    CaseReport,
+    EarlyStopReport,
+    RunInfo,
+    TrialReport,
+)
+from pytest_prodgate.stats.sequential import (
+    betting_decision,
+    binomial_boundaries,
+    binomial_decision,
+    plan_looks,
+    spent,
+)
+
+ALPHA = 0.025
+
+
+def _crossing_probs(p0: float, bounds: list[tuple[int, int | None, int | None]]):
+    """P(first crossing is upper / lower at each look), by explicit sums of binom.pmf.
+
+    Independent of the module: enumerates the count at every look as a dict of
+    running paths, stepping with scipy's pmf, no convolution.
+    """
+    paths = {0: 1.0}
+    prev = 0
+    ups, lows = [], []
+    for n, upper, lower in bounds:
+        step = n - prev
+        nxt: dict[int, float] = {}
+        for s, pr in paths.items():
+            for j in range(step + 1):
+                nxt[s + j] = nxt.get(s + j, 0.0) + pr * float(binom.pmf(j, step, p0))
+        prev = n
+        up = sum(pr for s, pr in nxt.items() if upper is not None and s >= upper)
+        low = sum(pr for s, pr in nxt.items() if lower is not None and s <= lower)
+        ups.append(up)
+        lows.append(low)
+        paths = {
+            s: pr
+            for s, pr in nxt.items()
+            if not (upper is not None and s >= upper) and not (lower is not None and s <= lower)
+        }
+    return ups, lows
+
+
+@pytest.mark.parametrize(
+    ("p0", "looks"),
+    [(0.9, [20, 40, 60]), (0.5, [10, 25, 30, 50]), (0.05, [30, 60, 90]), (0.99, [50, 100])],
+)
+def test_boundaries_match_exact_binomial_sums(p0: float, looks: list[int]) -> None:
+    bounds = binomial_boundaries(p0, looks, alpha=ALPHA)
+    ups, lows = _crossing_probs(p0, [(b.n, b.upper, b.lower) for b in bounds])
+    for k, b in enumerate(bounds):
+        # the module's spent error equals the independent exact sums ...
+        assert b.alpha_upper == pytest.approx(sum(ups[: k + 1]), abs=1e-10)
+        assert b.alpha_lower == pytest.approx(sum(lows[: k + 1]), abs=1e-10)
+        # ... and stays within the spending function
+        assert b.alpha_upper <= spent(b.fraction, ALPHA) + 1e-10
+        assert b.alpha_lower <= spent(b.fraction, ALPHA) + 1e-10
+    # each boundary is the most extreme one the budget allows: one step inwards overspends
+    for k, b in enumerate(bounds):
+        if b.upper is not None and b.upper > 0:
+            trial = [(x.n, x.upper, x.lower) for x in bounds[: k + 1]]
+            trial[k] = (b.n, b.upper - 1, b.lower if b.lower != b.upper - 1 else None)
+            more, _ = _crossing_probs(p0, trial)
+            assert sum(more) > spent(b.fraction, ALPHA) - 1e-12
+
+
+def test_one_look_is_the_exact_one_sided_binomial_test() -> None:
+    (b,) = binomial_boundaries(0.9, [100], alpha=ALPHA)
+    assert b.upper is not None and b.lower is not None
+    assert binom.sf(b.upper - 1, 100, 0.9) <= ALPHA < binom.sf(b.upper - 2, 100, 0.9)
+    assert binom.cdf(b.lower, 100, 0.9) <= ALPHA < binom.cdf(b.lower + 1, 100, 0.9)
+
+
+def test_plan_looks() -> None:
+    assert plan_looks(1000, 10) == list(range(100, 1001, 100))
+    assert plan_looks(5, 10) == [1, 2, 3, 4, 5]
+    assert plan_looks(15, 4) == [4, 8, 12, 15]
+    with pytest.raises(ValueError, match="planned and looks"):
+        plan_looks(0, 10)
+
+
+def test_bad_arguments_raise() -> None:
+    with pytest.raises(ValueError, match="p0"):
+        binomial_boundaries(1.5, [10])
+    with pytest.raises(ValueError, match="non-decreasing"):
+        binomial_boundaries(0.5, [10, 5])
+    with pytest.raises(ValueError, match="alpha"):
+        binomial_boundaries(0.5, [10], alpha=0.7)
+    with pytest.raises(ValueError, match="within"):
+        betting_decision([0.5, 2.0], [2], 0.5, ">=")
+
+
+def _first_crossing(counts: np.ndarray, bounds: list) -> np.ndarray:
+    """Verdict of each row of cumulative counts at the looks (">=" gate): vectorized."""
+    out = np.full(counts.shape[0], "INCONCLUSIVE", dtype=object)
+    open_ = np.ones(counts.shape[0], dtype=bool)
+    for k, b in enumerate(bounds):
+        up = open_ & (counts[:, k] >= (b.upper if b.upper is not None else np.inf))
+        low = open_ & (counts[:, k] <= (b.lower if b.lower is not None else -np.inf))
+        out[up], out[low] = "PASS", "FAIL"
+        open_ &= ~(up | low)
+    return out
+
+
+def _simulate_binomial(p: float, floor: float, planned: int, reps: int, seed: int):
+    looks = plan_looks(planned, 10)
+    rng = np.random.default_rng(seed)
+    counts = rng.binomial(1, p, size=(reps, planned)).cumsum(axis=1)[:, np.array(looks) - 1]
+    verdicts = _first_crossing(counts, binomial_boundaries(floor, looks, alpha=ALPHA))
+    for row, v in zip(counts[:40], verdicts[:40], strict=True):  # the decision agrees
+        assert binomial_decision(list(row), looks, floor, ">=", ALPHA).verdict == v
+    return verdicts
+
+
+@pytest.mark.parametrize(("floor", "planned"), [(0.9, 100), (0.9, 400), (0.7, 60)])
+def test_binomial_error_rates_at_the_target(floor: float, planned: int) -> None:
+    reps = 4000
+    v = _simulate_binomial(floor, floor, planned, reps, seed=11)
+    se = np.sqrt(ALPHA * (1 - ALPHA) / reps)
+    assert (v == "PASS").mean() <= ALPHA + 3 * se
+    assert (v == "FAIL").mean() <= ALPHA + 3 * se
+
+
+def test_binomial_power_at_the_last_look_near_the_fixed_test() -> None:
+    planned, floor, p = 400, 0.9, 0.935
+    reps = 4000
+    v = _simulate_binomial(p, floor, planned, reps, seed=5)
+    (fixed,) = binomial_boundaries(floor, [planned], alpha=ALPHA)
+    assert fixed.upper is not None
+    fixed_power = float(binom.sf(fixed.upper - 1, planned, p))
+    assert fixed_power > 0.5  # an effect the fixed test mostly finds
+    assert (v == "PASS").mean() >= fixed_power - 0.05 - 3 * np.sqrt(0.25 / reps)
+
+
+@pytest.mark.parametrize("comparator", [">=", "<="])
+def test_betting_error_rates_at_the_target(comparator: str) -> None:
+    reps, n = 600, 200
+    rng = np.random.default_rng(3)
+    looks = plan_looks(n, 10)
+    # graded scores on a 5-point grid with mean 0.75: the target
+    grid = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    probs = np.array([0.05, 0.05, 0.15, 0.25, 0.5])
+    mean = float(grid @ probs)
+    wrong = 0
+    for _ in range(reps):
+        x = rng.choice(grid, size=n, p=probs)
+        d = betting_decision(x, looks, mean, comparator, ALPHA)  # type: ignore[arg-type]
+        wrong += d.verdict == "PASS"
+    se = np.sqrt(ALPHA * (1 - ALPHA) / reps)
+    assert wrong / reps <= ALPHA + 3 * se
+
+
+def test_betting_resolves_a_clear_difference_early() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.binomial(1, 0.97, size=1000).astype(float)
+    d = betting_decision(x, plan_looks(1000, 10), 0.8, ">=", ALPHA)
+    assert d.verdict == "PASS" and d.look <= 3
+    d = betting_decision(1 - x, plan_looks(1000, 10), 0.2, ">=", ALPHA)
+    assert d.verdict == "FAIL" and d.look <= 3
+
+
+# --------------------------------------------------------------------------- gate rules
+
+
+def _info() -> RunInfo:
+    return RunInfo.model_validate(
+        {
+            "started_at": "2026-01-01T00:00:00+00:00",
+            "finished_at": "2026-01-01T00:00:01+00:00",
+            "duration_s": 1.0,
+            "plugin_version": "0",
+            "pytest_version": "0",
+            "python_version": "3",
+            "platform": "x",
+            "seed": 0,
+            "confidence": 0.95,
+            "resamples": 999,
+            "ci_method": "auto",
+            "mode": "gate",
+        }
+    )
+
+
+def _case(i: int, hit: bool, ms: float = 10.0, tags: tuple[str, ...] = ()) -> CaseReport:
+    call = CallReport(latency_ms=ms, ok=True)
+    trial = TrialReport(
+        nodeid=f"t[c{i}]", outcome="passed" if hit else "missed", score=float(hit), calls=[call]
+    )
+    return CaseReport(id=f"c{i}", suite="s", trials=[trial], tags=list(tags))
+
+
+def _early(cases: list[CaseReport], planned: int, looks: int = 10) -> EarlyStopReport:
+    return EarlyStopReport(
+        looks=plan_looks(planned, looks), planned=planned, order=[c.id for c in cases]
+    )
+
+
+def test_a_clear_suite_resolves_and_run_decides_from_the_rule() -> None:
+    rng = np.random.default_rng(1)
+    hits = rng.random(1000) < 0.97
+    cases = [_case(i, bool(h), ms=float(rng.lognormal(3, 0.3))) for i, h in enumerate(hits)]
+    info = _early(cases, 1000)
+    targets = {"accuracy_floor": 0.9, "latency_p95_ms": 100.0}
+    ctx_cases = early.ordered(cases, info.order)[:300]
+    from pytest_prodgate.gating.gates import SuiteContext
+
+    decisions = early.decide_suite(SuiteContext("s", targets, ctx_cases, GatePolicy()), info)
+    assert early.resolved(decisions)
+    assert {d.verdict for d in decisions.values() if d is not None} == {"PASS"}
+    # the suite stopped at look 3: gate on what ran (the rest were skipped)
+    info.stopped_look = 3
+    suite = SuiteData("s", targets, ctx_cases, early=info)
+    report = decide([suite], run=_info(), policy=GatePolicy(resamples=999))
+    gates = {g.gate: g for g in report.suites[0].gates}
+    assert gates["accuracy_floor"].verdict == "PASS"
+    assert "sequential" in gates["accuracy_floor"].method
+    assert report.suites[0].early_stop is not None
+    assert "exact binomial" in report.suites[0].early_stop.boundaries["accuracy_floor"]
+    again = regate(report)
+    assert [g.model_dump() for g in again.suites[0].gates] == [
+        g.model_dump() for g in report.suites[0].gates
+    ]
+
+
+def test_a_gate_without_a_rule_keeps_the_suite_running() -> None:
+    cases = [_case(i, True) for i in range(100)]
+    info = _early(cases, 100)
+    from pytest_prodgate.gating.gates import SuiteContext
+
+    targets = {"accuracy_floor": 0.5, "cost_per_call_usd": 0.01}
+    decisions = early.decide_suite(SuiteContext("s", targets, cases, GatePolicy()), info)
+    assert decisions["cost_per_call_usd"] is None
+    assert decisions["accuracy_floor"] is not None
+    assert decisions["accuracy_floor"].verdict == "PASS"
+    assert not early.resolved(decisions)
+
+
+def test_the_sequential_rule_overrules_a_fixed_pass_after_looking() -> None:
+    # 92 of 100 against a floor of 0.85, misses spread evenly: Wilson's lower bound
+    # (0.8500) clears the floor, but ten looks have spent some of the error, so the
+    # sequential boundary at the last look asks for 93.
+    misses = {round(j * 100 / 8) for j in range(8)}
+    cases = [_case(i, i not in misses) for i in range(100)]
+    info = _early(cases, 100)
+    plain = decide(
+        [SuiteData("s", {"accuracy_floor": 0.85}, cases)],
+        run=_info(),
+        policy=GatePolicy(resamples=999),
+    )
+    assert plain.suites[0].gates[0].verdict == "PASS"
+    suite = SuiteData("s", {"accuracy_floor": 0.85}, cases, early=info)
+    report = decide([suite], run=_info(), policy=GatePolicy(resamples=999))
+    (g,) = report.suites[0].gates
+    counts = np.cumsum([c.trials[0].score for c in cases])
+    d = binomial_decision([int(counts[n - 1]) for n in info.looks], info.looks, 0.85, ">=")
+    assert d.verdict == g.verdict == "INCONCLUSIVE"
+    assert "crossed no boundary by look 10 of 10" in g.reason
+    assert g.fails_run
+
+
+def test_slices_and_stop_reason() -> None:
+    cases = [_case(i, True, tags=("a",) if i % 2 else ("b",)) for i in range(200)]
+    info = _early(cases, 200)
+    from pytest_prodgate.gating.gates import SuiteContext
+
+    targets = {"slice_floors": {"a": 0.5, "b": 0.5}}
+    decisions = early.decide_suite(SuiteContext("s", targets, cases[:40], GatePolicy()), info)
+    assert set(decisions) == {"slice_floor[a]", "slice_floor[b]"}
+    assert early.resolved(decisions)
+    info.stopped_look = 2
+    assert early.stop_reason(info) == (
+        "prodgate: suite resolved early at look 2 of 10 (40 of 200 cases)"
+    )
