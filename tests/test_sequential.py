@@ -80,7 +80,8 @@ def test_boundaries_match_exact_binomial_sums(p0: float, looks: list[int]) -> No
 
 def test_one_look_is_the_exact_one_sided_binomial_test() -> None:
     (b,) = binomial_boundaries(0.9, [100], alpha=ALPHA)
-    assert b.upper is not None and b.lower is not None
+    assert b.upper is not None
+    assert b.lower is not None
     assert binom.sf(b.upper - 1, 100, 0.9) <= ALPHA < binom.sf(b.upper - 2, 100, 0.9)
     assert binom.cdf(b.lower, 100, 0.9) <= ALPHA < binom.cdf(b.lower + 1, 100, 0.9)
 
@@ -168,9 +169,11 @@ def test_betting_resolves_a_clear_difference_early() -> None:
     rng = np.random.default_rng(0)
     x = rng.binomial(1, 0.97, size=1000).astype(float)
     d = betting_decision(x, plan_looks(1000, 10), 0.8, ">=", ALPHA)
-    assert d.verdict == "PASS" and d.look <= 3
+    assert d.verdict == "PASS"
+    assert d.look <= 3
     d = betting_decision(1 - x, plan_looks(1000, 10), 0.2, ">=", ALPHA)
-    assert d.verdict == "FAIL" and d.look <= 3
+    assert d.verdict == "FAIL"
+    assert d.look <= 3
 
 
 # --------------------------------------------------------------------------- gate rules
