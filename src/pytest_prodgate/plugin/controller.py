@@ -108,6 +108,9 @@ class Controller:
         s = self.settings
         policy = GatePolicy(s.confidence, s.resamples, s.seed, s.ci_method, s.inconclusive, s.mode)
         suites = self.aggregator.suites()
+        from pytest_prodgate.plugin.early import attach
+
+        attach(self.config, suites, self.baseline)
         integrity = self.integrity(suites)
 
         def hook(suite: str, gates: list[GateReport]) -> None:

@@ -115,6 +115,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "prodgate: --prodgate-lock reads every dataset in this process: run it without -n"
         )
+    if settings.enabled:
+        from pytest_prodgate.plugin.early import EARLY_KEY, EarlyStop
+
+        config.stash[EARLY_KEY] = EarlyStop(config, settings)
+        config.pluginmanager.register(config.stash[EARLY_KEY], "prodgate-early")
     if not is_worker(config) and settings.enabled:
         from pytest_prodgate.plugin.controller import Controller
 

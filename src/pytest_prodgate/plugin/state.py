@@ -19,7 +19,8 @@ SKIP_REASON = "prodgate eval case (run with --prodgate)"
 MARKER_DOC = (
     "prodgate(suite=None, *, accuracy_floor=None, latency_p50_ms=None, latency_p90_ms=None, "
     "latency_p95_ms=None, latency_p99_ms=None, cost_per_call_usd=None, error_rate_max=None, "
-    "throughput_rps=None, recovery_s=None, max_regression=None, slice_floors=None, trials=None): "
+    "throughput_rps=None, recovery_s=None, max_regression=None, slice_floors=None, trials=None, "
+    "early_stop=None): "
     "an eval case gated on the locked numbers given (see pytest-prodgate docs)."
 )
 

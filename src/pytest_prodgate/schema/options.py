@@ -174,6 +174,21 @@ OPTIONS: tuple[Option, ...] = (
         ini=False,
     ),
     Option(
+        "early_stop",
+        "--prodgate-early-stop",
+        "flag",
+        "run each suite's cases in a seeded order and stop a suite once every gate "
+        "is resolved (see docs/howto-early-stopping.md).",
+    ),
+    Option(
+        "early_stop_looks",
+        "--prodgate-early-stop-looks",
+        "int",
+        "planned looks at a suite's data under early stopping (2-100).",
+        "N",
+        default=10,
+    ),
+    Option(
         "lock",
         "--prodgate-lock",
         "flag",

@@ -47,6 +47,8 @@ class Settings(BaseModel):
     trials: Annotated[int, Field(ge=1, le=10_000)] = _default("trials")
     max_spend_usd: Annotated[float, Field(ge=0.0)] | None = None
     shard: str | None = None
+    early_stop: bool = False
+    early_stop_looks: Annotated[int, Field(ge=2, le=100)] = _default("early_stop_looks")
 
     @field_validator("shard")
     @classmethod

@@ -41,6 +41,8 @@ class Targets(BaseModel):
     max_regression: Fraction | None = None
     slice_floors: dict[Annotated[str, Field(min_length=1)], Fraction] | None = None
     trials: Annotated[int, Field(ge=1)] | None = None
+    #: Early stopping for this suite (SPEC §13); not a gate.
+    early_stop: bool | None = None
 
     def declared(self) -> dict[str, Any]:
         """The keywords that were given, as plain builtins."""
