@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from pytest_prodgate._version import __version__
+from pytest_prodgate.cli.plan import PlanError
+from pytest_prodgate.cli.plan import add_parser as add_plan_parser
 from pytest_prodgate.errors import ProdgateError
 from pytest_prodgate.schema.options import OPTIONS, declare
 
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     merge.add_parser(commands)
     compare.add_parser(commands)
+    add_plan_parser(commands)
     return parser
 
 
@@ -90,8 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             module = importlib.import_module(f"pytest_prodgate.cli.{args.command}")
             return int(getattr(module, args.command)(args, sys.stdout))
+        if args.command == "plan":
+            from pytest_prodgate.cli.plan import plan
+
+            source = _load(args.source, "--from") if args.source is not None else None
+            return plan(args, sys.stdout, source)
         return gate(args, sys.stdout)
-    except UsageError as exc:
+    except (UsageError, PlanError) as exc:
         print(f"prodgate {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
