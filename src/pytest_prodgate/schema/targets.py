@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_prodgate.errors import TargetError
 
-__all__ = ["KEYWORDS", "TargetError", "Targets", "parse_marker_args"]
+__all__ = ["KEYWORDS", "RUN_KEYWORDS", "TargetError", "Targets", "parse_marker_args"]
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Budget = Annotated[float, Field(ge=0.0)]
@@ -45,11 +45,14 @@ class Targets(BaseModel):
     early_stop: bool | None = None
 
     def declared(self) -> dict[str, Any]:
-        """The keywords that were given, as plain builtins."""
-        return self.model_dump(exclude_none=True)
+        """The locked numbers that were given, as plain builtins (not :data:`RUN_KEYWORDS`)."""
+        return self.model_dump(exclude_none=True, exclude=set(RUN_KEYWORDS))
 
 
 KEYWORDS: tuple[str, ...] = tuple(Targets.model_fields)
+#: Marker keywords that say how a suite runs, not a locked number: they are in no
+#: report's targets and no ``prodgate.lock``.
+RUN_KEYWORDS: frozenset[str] = frozenset({"early_stop"})
 
 
 def _describe(err: Mapping[str, Any]) -> str:
