@@ -221,3 +221,10 @@ def test_a_bad_marker_value_names_the_test(run: RunFn, project: pytest.Pytester)
     result = run("--prodgate")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*test_case*early_stop='yes': Input should be a valid boolean*"])
+
+
+def test_early_stopping_refuses_shards(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(test_suite=CLEAR_SUITE)
+    result = run("--prodgate", "--prodgate-early-stop", "--prodgate-shard=1/2")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*prodgate: --prodgate-early-stop with --prodgate-shard*"])

@@ -102,6 +102,11 @@ def pytest_configure(config: pytest.Config) -> None:
         where = f"{raw['model'][1]}={settings.model}"
         search = [config.invocation_params.dir, config.rootpath]
         config.stash[MODEL_FN_KEY] = import_model(settings.model, where, search)
+    if settings.shard is not None and settings.early_stop:
+        raise pytest.UsageError(
+            "prodgate: --prodgate-early-stop with --prodgate-shard: a shard sees only some "
+            "of a suite's cases; run early stopping without --prodgate-shard"
+        )
     if settings.shard is not None:
         if settings.lock:
             raise pytest.UsageError(
@@ -115,7 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "prodgate: --prodgate-lock reads every dataset in this process: run it without -n"
         )
-    if settings.enabled:
+    if settings.enabled and settings.shard is None:  # a shard never stops early
         from pytest_prodgate.plugin.early import EARLY_KEY, EarlyStop
 
         config.stash[EARLY_KEY] = EarlyStop(config, settings)
