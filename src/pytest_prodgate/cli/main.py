@@ -168,10 +168,9 @@ def gate(args: argparse.Namespace, out: TextIO) -> int:
     baseline = None
     if "baseline" in given:
         baseline = _load(given["baseline"], _flag("baseline"))
-    if "mode" in given and given["mode"] != report.run.mode:
-        report = report.model_copy(
-            update={"run": report.run.model_copy(update={"mode": given["mode"]})}
-        )
+    run_update: dict[str, Any] = {k: given[k] for k in ("mode", "cache_latency") if k in given}
+    if run_update:
+        report = report.model_copy(update={"run": report.run.model_copy(update=run_update)})
     from pytest_prodgate.gating.run import regate
 
     result = regate(

@@ -146,6 +146,7 @@ def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> CaseRepor
         input_tokens=sum(ins) if ins else None,
         output_tokens=sum(outs) if outs else None,
         error=errors[0] if errors else None,
+        replayed_calls=sum(1 for c in calls if c.replayed),
         pass_rate=sum(scores) / len(scores) if scores else None,
         flaky=len(set(scores)) > 1,
         source=next((p["source"] for p in payloads if p.get("source")), None),

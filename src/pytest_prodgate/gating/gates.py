@@ -86,6 +86,8 @@ class GatePolicy:
     inconclusive: str | None = None
     #: ``"report"`` never fails the run.
     mode: Literal["gate", "report"] = "gate"
+    #: ``"exclude"``: latency gates leave out calls replayed from the cache.
+    cache_latency: Literal["replay", "exclude"] = "replay"
 
 
 if TYPE_CHECKING:

@@ -20,15 +20,18 @@ from pytest_prodgate.schema.report import GateReport, TrialReport
 __all__ = ["latency", "latency_samples"]
 
 
-def latency_samples(trial: TrialReport) -> list[float]:
+def latency_samples(trial: TrialReport, replayed: bool = True) -> list[float]:
     """A trial's latency samples: pytest-benchmark's rounds when it measured, else its calls.
 
     A benchmarked test usually calls the model in every round, so counting both
     would weigh that one case twice. Calls under load count only when the test
-    asked for it (``prodgate_load(..., count_latency=True)``).
+    asked for it (``prodgate_load(..., count_latency=True)``). ``replayed=False``
+    leaves out calls replayed from the cache (``--prodgate-cache-latency=exclude``).
     """
     bench = [c.latency_ms for c in trial.calls if c.kind == "benchmark"]
-    samples = bench or [c.latency_ms for c in trial.calls if c.kind == "call"]
+    samples = bench or [
+        c.latency_ms for c in trial.calls if c.kind == "call" and (replayed or not c.replayed)
+    ]
     for run in trial.load_runs:
         if run.count_latency:
             samples.extend(run.ok_latencies_ms())
@@ -42,12 +45,18 @@ def latency(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
         return []
     q = kind.quantile
     gate = kind.name
-    values = np.array([ms for _, t in ctx.scored for ms in latency_samples(t)], dtype=float)
+    keep = ctx.policy.cache_latency != "exclude"
+    values = np.array([ms for _, t in ctx.scored for ms in latency_samples(t, keep)], dtype=float)
     if values.size == 0:
         why = (
             "no model call was recorded: call the model through the prodgate_model "
             "fixture (a pytest_prodgate.Model)."
         )
+        if not keep and any(c.replayed for _, t in ctx.scored for c in t.calls):
+            why = (
+                "every call was replayed from the cache and --prodgate-cache-latency=exclude "
+                "leaves replays out: rerun with --prodgate-cache-mode=refresh to measure latency."
+            )
         return [no_data(ctx, kind, gate, budget, why)]
     confidence = ctx.policy.confidence
     iv = stats.quantile_bounds(values, q, confidence)

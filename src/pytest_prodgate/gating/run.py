@@ -37,6 +37,7 @@ from pytest_prodgate.gating.gates import (
 )
 from pytest_prodgate.gating.registry import REGRESSION, evaluate_suite, kind_of
 from pytest_prodgate.gating.regression import NEW_SUITE_NOTE, baseline_suites
+from pytest_prodgate.gating.replays import mark_replays, spend_split
 from pytest_prodgate.schema.report import (
     CaseReport,
     GateReport,
@@ -73,7 +74,13 @@ def fails_run(gate: GateReport, policy: GatePolicy) -> bool:
 def policy_of(run: RunInfo) -> GatePolicy:
     """The policy a run was gated with."""
     return GatePolicy(
-        run.confidence, run.resamples, run.seed, run.ci_method, run.inconclusive, run.mode
+        run.confidence,
+        run.resamples,
+        run.seed,
+        run.ci_method,
+        run.inconclusive,
+        run.mode,
+        run.cache_latency,
     )
 
 
@@ -139,6 +146,7 @@ def regate(
         saved.ci_method,
         saved.inconclusive if inconclusive is None else inconclusive,
         saved.mode,
+        saved.cache_latency,
     )
     run = saved.model_copy(
         update={"confidence": policy.confidence, "inconclusive": policy.inconclusive}
@@ -223,6 +231,7 @@ def _decide(
         if ctx.regression is not None:
             s.regression = ctx.regression
         _no_partial_pass(gates, s.cases)
+        mark_replays(ctx, gates)
         gates.extend(integrity.get(s.name, []))
         for g in gates:
             g.fails_run = fails_run(g, policy)
@@ -315,6 +324,7 @@ def _mark_shard(suites: Iterable[SuiteReport], label: str) -> None:
 
 def _suite_report(s: SuiteData, gates: list[GateReport]) -> SuiteReport:
     cases = s.cases
+    fresh, replayed, fresh_usd, saved_usd = spend_split(cases)
     return SuiteReport(
         name=s.name,
         targets=s.targets,
@@ -328,6 +338,10 @@ def _suite_report(s: SuiteData, gates: list[GateReport]) -> SuiteReport:
         regression=s.regression,
         notes=s.notes,
         early_stop=s.early,
+        fresh_calls=fresh,
+        replayed_calls=replayed,
+        fresh_cost_usd=fresh_usd,
+        replayed_cost_usd=saved_usd,
         cases=cases,
     )
 

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from pytest_prodgate.errors import ModelTimeout
-from pytest_prodgate.measure import recording
+from pytest_prodgate.measure import recording, replay
 from pytest_prodgate.measure.calling import (
     MAX_ERROR_MESSAGE,
     Expired,
@@ -260,6 +260,9 @@ class Model:
                 return self.acall(*args, **kwargs)
             if self._timeout_s is None:
                 return run_coroutine(self.acall(*args, **kwargs))
+        key, cached = replay.replay(self, args, kwargs)  # --prodgate-cache
+        if cached is not replay.MISS:
+            return cached
         tally = _Tally()
         while True:
             t0 = self._begin(tally)
@@ -270,12 +273,15 @@ class Model:
             except Exception as exc:
                 self._failed(tally, exc, t0)
             else:
-                return self._succeed(tally, output)
+                return self._succeed(tally, output, key)
             if tally.attempts > self._retries:
                 self._fail(tally, None)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """Call the model from async code and return its output; see the class docs."""
+        key, cached = replay.replay(self, args, kwargs)  # --prodgate-cache
+        if cached is not replay.MISS:
+            return cached
         tally = _Tally()
         while True:
             t0 = self._begin(tally)
@@ -284,7 +290,7 @@ class Model:
             except Exception as exc:
                 self._failed(tally, exc, t0)
             else:
-                return self._succeed(tally, output)
+                return self._succeed(tally, output, key)
             if tally.attempts > self._retries:
                 self._fail(tally, None)
 
@@ -371,7 +377,7 @@ class Model:
         else:
             tally.last_exc, tally.timed_out = exc, False
 
-    def _succeed(self, tally: _Tally, output: Any) -> Any:
+    def _succeed(self, tally: _Tally, output: Any, key: str | None = None) -> Any:
         latency = tally.latency()
         try:
             input_tokens, output_tokens = find_usage(output)
@@ -381,19 +387,19 @@ class Model:
         except Exception as exc:  # pragma: no cover - find_usage and cost_of never raise
             input_tokens = output_tokens = cost_usd = None
             cost_error = f"cost could not be computed: {type(exc).__name__}: {describe(exc)}"
-        recording.record_call(
-            CallRecord(
-                latency_s=latency,
-                ok=True,
-                retries=tally.attempts - 1,
-                cost_usd=cost_usd,
-                cost_error=cost_error,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                model=self._name,
-                model_version=self._version,
-            )
+        record = CallRecord(
+            latency_s=latency,
+            ok=True,
+            retries=tally.attempts - 1,
+            cost_usd=cost_usd,
+            cost_error=cost_error,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            model=self._name,
+            model_version=self._version,
         )
+        replay.store(self, key, output, record)  # --prodgate-cache journals it
+        recording.record_call(record)
         return output
 
     def _fail(self, tally: _Tally, cap: SpendCapReached | None) -> NoReturn:

@@ -49,6 +49,12 @@ class CallRecord:
     model: str | None = None
     kind: str = "call"
     model_version: str | None = None
+    #: Replayed from the ``--prodgate-cache`` journal: the figures are those recorded then.
+    replayed: bool = False
+    #: When a replayed call was made (ISO 8601, UTC).
+    recorded_at: str | None = None
+    #: Why the cache did not store this call, if it did not.
+    cache_note: str | None = None
 
     def to_report(self) -> dict[str, Any]:
         """The call as the report keeps it: the fields of ``schema.report.CallReport``.
@@ -71,6 +77,9 @@ class CallRecord:
             "model": self.model,
             "kind": self.kind,
             "model_version": self.model_version,
+            "replayed": self.replayed,
+            "recorded_at": self.recorded_at,
+            "cache_note": self.cache_note,
         }
 
 
@@ -271,7 +280,7 @@ def record_call(call: CallRecord, exc: BaseException | None = None) -> None:
     ``exc`` is the exception the call ended with, remembered so the plugin can tell a
     model error that escapes the test body from a bug in the test.
     """
-    if call.cost_usd is not None:
+    if call.cost_usd is not None and not call.replayed:  # a replay spends nothing
         _spend.add(call.cost_usd)
     rec = _active
     if rec is None:

@@ -27,7 +27,7 @@ def gate_rows(report: RunReport) -> list[tuple[str, ...]]:
                     fmt(g.gate, g.estimate),
                     interval_text(g),
                     f"{g.n:,}",
-                    g.verdict,
+                    f"{g.verdict} (replayed)" if g.replayed else g.verdict,
                 )
             )
     return rows

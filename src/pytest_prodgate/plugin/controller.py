@@ -106,7 +106,9 @@ class Controller:
         from pytest_prodgate.gating.run import GatePolicy, decide
 
         s = self.settings
-        policy = GatePolicy(s.confidence, s.resamples, s.seed, s.ci_method, s.inconclusive, s.mode)
+        policy = GatePolicy(
+            s.confidence, s.resamples, s.seed, s.ci_method, s.inconclusive, s.mode, s.cache_latency
+        )
         suites = self.aggregator.suites()
         from pytest_prodgate.plugin.early import attach
 
@@ -270,6 +272,9 @@ class Controller:
             interrupted=self.interrupted,
             warmup_calls=self.warmup_calls + recording.spend().warmup_calls,
             shard=self._shard_info(),
+            cache_dir=str(s.cache) if s.cache is not None and s.cache_mode != "off" else None,
+            cache_mode=s.cache_mode if s.cache is not None else None,
+            cache_latency=s.cache_latency,
         )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -92,6 +92,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (settings.enabled or settings.lock):
         return  # options given without --prodgate: checked (a typo exits 4), otherwise inert
     config.stash[SETTINGS_KEY] = settings
+    if settings.cache is not None:
+        from pytest_prodgate.plugin.cache import configure_cache
+
+        configure_cache(config, settings, raw["cache"][1])
     ledger = getattr(config, "workerinput", {}).get("prodgate_spend_ledger")
     recording.spend().reset(settings.max_spend_usd, ledger)
     if settings.lock:

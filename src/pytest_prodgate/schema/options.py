@@ -189,6 +189,32 @@ OPTIONS: tuple[Option, ...] = (
         default=10,
     ),
     Option(
+        "cache",
+        "--prodgate-cache",
+        "path",
+        "journal every model call in DIR and replay recorded calls instead of paying again.",
+        metavar="DIR",
+    ),
+    Option(
+        "cache_mode",
+        "--prodgate-cache-mode",
+        "str",
+        "with --prodgate-cache: use = replay and record; refresh = call everything "
+        "again and record; off = no cache.",
+        choices=("use", "refresh", "off"),
+        default="use",
+    ),
+    Option(
+        "cache_latency",
+        "--prodgate-cache-latency",
+        "str",
+        "replay: replayed calls keep their recorded latency in latency gates "
+        "(the gate says so); exclude: latency gates use fresh calls only.",
+        choices=("replay", "exclude"),
+        default="replay",
+        command="--cache-latency",
+    ),
+    Option(
         "lock",
         "--prodgate-lock",
         "flag",

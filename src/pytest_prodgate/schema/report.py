@@ -76,6 +76,12 @@ class CallReport(_Model):
     model: str | None = None
     kind: str = "call"
     model_version: str | None = None
+    #: Replayed from the ``--prodgate-cache`` journal: latency, tokens and cost are
+    #: those measured when the call was made, at ``recorded_at``.
+    replayed: bool = False
+    recorded_at: str | None = None
+    #: Why the cache did not store this call (e.g. a response that is not JSON).
+    cache_note: str | None = None
 
 
 #: One measured request of a load run: ``[start_s, end_s, ok, error class or null]``.
@@ -164,6 +170,8 @@ class CaseReport(_Model):
     input_tokens: int | None = None
     output_tokens: int | None = None
     error: str | None = None
+    #: Of its model calls, how many were replayed from ``--prodgate-cache``.
+    replayed_calls: int = 0
     #: Mean score over the trials that scored (the per-case pass rate).
     pass_rate: float | None = None
     #: Some trials passed and some missed.
@@ -220,6 +228,9 @@ class GateReport(_Model):
     to_resolve: int | None = None
     #: What ``to_resolve`` counts: ``"case"``, ``"call"``, ``"paired case"``, ``"window"``.
     to_resolve_unit: str = ""
+    #: How many of its observations rest on calls replayed from ``--prodgate-cache``
+    #: (latency samples; tests with load runs or drills); the reason says so.
+    replayed: int = 0
 
     _finite = field_validator("estimate", "lower", "upper", mode="before")(_finite_or_none)
 
@@ -259,6 +270,12 @@ class SuiteReport(_Model):
     regression: RegressionReport | None = None
     notes: list[str] = Field(default_factory=list)
     early_stop: EarlyStopReport | None = None
+    #: Model calls made in this run and replayed from ``--prodgate-cache``, and
+    #: what each cost: fresh spend (with ``add_cost``) and the replayed (saved) cost.
+    fresh_calls: int = 0
+    replayed_calls: int = 0
+    fresh_cost_usd: float | None = None
+    replayed_cost_usd: float | None = None
     cases: list[CaseReport] = Field(default_factory=list)
 
 
@@ -316,6 +333,11 @@ class RunInfo(_Model):
     warmup_calls: int = 0
     #: Set in a shard's report: its gates have the verdict ``SHARD`` (SPEC §15).
     shard: ShardInfo | None = None
+    #: ``--prodgate-cache``: the journal's directory, its mode, and whether latency
+    #: gates keep (``replay``) or leave out (``exclude``) replayed calls.
+    cache_dir: str | None = None
+    cache_mode: str | None = None
+    cache_latency: Literal["replay", "exclude"] = "replay"
 
 
 class RunReport(_Model):

@@ -49,6 +49,9 @@ class Settings(BaseModel):
     shard: str | None = None
     early_stop: bool = False
     early_stop_looks: Annotated[int, Field(ge=2, le=100)] = _default("early_stop_looks")
+    cache: Path | None = None
+    cache_mode: Literal["use", "refresh", "off"] = _default("cache_mode")
+    cache_latency: Literal["replay", "exclude"] = _default("cache_latency")
 
     @field_validator("shard")
     @classmethod

@@ -1,0 +1,290 @@
+"""Replaying recorded model calls: the process-wide cache that :class:`~pytest_prodgate.Model` asks.
+
+Pure Python, no pytest. The plugin turns the cache on with :func:`activate`
+(``--prodgate-cache``) and tells it which case and trial each recorder belongs to
+(:func:`bind`); ``Model`` asks :func:`replay` before calling and hands every
+successful call to :func:`store`. With no active cache both are a single check.
+
+**The key** of a call is the SHA-256 of: the model's name; its version (given,
+else derived from a digest of the callable's source code, see :func:`model_version`);
+a digest of the call's arguments (canonical JSON); the case and the trial index;
+and the call's occurrence within that case and trial. So repeats are never
+replays of each other: each trial, and each repeated identical call within one
+trial, has a key of its own; and a changed model version can never replay an
+old answer.
+
+**An honest replay** returns a fresh copy of the recorded response and records
+a call with the latency, retries, tokens and cost measured when it was made,
+marked ``replayed`` with ``recorded_at``. Replays are not spend: the spend cap
+counts only fresh calls (see :func:`pytest_prodgate.measure.recording.record_call`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import functools
+import hashlib
+import inspect
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pytest_prodgate.measure import recording
+from pytest_prodgate.measure.cache import (
+    RECORD_VERSION,
+    Journal,
+    Unstorable,
+    decode_response,
+    encode_response,
+    now_iso,
+)
+from pytest_prodgate.measure.recording import CallRecord
+
+__all__ = [
+    "MISS",
+    "Scope",
+    "activate",
+    "active",
+    "bind",
+    "deactivate",
+    "model_version",
+    "replay",
+    "scope",
+    "store",
+    "unbind",
+]
+
+CacheMode = Literal["use", "refresh"]
+
+#: :func:`replay`'s answer when there is nothing to replay: call the model.
+MISS: Any = object()
+
+
+@dataclass
+class Scope:
+    """Where calls are being made: one trial of one case (``case=""``: warm-up)."""
+
+    case: str
+    trial: int = 0
+    seen: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def occurrence(self, base: str) -> int:
+        """How many calls with this ``base`` key came before in this scope."""
+        with self.lock:
+            n = self.seen.get(base, 0)
+            self.seen[base] = n + 1
+            return n
+
+
+@dataclass
+class _Cache:
+    journal: Journal
+    mode: CacheMode
+    warmup: Scope = field(default_factory=lambda: Scope(""))
+    bound: dict[int, Scope] = field(default_factory=dict)
+    #: Keys whose record could not be decoded, and why: the fresh call says so.
+    undecodable: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stored: int = 0
+    replayed: int = 0
+
+
+_cache: _Cache | None = None
+_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
+    "prodgate_scope", default=None
+)
+
+
+def activate(journal: Journal, mode: CacheMode = "use") -> None:
+    """Turn the cache on for this process: ``use`` replays and records, ``refresh`` only records."""
+    global _cache
+    _cache = _Cache(journal, mode)
+
+
+def deactivate() -> None:
+    """Turn the cache off (every call is made)."""
+    global _cache
+    _cache = None
+
+
+def active() -> Journal | None:
+    """The journal in use, or ``None``."""
+    return _cache.journal if _cache is not None else None
+
+
+def bind(recorder: recording.CaseRecorder, case: str, trial: int) -> None:
+    """Calls recorded on ``recorder`` belong to ``case`` (suite and case id) and ``trial``."""
+    if _cache is not None:
+        _cache.bound[id(recorder)] = Scope(case, trial)
+
+
+def unbind(recorder: recording.CaseRecorder) -> None:
+    """The case of ``recorder`` is over."""
+    if _cache is not None:
+        _cache.bound.pop(id(recorder), None)
+
+
+@contextlib.contextmanager
+def scope(case: str, trial: int) -> Iterator[None]:
+    """Calls made in this context (e.g. ahead of a case) belong to ``case`` and ``trial``."""
+    token = _scope.set(Scope(case, trial))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def _current(cache: _Cache) -> Scope:
+    explicit = _scope.get()
+    if explicit is not None:
+        return explicit
+    rec = recording.current_case()
+    if rec is not None:
+        bound = cache.bound.get(id(rec))
+        if bound is not None:
+            return bound
+    return cache.warmup
+
+
+@functools.lru_cache(maxsize=256)
+def _derived_version(fn: Callable[..., Any]) -> str:
+    target: Any = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    if not (inspect.isroutine(target) or inspect.isclass(target)):
+        target = type(target)
+    try:
+        source = inspect.getsource(target)
+    except (OSError, TypeError):
+        source = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
+    return "source:" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
+
+def model_version(name: str, version: str | None, fn: Callable[..., Any]) -> str:
+    """``version`` when given, else one derived from a digest of ``fn``'s source code."""
+    if version is not None:
+        return f"v:{version}"
+    try:
+        return _derived_version(fn)
+    except TypeError:  # an unhashable callable object
+        return _derived_version.__wrapped__(fn)
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON-able stand-in for a call argument (pydantic, dataclasses, sets, bytes)."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        with contextlib.suppress(Exception):
+            return {"__model__": type(value).__qualname__, "data": dump(mode="json")}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {"__dataclass__": type(value).__qualname__, "data": dataclasses.asdict(value)}
+    if isinstance(value, (set, frozenset)):
+        return sorted(repr(v) for v in value)
+    if isinstance(value, bytes):
+        return {"__bytes__": value.hex()}
+    if isinstance(value, tuple):
+        return {"__tuple__": list(value)}
+    return {"__repr__": repr(value)}
+
+
+def _key(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], where: Scope) -> str:
+    version = model_version(model.name, model.version, model.fn)
+    try:
+        arguments = json.dumps([args, kwargs], sort_keys=True, default=_canonical)
+    except (TypeError, ValueError):
+        arguments = repr((args, sorted(kwargs.items())))
+    digest = hashlib.sha256(arguments.encode("utf-8")).hexdigest()
+    base = json.dumps([model.name, version, digest, where.case, where.trial])
+    n = where.occurrence(base)
+    return hashlib.sha256(f"{base}#{n}".encode()).hexdigest()
+
+
+def replay(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str | None, Any]:
+    """``(key, response)``: the recorded response of this call, or :data:`MISS`.
+
+    A replayed call is recorded here. On a miss the caller makes the call and
+    hands it to :func:`store` with ``key`` (``None``: no cache is active).
+    """
+    cache = _cache
+    if cache is None:
+        return None, MISS
+    key = _key(model, args, kwargs, _current(cache))
+    if cache.mode != "use":
+        return key, MISS
+    entry = cache.journal.entries.get(key)
+    if entry is None:
+        return key, MISS
+    try:
+        response = decode_response(entry.response)
+    except Exception as exc:
+        with cache.lock:
+            cache.undecodable[key] = f"its recorded response cannot be replayed ({exc}): called"
+        return key, MISS
+    call = entry.call
+    recording.record_call(
+        CallRecord(
+            latency_s=float(call["latency_s"]),
+            ok=True,
+            retries=int(call.get("retries") or 0),
+            cost_usd=call.get("cost_usd"),
+            cost_error=call.get("cost_error"),
+            input_tokens=call.get("input_tokens"),
+            output_tokens=call.get("output_tokens"),
+            model=model.name,
+            model_version=model.version,
+            replayed=True,
+            recorded_at=entry.recorded_at,
+        )
+    )
+    with cache.lock:
+        cache.replayed += 1
+    return key, response
+
+
+def store(model: Any, key: str | None, output: Any, record: CallRecord) -> None:
+    """Journal a successful fresh call under the ``key`` :func:`replay` gave it.
+
+    A response that cannot be stored is noted once per model and reason, and marked
+    on ``record`` (``cache_note``); the call itself stays recorded as measured.
+    """
+    cache = _cache
+    if cache is None or key is None:
+        return
+    try:
+        response = encode_response(output)
+        cache.journal.append(
+            {
+                "v": RECORD_VERSION,
+                "key": key,
+                "model": model.name,
+                "version": model.version,
+                "recorded_at": now_iso(),
+                "call": {
+                    "latency_s": record.latency_s,
+                    "retries": record.retries,
+                    "cost_usd": record.cost_usd,
+                    "cost_error": record.cost_error,
+                    "input_tokens": record.input_tokens,
+                    "output_tokens": record.output_tokens,
+                },
+                "response": response,
+            }
+        )
+    except Unstorable as exc:
+        record.cache_note = (
+            f"not cached: {exc} (return JSON or a pydantic model to cache its responses)"
+        )
+        return
+    except OSError as exc:
+        record.cache_note = f"not cached: cannot append to {cache.journal.path}: {exc}"
+        return
+    with cache.lock:
+        cache.stored += 1
+        why = cache.undecodable.pop(key, None)
+    if why is not None:
+        record.cache_note = why
