@@ -142,7 +142,8 @@ def test_a_second_run_calls_nothing_and_replays_every_figure_as_recorded(
     second.stdout.fnmatch_lines(
         [
             "det    latency_p95_ms * PASS (replayed)",
-            "prodgate: note: cache: *cache: 116 of 116 model calls replayed (fresh spend $0.0000, saved $*)",
+            "prodgate: note: cache: *cache: 116 of 116 model calls replayed"
+            " (fresh spend $0.0000, saved $*)",
         ]
     )
 
