@@ -341,3 +341,20 @@ def test_without_the_option_nothing_is_journaled(run: RunFn, cached: pytest.Pyte
     report = read_report(cached.path / "r.json")
     assert report["run"]["cache_dir"] is None
     assert not list(Path(cached.path).glob("**/journal.jsonl"))
+
+
+def test_prodgate_gate_regates_a_saved_report_without_its_replayed_latencies(
+    run: RunFn, cached: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_prodgate.cli.main import main
+
+    run("--prodgate", "--prodgate-cache=cache", "test_det.py")
+    run("--prodgate", "--prodgate-cache=cache", "--prodgate-report=r.json", "test_det.py")
+    capsys.readouterr()
+    path = str(cached.path / "r.json")
+    assert main(["gate", path]) == 0
+    assert "PASS (replayed)" in capsys.readouterr().out
+    assert main(["gate", path, "--cache-latency", "exclude"]) == 1
+    out = capsys.readouterr().out
+    assert "latency_p95_ms" in out
+    assert "every call was replayed from the cache" in out
