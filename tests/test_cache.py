@@ -375,3 +375,28 @@ def test_no_active_cache_costs_one_check_and_records_nothing_extra() -> None:
     _, rec = _in_case(model, "q")
     assert rec.calls[0].cache_note is None
     assert not rec.calls[0].replayed
+
+
+def test_calls_made_in_an_explicit_scope_are_keyed_by_that_case_and_trial(
+    cache: Journal,
+) -> None:
+    import threading
+
+    fn = Counting()
+    model = Model(fn, name="m", version="1")
+    answers: dict[str, Any] = {}
+
+    def ahead(case: str) -> None:  # e.g. a call made ahead of its case, on another thread
+        with replay.scope(case, 0):
+            answers[case] = model("q")
+
+    threads = [threading.Thread(target=ahead, args=(c,)) for c in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert fn.calls == 2
+    _reload(cache)
+    assert _in_case(model, "q", case="a")[0] == [answers["a"]]
+    assert _in_case(model, "q", case="b")[0] == [answers["b"]]
+    assert fn.calls == 2
