@@ -40,6 +40,7 @@ SHARED_SETTINGS = (
     "ci_method",
     "mode",
     "inconclusive",
+    "cache_latency",
     "plugin_version",
     "git_commit",
 )
