@@ -282,7 +282,13 @@ def resolved_at(
     from pytest_prodgate.gating import early
     from pytest_prodgate.gating.gates import GatePolicy, SuiteContext
 
-    policy = GatePolicy(settings.confidence, settings.resamples, settings.seed, settings.ci_method)
+    policy = GatePolicy(
+        settings.confidence,
+        settings.resamples,
+        settings.seed,
+        settings.ci_method,
+        cache_latency=settings.cache_latency,
+    )
     before = None
     if baseline is not None:
         before = next((s.cases for s in baseline.suites if s.name == suite.name), None)
