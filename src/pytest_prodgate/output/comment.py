@@ -58,6 +58,14 @@ def prose(text: str) -> str:
     return escape(_PUNCT.sub(r"\\\1", one), quote=False).replace("@", "@\u2060")
 
 
+def _html_text(text: str) -> str:
+    """User text inside an HTML tag of the comment: no tag, mention, link or autolink."""
+    out = escape(" ".join(text.split()))
+    for raw, entity in (("[", "&#91;"), ("]", "&#93;"), (":", "&#58;"), ("@", "&#64;\u2060")):
+        out = out.replace(raw, entity)
+    return out
+
+
 def _gate_table(report: RunReport) -> list[str]:
     pct = f"{report.run.confidence:.0%} interval"
     lines = [
@@ -129,7 +137,8 @@ def _target(target: float) -> str:
 
 def _fit_list(label: str, suite: str, ids: list[str], budget: int) -> tuple[list[str], int]:
     """A ``<details>`` block of flipped case ids within ``budget`` characters."""
-    head = [f"<details><summary>{len(ids):,} {label} cases in {escape(suite)}</summary>", ""]
+    name = _html_text(suite)
+    head = [f"<details><summary>{len(ids):,} {label} cases in {name}</summary>", ""]
     tail = ["", "</details>", ""]
     used = sum(len(x) + 1 for x in head + tail) + 200
     body = []
