@@ -109,12 +109,19 @@ def histogram_svg(
         ]
         shown = [x for x, _, _ in lines if x is not None and near[0] <= x <= near[1]]
         left, right = min([lo, *shown]), max([hi, *shown])
+        if right == left:
+            left, right = lo - 0.05 * span, hi + 0.05 * span
         use_log = log and left > 0 and right / left > 20
         if use_log:
             edges = np.geomspace(lo, max(hi, lo * 1.0001), BINS + 1)
             ax.set_xscale("log")
         else:
-            edges = np.linspace(lo, hi if hi > lo else lo + span * 1e-3, BINS + 1)
+            # Every value alike: one visible bar in the middle of a narrow range.
+            edges = (
+                np.linspace(lo, hi, BINS + 1)
+                if hi > lo
+                else np.linspace(lo - 0.05 * span, lo + 0.05 * span, 12)
+            )
         counts, _ = np.histogram(data, bins=edges)
         ax.stairs(counts, edges, fill=True, color=_BLUE, alpha=0.6, label=f"{data.size:,} values")
         for x, style, label in lines:
@@ -192,7 +199,7 @@ def windows_svg(rates: Sequence[float], width_s: float, target: float | None) ->
         ax.bar(starts, rates, width=width_s * 0.9, align="edge", color=_BLUE, alpha=0.7)
         if target is not None:
             ax.axhline(target, color=_RED, lw=1.5, label=f"target {target:.4g} req/s")
-            ax.legend(loc="lower right", frameon=False)
+            ax.legend(loc="best", frameon=False)
         ax.set_xlabel(f"seconds into the run (windows of {width_s:.3g} s)")
         ax.set_ylabel("ok req/s")
     return _svg(fig)
@@ -223,5 +230,5 @@ def drill_svg(
             ax.axvline(budget, color=_RED, lw=1.5, label=f"budget {budget:.4g} s")
         ax.set_yticks(range(len(steps)), [s[0] for s in reversed(steps)])
         ax.set_xlabel("seconds after the fault")
-        ax.legend(loc="lower right", frameon=False, fontsize=8)
+        ax.legend(loc="best", frameon=False, fontsize=8)
     return _svg(fig)
