@@ -17,6 +17,7 @@ the report is escaped.
 
 from __future__ import annotations
 
+import functools
 from html import escape
 
 from pytest_prodgate.gating.registry import REGRESSION, SLICE_FLOOR, fmt, kind_of
@@ -112,7 +113,7 @@ def _floors(suite: SuiteReport, with_plots: bool) -> str:
         rows = [
             (g.gate, g.estimate, g.lower, g.upper, g.target, g.verdict == "PASS") for g in gates
         ]
-        out.append(figure(plots.forest_svg(rows, xlabel="accuracy"), with_plots))
+        out.append(figure(with_plots, plots.forest_svg, rows, xlabel="accuracy"))
     if suite.slices:
         floors = {g.gate: g for g in gates_of(suite, SLICE_FLOOR.name)}
         head = ["slice", "n", "accuracy"]
@@ -156,7 +157,8 @@ def _latency(suite: SuiteReport, with_plots: bool) -> str:
         return ""
     out = ["<h3>Latency</h3>"]
     for g in gates or [None]:
-        svg = plots.histogram_svg(
+        svg = functools.partial(
+            plots.histogram_svg,
             values,
             xlabel="latency per call (ms)",
             budget=g.target if g else None,
@@ -165,7 +167,7 @@ def _latency(suite: SuiteReport, with_plots: bool) -> str:
             estimate=g.estimate if g else None,
             log=True,
         )
-        out.append(figure(svg, with_plots))
+        out.append(figure(with_plots, svg))
     import numpy as np
 
     q = np.quantile(np.asarray(values, dtype=float), [0.5, 0.9, 0.95, 0.99])
@@ -195,7 +197,8 @@ def _cost(suite: SuiteReport, with_plots: bool) -> str:
     if not values and not gates:
         return ""
     g = gates[0] if gates else None
-    svg = plots.histogram_svg(
+    svg = functools.partial(
+        plots.histogram_svg,
         values,
         xlabel="cost per call (USD)",
         budget=g.target if g else None,
@@ -206,7 +209,7 @@ def _cost(suite: SuiteReport, with_plots: bool) -> str:
     rows = [[f"{len(values):,}", f"{total:.4g}", f"{total / len(values):.4g}" if values else "-"]]
     return (
         "<h3>Cost per call</h3>"
-        + figure(svg, with_plots)
+        + figure(with_plots, svg)
         + table(["priced calls", "total USD", "mean USD per call"], rows, num={0, 1, 2})
     )
 
@@ -220,7 +223,7 @@ def _regression(suite: SuiteReport, with_plots: bool) -> str:
     if gates:
         rows = [(g.gate, g.estimate, g.lower, g.upper, g.target, g.verdict == "PASS")
                 for g in gates]  # fmt: skip
-        out.append(figure(plots.forest_svg(rows, xlabel="Δ accuracy", reference=0.0), with_plots))
+        out.append(figure(with_plots, plots.forest_svg, rows, xlabel="Δ accuracy", reference=0.0))
     if r is not None:
         acc = [
             fmt("accuracy_floor", r.baseline_accuracy),

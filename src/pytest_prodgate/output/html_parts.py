@@ -7,7 +7,10 @@ from the report is escaped; only :class:`Html` (markup built here) is kept as is
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from html import escape
+from typing import Any
 
 from pytest_prodgate.gating.registry import kind_of
 from pytest_prodgate.output import html_plots as plots
@@ -40,10 +43,12 @@ def table(head: list[str], rows: list[list[str]], num: set[int] | None = None) -
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def figure(svg: str | None, with_plots: bool) -> str:
-    if svg is None or not with_plots:
+def figure(with_plots: bool, draw: Callable[..., str | None], *args: Any, **kwargs: Any) -> str:
+    """``draw(*args, **kwargs)`` (an SVG plot) in a ``<figure>``; not even drawn without plots."""
+    if not with_plots:
         return ""
-    return f'<figure class="plot">{svg}</figure>'
+    svg = draw(*args, **kwargs)
+    return "" if svg is None else f'<figure class="plot">{svg}</figure>'
 
 
 def gates_of(suite: SuiteReport, *names: str) -> list[GateReport]:
@@ -67,7 +72,7 @@ def throughput(suite: SuiteReport, with_plots: bool) -> str:
             + (", timed out" if run.timed_out else "")
             + "</p>"
         )
-        out.append(figure(plots.windows_svg(rates, width, target), with_plots))
+        out.append(figure(with_plots, plots.windows_svg, rates, width, target))
         out.append(
             table(
                 ["window", "from s", "to s", "ok requests", "ok req/s"],
@@ -107,10 +112,14 @@ def drills(suite: SuiteReport, with_plots: bool) -> str:
             + (f", error: {escape(d.error)}" if d.error else "")
             + "</p>"
         )
-        svg = plots.drill_svg(
-            steps, detected_s=d.detected_s, recovered_s=d.recovered_s, budget=shown_budget
+        svg = functools.partial(
+            plots.drill_svg,
+            steps,
+            detected_s=d.detected_s,
+            recovered_s=d.recovered_s,
+            budget=shown_budget,
         )
-        out.append(figure(svg, with_plots))
+        out.append(figure(with_plots, svg))
         out.append(
             table(
                 ["step", "ok", "s after fault", "waited s", "checks", "last error"],
