@@ -1,4 +1,4 @@
-"""How big and how fast the HTML report and the pull-request comment are, at 1,000 and 100,000 cases.
+"""How big and how fast the HTML report and the PR comment are, at 1,000 and 100,000 cases.
 
 Run: ``.venv/bin/python benchmarks/bench_reports.py [--sizes 1000 100000] [--flipped 5000]``
 
@@ -24,10 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from report_factory import reports  # noqa: E402
-
-from pytest_prodgate.output.comment import LIMIT, comment  # noqa: E402
-from pytest_prodgate.output.html import html_report  # noqa: E402
+from pytest_prodgate.output.comment import LIMIT, comment
+from pytest_prodgate.output.html import html_report
+from report_factory import reports
 
 
 def _timed(fn: object, repeats: int) -> tuple[float, str]:
