@@ -238,7 +238,6 @@ def test_the_run_prints_annotations_only_under_github_actions(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, actions: bool
 ) -> None:
     project.makepyfile(test_suite=SUITE)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     if actions:
         monkeypatch.setenv("GITHUB_ACTIONS", "true")
     else:
@@ -252,3 +251,15 @@ def test_the_run_prints_annotations_only_under_github_actions(
         assert found[0].startswith("::error file=test_suite.py,title=prodgate qa accuracy_floor ")
     else:
         assert found == []
+
+
+def test_prodgate_show_prints_the_annotations_under_github_actions(
+    pair: tuple[RunReport, RunReport], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _save(tmp_path, pair[0], "r.json")
+    _, out, _ = run_gate("show", str(src))
+    assert "::error" not in out
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    code_, out, err = run_gate("show", str(src))
+    assert (code_, err) == (0, "")
+    assert out.splitlines()[-len(gate_annotations(pair[0])) :] == gate_annotations(pair[0])
