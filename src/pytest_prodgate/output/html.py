@@ -55,7 +55,7 @@ th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.id{font-family:ui-monospace,monospace;word-break:break-all}
 .v{font-weight:600;padding:1px 6px;border-radius:3px}.v-PASS{background:#dff3e2;color:#1d5e2a}
 .v-FAIL,.v-TAMPERED,.v-LOOSENED,.v-INCOMPLETE,.v-NO_DATA{background:#fbe0dd;color:#8a1f11}
-.v-INCONCLUSIVE{background:#fff1c9;color:#6b4f00}.v-other{background:#eee}
+.v-INCONCLUSIVE{background:#fff1c9;color:#6b4f00}.v-SHARD{background:#e3ecfa;color:#1f3f73}.v-other{background:#eee}
 .verdict{font-size:1.15em;font-weight:700;padding:.5em .8em;border-radius:4px}
 .verdict.ok{background:#dff3e2}.verdict.bad{background:#fbe0dd}
 .note{color:#555;font-size:13px}.hint{background:#fffbe6;border:1px solid #eedc82;

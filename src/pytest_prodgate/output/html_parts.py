@@ -25,7 +25,8 @@ class Html(str):
 
 
 def verdict(verdict: str) -> Html:
-    known = {"PASS", "FAIL", "INCONCLUSIVE", "NO_DATA", "INCOMPLETE", "TAMPERED", "LOOSENED"}
+    known = {"PASS", "FAIL", "INCONCLUSIVE", "NO_DATA", "INCOMPLETE", "TAMPERED", "LOOSENED",
+             "SHARD"}  # fmt: skip
     cls = verdict if verdict in known else "other"
     return Html(f'<span class="v v-{cls}">{escape(verdict)}</span>')
 
