@@ -80,6 +80,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("xdist_args", list(XDIST_MODES), indirect=True)
 
 
+@pytest.fixture(autouse=True)
+def _not_in_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite's own output does not depend on the CI it runs in: tests that want
+    workflow annotations or a step summary set ``GITHUB_ACTIONS`` /
+    ``GITHUB_STEP_SUMMARY`` themselves."""
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 @pytest.fixture
 def xdist_args(request: pytest.FixtureRequest) -> list[str]:
     """Extra command-line arguments of the current xdist mode ("plain" unless marked)."""

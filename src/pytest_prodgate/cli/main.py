@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_parser(commands)
     compare.add_parser(commands)
     add_plan_parser(commands)
+    from pytest_prodgate.cli import pages
+
+    pages.register(commands)
     return parser
 
 
@@ -86,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: usage line + one error line, or --help/--version
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
+        if hasattr(args, "run"):  # a command module's subcommand (cli/pages.py)
+            return int(args.run(args, sys.stdout))
         if args.command == "show":
             return show(_load(args.source), sys.stdout)
         if args.command in ("merge", "compare"):
@@ -198,6 +203,10 @@ def show(report: RunReport, out: TextIO) -> int:
 
     width = _width(out)
     lines = [_sep(sep, text, width) if sep else text for sep, text in summary(report)]
+    from pytest_prodgate.output.annotations import enabled, gate_annotations
+
+    if enabled(os.environ):
+        lines += gate_annotations(report)
     out.write("\n".join(lines) + "\n")
     return EXIT_OK
 

@@ -48,6 +48,7 @@ class Controller:
         self.notes: list[str] = []
         #: The ``--prodgate-shard`` collection records xdist workers sent.
         self.shard_records: list[dict[str, Any]] = []
+        self.written: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
@@ -295,6 +296,7 @@ class Controller:
                 write_atomic(self.settings.report, report.model_dump_json(indent=2) + "\n")
             except OSError as exc:
                 self._warn(f"cannot write the report to {self.settings.report}: {exc}")
+        self.write_pages(report)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             try:
@@ -302,6 +304,24 @@ class Controller:
                     fh.write(markdown(report))
             except OSError as exc:
                 self._warn(f"cannot append to GITHUB_STEP_SUMMARY={summary}: {exc}")
+
+    def write_pages(self, report: RunReport) -> None:
+        """``--prodgate-html`` and ``--prodgate-comment`` (SPEC §16), each written atomically."""
+        from pytest_prodgate.output.comment import comment
+        from pytest_prodgate.output.html import html_report
+        from pytest_prodgate.schema.report import write_atomic
+
+        pages = ((self.settings.html, "HTML report", html_report),
+                 (self.settings.comment, "comment", comment))  # fmt: skip
+        for path, what, render in pages:
+            if path is None:
+                continue
+            try:
+                write_atomic(path, render(report))
+            except OSError as exc:
+                self._warn(f"cannot write the {what} to {path}: {exc}")
+            else:
+                self.written.append(f"prodgate: {what} written to {path}")
 
     def _warn(self, message: str) -> None:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -328,6 +348,13 @@ class Controller:
             return
         if self.settings.report is not None:
             tr.write_line(f"prodgate: report written to {self.settings.report}")
+        for line in self.written:
+            tr.write_line(line)
+        from pytest_prodgate.output.annotations import enabled, gate_annotations
+
+        if enabled(os.environ):
+            for line in gate_annotations(report):
+                tr.write_line(line)
 
 
 def _iso(ts: float) -> str:

@@ -130,6 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[EARLY_KEY] = EarlyStop(config, settings)
         config.pluginmanager.register(config.stash[EARLY_KEY], "prodgate-early")
     if not is_worker(config) and settings.enabled:
+        _check_outputs(settings, raw)
         from pytest_prodgate.plugin.controller import Controller
 
         controller = Controller(config, settings)
@@ -149,6 +150,20 @@ def pytest_configure(config: pytest.Config) -> None:
             except ReportError as exc:
                 raise pytest.UsageError(f"prodgate: {raw['baseline'][1]}: {exc}") from None
         config.pluginmanager.register(controller, "prodgate-controller")
+
+
+def _check_outputs(settings: Any, raw: Raw) -> None:
+    """An output path that cannot be a file is a usage error before any case runs."""
+    for field in ("html", "comment"):
+        path: Path | None = getattr(settings, field)
+        if path is None:
+            continue
+        where = raw[field][1]
+        if path.is_dir():
+            raise pytest.UsageError(f"prodgate: {where}={path}: is a directory")
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise pytest.UsageError(f"prodgate: {where}={path}: {parent} is not a directory")
 
 
 def import_model(spec: str, where: str, search: list[Path]) -> Any:

@@ -121,6 +121,20 @@ OPTIONS: tuple[Option, ...] = (
         command="--json",
     ),
     Option(
+        "html",
+        "--prodgate-html",
+        "path",
+        "write the self-contained HTML report to PATH (plots with pytest-prodgate[html]).",
+        metavar="PATH",
+    ),
+    Option(
+        "comment",
+        "--prodgate-comment",
+        "path",
+        "write a Markdown pull-request comment of the run to PATH.",
+        metavar="PATH",
+    ),
+    Option(
         "baseline",
         "--prodgate-baseline",
         "path",

@@ -38,6 +38,8 @@ class Settings(BaseModel):
     mode: Literal["gate", "report"] = _default("mode")
     model: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
     report: Path | None = None
+    html: Path | None = None
+    comment: Path | None = None
     baseline: Path | None = None
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = _default("confidence")
     resamples: Annotated[int, Field(ge=100, le=10_000_000)] = _default("resamples")
