@@ -188,6 +188,11 @@ class Ahead:
                 self._pos = max(self._pos, job.position)
             job.taken = True
             claim = not job.started
+            if claim and self.stopped_by_cap is None:
+                try:
+                    recording.spend().check()
+                except SpendCapReached as reached:
+                    self.stopped, self.stopped_by_cap = True, reached
             cap = self.stopped_by_cap
             if claim:
                 job.started = True
