@@ -104,7 +104,8 @@ def run(where: Path, url: str, cases: int, *args: str) -> float:
     wall = time.perf_counter() - start
     if out.returncode != 0:
         raise SystemExit(
-            f"pytest {' '.join(args)} failed ({out.returncode}):\n{out.stdout[-3000:]}"
+            f"pytest {' '.join(args)} failed ({out.returncode}):\n"
+            f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
         )
     return wall
 

