@@ -133,7 +133,7 @@ def _will_call(item: pytest.Item) -> bool:
 
 def _worker_queue(session: pytest.Session) -> list[pytest.Item]:
     """The items xdist has given this worker and not yet run (the current one first)."""
-    for plugin in session.config.pluginmanager.get_plugins():
+    for _, plugin in session.config.pluginmanager.list_name_plugin():  # no hashing
         torun = getattr(plugin, "torun", None)
         if type(plugin).__name__ == "WorkerInteractor" and torun is not None:
             indices = [getattr(plugin, "item_index", None), getattr(plugin, "nextitem_index", None)]
