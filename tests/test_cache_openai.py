@@ -133,3 +133,39 @@ def test_the_openai_sdk_pays_once_and_replays_as_recorded(
     assert "openai.types.chat.chat_completion:ChatCompletion" in journal
     assert SECRET not in journal
     assert "authorization" not in journal.lower()
+
+
+
+OUTPUT_TEST = """
+import pytest
+from pytest_prodgate import Case
+
+pytestmark = pytest.mark.prodgate("llm", accuracy_floor=0.5, cost_per_call_usd=0.1)
+
+@pytest.mark.parametrize("case", [Case(id=f"c{i}", input=f"What is {i} + {i}?") for i in range(80)])
+def test_llm(prodgate_output, case):
+    i = int(case.id[1:])
+    expected = str(2 * i) if i % 5 else "not the answer"
+    assert prodgate_output.choices[0].message.content == expected
+"""
+
+
+@pytest.mark.xdist_modes
+def test_calls_made_ahead_are_journaled_by_their_case_and_replayed(
+    run: RunFn, project: pytest.Pytester, server: Any
+) -> None:
+    """prodgate_output's calls run outside the test body: the cache keys them by their case."""
+    project.makeconftest(CONFTEST)
+    project.makepyfile(test_llm=OUTPUT_TEST)
+    args = ("--prodgate", "--prodgate-cache=cache", "--prodgate-concurrency=8")
+    first = run(*args, "--prodgate-report=r1.json")
+    assert first.ret == 0, first.stdout.str()
+    assert first.parseoutcomes() == {"passed": 64, "missed": 16}
+    assert server.requests == 80
+    second = run(*args, "--prodgate-report=r2.json")
+    assert second.ret == 0, second.stdout.str()
+    assert second.parseoutcomes() == {"passed": 64, "missed": 16}
+    assert server.requests == 80  # every call ahead was replayed: none reached the server
+    r1, r2 = read_report(project.path / "r1.json"), read_report(project.path / "r2.json")
+    assert _figures(r2) == _figures(r1)
+    assert r2["suites"][0]["replayed_calls"] == 80

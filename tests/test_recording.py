@@ -16,7 +16,9 @@ def test_call_record_to_report_is_the_reports_call() -> None:
     data = call.to_report()
     assert list(data) == list(CallReport.model_fields)
     expected = asdict(call)
+    expected = {k: expected[k] for k in [f.replace("_ms", "_s") for f in data]}
     expected["latency_ms"] = expected.pop("latency_s") * 1000.0
+    expected["throttled_ms"] = expected.pop("throttled_s") * 1000.0
     assert data == expected
     assert CallReport.model_validate(data).model_dump() == data
 

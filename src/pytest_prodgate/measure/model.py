@@ -33,64 +33,46 @@ blocks its loop (``time.sleep`` inside ``async def``) releases the caller at the
 deadline. On the caller's loop (``acall``) a blocking coroutine holds the loop,
 and the caller, until it returns; its late result is discarded and the attempt
 is a timeout all the same (see :mod:`pytest_prodgate.measure.calling`).
+
+Rate limits (SPEC §11). An attempt that fails with a rate-limit signal (see
+:func:`~pytest_prodgate.measure.ratelimit.rate_limit_signal`) is tried again
+after the ``Retry-After`` it carries, else after exponential backoff with
+jitter, and cuts the model's in-flight limit (:attr:`Model.limiter`, AIMD).
+It does not use up ``retries``; a call still rate-limited after
+``rate_limit_timeout_s`` of waiting fails with the last signal's exception.
+Time spent on rate-limited attempts, waiting after them and waiting for a slot
+under the limit is *throttled* time: recorded apart (``throttled_s``,
+``rate_limited``), never part of the latency.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import math
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from pytest_prodgate.errors import ModelTimeout
 from pytest_prodgate.measure import recording, replay
+from pytest_prodgate.measure.attempts import Attempts, Misuse, Tally, check_options
 from pytest_prodgate.measure.calling import (
     MAX_ERROR_MESSAGE,
     Expired,
-    await_limited,
-    close_awaitable,
     default_name,
     describe,
     is_async_callable,
     loop_running,
     run_coroutine,
-    run_in_daemon_thread,
-    safe_repr,
-    start_in_daemon_thread,
 )
 from pytest_prodgate.measure.pricing import Pricing, cost_of, find_usage
+from pytest_prodgate.measure.ratelimit import Limiter, backoff_s, rate_limit_signal
 from pytest_prodgate.measure.recording import CallRecord, SpendCapReached
 
 __all__ = ["MAX_ERROR_MESSAGE", "Model", "ModelTimeout", "Pricing", "find_usage"]
 
-# How long ``model(...)`` waits past the deadline for a private loop to finish
-# cancelling a coroutine (a blocked one is abandoned after that).
-_CANCEL_GRACE_S = 0.1
 
-
-class _Misuse(TypeError):
-    """Internal: a usage error raised as is, never recorded nor retried."""
-
-
-class _Tally:
-    """What the attempts of one logical call add up to."""
-
-    __slots__ = ("attempts", "last_exc", "overshoot_s", "start", "timed_out")
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.attempts = 0
-        self.last_exc: Exception | None = None
-        self.timed_out = False
-        self.overshoot_s = 0.0
-
-    def latency(self) -> float:
-        return max(0.0, time.perf_counter() - self.start - self.overshoot_s)
-
-
-class Model:
+class Model(Attempts):
     """A model under test: a sync or async callable whose every call is timed and recorded.
 
     Args:
@@ -108,7 +90,11 @@ class Model:
         timeout_s: seconds each attempt may take (a finite number > 0), or
             ``None`` for no limit. A timed-out attempt raises :class:`ModelTimeout`.
         retries: how many times a failed attempt (any ``Exception``,
-            timeouts included) is tried again, immediately, without back-off.
+            timeouts included, rate limits not) is tried again, immediately.
+        rate_limit_errors: exception classes that mean "rate-limited" besides
+            an HTTP 429/503 status on the exception or its response.
+        rate_limit_timeout_s: how long one call may wait out rate limits in
+            all (default 300 s) before it fails as a model error.
 
     Calling:
         ``model(*args, **kwargs)`` calls ``fn`` and returns its output.
@@ -146,7 +132,8 @@ class Model:
         attempt's error) and ``SpendCapReached`` is raised, not chained to that
         error, so the case counts as not run rather than as a model error.
 
-    Thread safety: one ``Model`` may be called from many threads and tasks at once.
+    Thread safety: one ``Model`` may be called from many threads and tasks at once;
+    its :attr:`limiter` bounds how many attempts run at once after a rate limit.
     """
 
     def __init__(
@@ -159,45 +146,24 @@ class Model:
         cost: Callable[[Any], float] | None = None,
         timeout_s: float | None = None,
         retries: int = 0,
+        rate_limit_errors: Iterable[type[BaseException]] = (),
+        rate_limit_timeout_s: float = 300.0,
     ) -> None:
-        if not callable(fn):
-            raise TypeError(f"Model() takes a callable, got {safe_repr(fn)}")
-        if name is not None and (not isinstance(name, str) or not name):
-            raise TypeError(f"Model(name=...) takes a non-empty string, got {name!r}")
-        if version is not None and not isinstance(version, str):
-            raise TypeError(f"Model(version=...) takes a string, got {version!r}")
-        if pricing is not None and not isinstance(pricing, Pricing):
-            raise TypeError(
-                "Model(pricing=...) takes a pytest_prodgate.Pricing"
-                f"(input_per_mtok=..., output_per_mtok=...), got {safe_repr(pricing)}"
-            )
-        if cost is not None and not callable(cost):
-            raise TypeError(
-                f"Model(cost=...) takes a callable cost(output) -> usd, got {safe_repr(cost)}"
-            )
-        if timeout_s is not None:
-            if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)):
-                raise TypeError(
-                    f"Model(timeout_s=...) takes a number of seconds or None, got {timeout_s!r}"
-                )
-            if not math.isfinite(timeout_s) or timeout_s <= 0:
-                raise ValueError(
-                    f"Model(timeout_s=...) takes a finite number of seconds > 0, got {timeout_s!r}"
-                )
-        if isinstance(retries, bool) or not isinstance(retries, int):
-            raise TypeError(f"Model(retries=...) takes an int >= 0, got {retries!r}")
-        if retries < 0:
-            raise ValueError(f"Model(retries=...) takes an int >= 0, got {retries!r}")
-
+        checked = check_options(
+            fn, name, version, pricing, cost, timeout_s, retries,
+            rate_limit_errors, rate_limit_timeout_s,
+        )  # fmt: skip
         self._fn = fn
         self._name = name if name is not None else default_name(fn)
         self._version = version
         self._pricing = pricing
         self._cost = cost
-        self._timeout_s = None if timeout_s is None else float(timeout_s)
-        self._retries = int(retries)
+        self._timeout_s, self._retries, self._rl_errors, self._rl_timeout_s = checked
         self._is_async = is_async_callable(fn)
         self._thread_name = f"prodgate-model:{self._name}"
+        self._rng = random.Random()
+        #: The in-flight limit of this model's attempts (AIMD on rate limits).
+        self.limiter = Limiter()
 
     # -- read-only configuration -------------------------------------------------
 
@@ -237,6 +203,16 @@ class Model:
         return self._retries
 
     @property
+    def rate_limit_errors(self) -> tuple[type[BaseException], ...]:
+        """Exception classes treated as rate-limit signals (besides HTTP 429/503)."""
+        return self._rl_errors
+
+    @property
+    def rate_limit_timeout_s(self) -> float:
+        """How long one call may wait out rate limits before it fails."""
+        return self._rl_timeout_s
+
+    @property
     def is_async(self) -> bool:
         """Whether the wrapped callable was recognised as async."""
         return self._is_async
@@ -263,97 +239,59 @@ class Model:
         key, cached = replay.replay(self, args, kwargs)  # --prodgate-cache
         if cached is not replay.MISS:
             return cached
-        tally = _Tally()
-        while True:
-            t0 = self._begin(tally)
-            try:
-                output = self._attempt_sync(args, kwargs, t0)
-            except _Misuse as exc:
-                raise TypeError(str(exc)) from None
-            except Exception as exc:
-                self._failed(tally, exc, t0)
-            else:
-                return self._succeed(tally, output, key)
-            if tally.attempts > self._retries:
-                self._fail(tally, None)
+        with recording.call_in_flight() as in_flight:
+            tally = Tally(in_flight)
+            while True:
+                self._begin(tally)
+                waited = time.perf_counter()
+                generation = self.limiter.acquire()
+                t0 = time.perf_counter()
+                tally.throttled_s += t0 - waited
+                try:
+                    output = self._attempt_sync(args, kwargs, t0)
+                except Misuse as exc:
+                    self.limiter.release(generation, limited=False)
+                    raise TypeError(str(exc)) from None
+                except Exception as exc:
+                    wait = self._failed(tally, exc, t0, generation)
+                    if wait is not None:
+                        time.sleep(wait)
+                        tally.throttled_s += wait
+                else:
+                    self.limiter.release(generation, limited=False)
+                    return self._succeed(tally, output, key)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """Call the model from async code and return its output; see the class docs."""
         key, cached = replay.replay(self, args, kwargs)  # --prodgate-cache
         if cached is not replay.MISS:
             return cached
-        tally = _Tally()
-        while True:
-            t0 = self._begin(tally)
-            try:
-                output = await self._attempt_async(args, kwargs, t0)
-            except Exception as exc:
-                self._failed(tally, exc, t0)
-            else:
-                return self._succeed(tally, output, key)
-            if tally.attempts > self._retries:
-                self._fail(tally, None)
-
-    def _remaining(self, t0: float) -> float | None:
-        if self._timeout_s is None:
-            return None
-        return self._timeout_s - (time.perf_counter() - t0)
-
-    def _attempt_sync(self, args: tuple[Any, ...], kwargs: dict[str, Any], t0: float) -> Any:
-        if self._timeout_s is None:
-            return self._complete(args, kwargs, t0, None, [])
-        awaiting: list[bool] = []
-        return run_in_daemon_thread(
-            self._complete,
-            (args, kwargs, t0, loop_running(), awaiting),
-            {},
-            self._timeout_s,
-            self._thread_name,
-            grace=lambda: _CANCEL_GRACE_S if awaiting else 0.0,
-        )
-
-    def _complete(
-        self,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        t0: float,
-        in_loop: bool | None,
-        awaiting: list[bool],
-    ) -> Any:
-        """One attempt from sync code: the call, then any awaitable it returned, to the end.
-
-        ``in_loop``: whether the caller's thread runs an event loop (``None``: this
-        thread is the caller's, look when needed). ``awaiting`` is appended to once
-        the awaitable runs on its private loop.
-        """
-        output = self._fn(*args, **kwargs)
-        if not inspect.isawaitable(output):
-            return output
-        if loop_running() if in_loop is None else in_loop:
-            close_awaitable(output)
-            raise _Misuse(
-                f"model {self._name!r} returned an awaitable while an event loop is "
-                "running in this thread; use `await model.acall(...)`, or wrap an "
-                "`async def` function so the model is recognised as async"
-            )
-        awaiting.append(True)
-        return run_coroutine(await_limited(output, self._remaining(t0)))
-
-    async def _attempt_async(self, args: tuple[Any, ...], kwargs: dict[str, Any], t0: float) -> Any:
-        if self._is_async:
-            output = self._fn(*args, **kwargs)
-        else:
-            loop = asyncio.get_running_loop()
-            future = start_in_daemon_thread(loop, self._fn, args, kwargs, self._thread_name)
-            output = await await_limited(future, self._timeout_s)
-        if inspect.isawaitable(output):
-            output = await await_limited(output, self._remaining(t0))
-        return output
+        with recording.call_in_flight() as in_flight:
+            tally = Tally(in_flight)
+            while True:
+                self._begin(tally)
+                waited = time.perf_counter()
+                generation = await self.limiter.acquire_async()
+                t0 = time.perf_counter()
+                tally.throttled_s += t0 - waited
+                try:
+                    output = await self._attempt_async(args, kwargs, t0)
+                except Exception as exc:
+                    wait = self._failed(tally, exc, t0, generation)
+                    if wait is not None:
+                        await asyncio.sleep(wait)
+                        tally.throttled_s += wait
+                except BaseException:
+                    self.limiter.release(generation, limited=False)
+                    raise
+                else:
+                    self.limiter.release(generation, limited=False)
+                    return self._succeed(tally, output, key)
 
     # -- bookkeeping --------------------------------------------------------------
 
-    def _begin(self, tally: _Tally) -> float:
-        """Start an attempt (its start time), checking the spend cap first.
+    def _begin(self, tally: Tally) -> None:
+        """Start an attempt, checking the spend cap first.
 
         Reached before the first attempt, ``SpendCapReached`` propagates; before a
         retry, the call so far is recorded as failed and the cap is raised.
@@ -365,10 +303,19 @@ class Model:
                 raise
             self._fail(tally, cap)
         tally.attempts += 1
-        return time.perf_counter()
+        if tally.retry_next:
+            tally.retried, tally.retry_next = tally.retried + 1, False
 
-    def _failed(self, tally: _Tally, exc: Exception, t0: float) -> None:
-        """Note a failed attempt (a deadline becomes :class:`ModelTimeout`)."""
+    def _failed(self, tally: Tally, exc: Exception, t0: float, generation: int) -> float | None:
+        """Note a failed attempt: how long to wait before the next one (``None``: no wait).
+
+        Fails the call (records it, raises) when no attempt is left: ``retries`` used
+        up, or rate-limited past ``rate_limit_timeout_s``.
+        """
+        limited, retry_after = (False, None)
+        if not isinstance(exc, Expired):
+            limited, retry_after = rate_limit_signal(exc, self._rl_errors)
+        self.limiter.release(generation, limited=limited)
         if isinstance(exc, Expired):
             assert self._timeout_s is not None
             tally.overshoot_s += max(0.0, time.perf_counter() - t0 - self._timeout_s)
@@ -376,9 +323,34 @@ class Model:
             tally.timed_out = True
         else:
             tally.last_exc, tally.timed_out = exc, False
+        if not limited:
+            tally.failures += 1
+            if tally.failures > self._retries:
+                self._fail(tally, None)
+            tally.retry_next = True
+            return None
+        tally.rate_limited += 1
+        tally.throttled_s += time.perf_counter() - t0
+        wait = (
+            retry_after if retry_after is not None else backoff_s(tally.rate_limited - 1, self._rng)
+        )
+        if tally.throttled_s + wait > self._rl_timeout_s:
+            self._fail(tally, None)
+        return wait
 
-    def _succeed(self, tally: _Tally, output: Any, key: str | None = None) -> Any:
-        latency = tally.latency()
+    def _record(self, tally: Tally, **fields: Any) -> CallRecord:
+        return CallRecord(
+            latency_s=tally.latency(),
+            retries=tally.retried,
+            model=self._name,
+            model_version=self._version,
+            rate_limited=tally.rate_limited,
+            throttled_s=tally.throttled_s,
+            in_flight=tally.in_flight,
+            **fields,
+        )
+
+    def _succeed(self, tally: Tally, output: Any, key: str | None = None) -> Any:
         try:
             input_tokens, output_tokens = find_usage(output)
             cost_usd, cost_error = cost_of(
@@ -387,34 +359,28 @@ class Model:
         except Exception as exc:  # pragma: no cover - find_usage and cost_of never raise
             input_tokens = output_tokens = cost_usd = None
             cost_error = f"cost could not be computed: {type(exc).__name__}: {describe(exc)}"
-        record = CallRecord(
-            latency_s=latency,
+        record = self._record(
+            tally,
             ok=True,
-            retries=tally.attempts - 1,
             cost_usd=cost_usd,
             cost_error=cost_error,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            model=self._name,
-            model_version=self._version,
         )
         replay.store(self, key, output, record)  # --prodgate-cache journals it
         recording.record_call(record)
         return output
 
-    def _fail(self, tally: _Tally, cap: SpendCapReached | None) -> NoReturn:
+    def _fail(self, tally: Tally, cap: SpendCapReached | None) -> NoReturn:
         exc = tally.last_exc
         assert exc is not None
         recording.record_call(
-            CallRecord(
-                latency_s=tally.latency(),
+            self._record(
+                tally,
                 ok=False,
                 error=type(exc).__name__,
                 error_message=describe(exc),
                 timed_out=tally.timed_out,
-                retries=tally.attempts - 1,
-                model=self._name,
-                model_version=self._version,
             ),
             exc,
         )

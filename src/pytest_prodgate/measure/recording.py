@@ -12,9 +12,12 @@ calls belong to the case all the same. Tests run one at a time per process.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +28,12 @@ __all__ = [
     "CaseRecorder",
     "SpendCapReached",
     "activate",
+    "call_in_flight",
+    "calls_in_flight",
     "current_case",
     "deactivate",
     "record_call",
+    "recording_to",
     "spend",
 ]
 
@@ -55,6 +61,14 @@ class CallRecord:
     recorded_at: str | None = None
     #: Why the cache did not store this call, if it did not.
     cache_note: str | None = None
+    #: Attempts that got a rate-limit signal (not counted in ``retries``).
+    rate_limited: int = 0
+    #: Seconds spent on rate limits (their attempts, the waits): not in ``latency_s``.
+    throttled_s: float = 0.0
+    #: Model calls in flight in this process when this one started (itself included).
+    in_flight: int | None = None
+    #: Made ahead of its case by ``prodgate_output``.
+    ahead: bool = False
 
     def to_report(self) -> dict[str, Any]:
         """The call as the report keeps it: the fields of ``schema.report.CallReport``.
@@ -80,6 +94,10 @@ class CallRecord:
             "replayed": self.replayed,
             "recorded_at": self.recorded_at,
             "cache_note": self.cache_note,
+            "rate_limited": self.rate_limited,
+            "throttled_ms": self.throttled_s * 1000.0,
+            "in_flight": self.in_flight,
+            "ahead": self.ahead,
         }
 
 
@@ -252,6 +270,42 @@ class _Spend:
 
 _spend = _Spend()
 _active: CaseRecorder | None = None
+#: Where calls made in this context are recorded instead of the active case
+#: (``prodgate_output`` runs each case's call ahead with its own recorder).
+_target: contextvars.ContextVar[CaseRecorder | None] = contextvars.ContextVar(
+    "prodgate_record_to", default=None
+)
+_in_flight_lock = threading.Lock()
+_in_flight = 0
+
+
+@contextlib.contextmanager
+def call_in_flight() -> Iterator[int]:
+    """Count one model call in flight for its duration; yields the count at its start."""
+    global _in_flight
+    with _in_flight_lock:
+        _in_flight += 1
+        now = _in_flight
+    try:
+        yield now
+    finally:
+        with _in_flight_lock:
+            _in_flight -= 1
+
+
+def calls_in_flight() -> int:
+    """Model calls in flight in this process now."""
+    return _in_flight
+
+
+@contextlib.contextmanager
+def recording_to(recorder: CaseRecorder) -> Iterator[CaseRecorder]:
+    """Record the calls made in this context (thread or task) on ``recorder``."""
+    token = _target.set(recorder)
+    try:
+        yield recorder
+    finally:
+        _target.reset(token)
 
 
 def spend() -> _Spend:
@@ -269,6 +323,11 @@ def deactivate() -> None:
     _active = None
 
 
+def current_target() -> CaseRecorder | None:
+    """The recorder :func:`recording_to` set for this thread or task, or ``None``."""
+    return _target.get()
+
+
 def current_case() -> CaseRecorder | None:
     """The recorder of the eval case whose body is running, or ``None`` (warm-up)."""
     return _active
@@ -282,7 +341,9 @@ def record_call(call: CallRecord, exc: BaseException | None = None) -> None:
     """
     if call.cost_usd is not None and not call.replayed:  # a replay spends nothing
         _spend.add(call.cost_usd)
-    rec = _active
+    rec = _target.get()
+    if rec is None:
+        rec = _active
     if rec is None:
         with _spend._lock:
             _spend.warmup_calls += 1

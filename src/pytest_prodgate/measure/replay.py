@@ -143,7 +143,9 @@ def _current(cache: _Cache) -> Scope:
     explicit = _scope.get()
     if explicit is not None:
         return explicit
-    rec = recording.current_case()
+    rec = recording.current_target()  # a call made ahead of its case records there
+    if rec is None:
+        rec = recording.current_case()
     if rec is not None:
         bound = cache.bound.get(id(rec))
         if bound is not None:

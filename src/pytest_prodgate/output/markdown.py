@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_prodgate.output.terminal import gate_rows, verdict_line
+from pytest_prodgate.output.terminal import calls_line, gate_rows, verdict_line
 from pytest_prodgate.schema.report import RunReport
 
 __all__ = ["markdown"]
@@ -28,6 +28,7 @@ def markdown(report: RunReport) -> str:
         for g in s.gates
         if g.verdict != "PASS"
     ]
+    notes += [f"- {s.name}: {line}" for s in report.suites if (line := calls_line(s))]
     if notes:
         lines += ["", *notes]
     lines += ["", f"**{verdict_line(report)}**", ""]

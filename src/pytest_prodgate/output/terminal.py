@@ -93,6 +93,29 @@ def _drill_line(drill: DrillReport) -> str:
     )
 
 
+def calls_line(suite: SuiteReport) -> str | None:
+    """How the suite's model calls were made: ahead, in flight, rate-limited, throttled.
+
+    ``None`` when every call was made directly and none was rate-limited.
+    """
+    calls = [c for case in suite.cases for t in case.trials for c in t.calls if c.kind == "call"]
+    ahead = [c for c in calls if c.ahead]
+    limited = sum(c.rate_limited for c in calls)
+    if not ahead and not limited:
+        return None
+    parts = []
+    if ahead:
+        peak = max((c.in_flight or 1) for c in ahead)
+        parts.append(f"{len(ahead):,} made ahead (prodgate_output), up to {peak} in flight")
+    if limited:
+        throttled = sum(c.throttled_ms for c in calls) / 1000.0
+        parts.append(
+            f"{limited:,} rate-limited attempt{'s' if limited != 1 else ''}, "
+            f"{throttled:.2f} s throttled (not in latency)"
+        )
+    return "calls: " + "; ".join(parts)
+
+
 def suite_details(suite: SuiteReport) -> list[str]:
     """Regression, trials and slice lines under the table."""
     out = []
@@ -131,6 +154,9 @@ def suite_details(suite: SuiteReport) -> list[str]:
             f"{tag} {accuracy.value(sl.accuracy)} (n={sl.n})" for tag, sl in suite.slices.items()
         ]
         out.append(f"slices: {_listing(parts, 12)}")
+    calls = calls_line(suite)
+    if calls is not None:
+        out.append(calls)
     out.extend(suite.notes)
     return out
 
@@ -201,6 +227,12 @@ def summary(report: RunReport) -> list[tuple[str, str]]:
     )
     out += [("", line) for line in table_lines(report)]
     out += [("", f"prodgate: note: {note}") for note in report.notes]
+    if report.run.calls_wasted:
+        n = report.run.calls_wasted
+        out.append(
+            ("", f"prodgate: note: {n} call{'s' if n != 1 else ''} made ahead for cases "
+             "that did not run (the run stopped early)")
+        )  # fmt: skip
     final = verdict_line(report)
     if report.run.interrupted:
         final += " (run interrupted: gates saw only the cases that ran)"

@@ -16,6 +16,11 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_prodgate.plugin.ahead import (
+    prodgate_output,
+    pytest_runtest_teardown,
+    pytest_runtestloop,
+)
 from pytest_prodgate.plugin.fixtures import (
     prodgate_case,
     prodgate_drill,
@@ -48,6 +53,7 @@ __all__ = [
     "prodgate_drill",
     "prodgate_load",
     "prodgate_model",
+    "prodgate_output",
     "prodgate_trial",
     "pytest_addhooks",
     "pytest_addoption",
@@ -58,6 +64,8 @@ __all__ = [
     "pytest_runtest_call",
     "pytest_runtest_makereport",
     "pytest_runtest_setup",
+    "pytest_runtest_teardown",
+    "pytest_runtestloop",
     "pytest_sessionfinish",
     "pytest_unconfigure",
 ]

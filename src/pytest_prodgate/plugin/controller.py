@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_prodgate.measure import recording
+from pytest_prodgate.plugin.ahead import wasted_calls
 
 if TYPE_CHECKING:
     from pytest_prodgate.gating.aggregate import SuiteData
@@ -39,6 +40,7 @@ class Controller:
         self.warmup_calls = 0
         #: How each xdist worker read each dataset: absolute path -> field-name readings.
         self.dataset_fields: dict[str, list[dict[str, str | None]]] = {}
+        self.wasted_calls = 0
         self.started_wall = time.time()
         self.started = time.perf_counter()
         self.baseline: RunReport | None = None
@@ -101,6 +103,7 @@ class Controller:
                 self.dataset_fields.setdefault(str(path), []).append(dict(read_with))
         if output.get("prodgate_shard"):
             self.shard_records.append(output["prodgate_shard"])
+        self.wasted_calls += int(output.get("prodgate_wasted_calls", 0) or 0)
 
     def evaluate(self) -> RunReport:
         """Gate the run (:func:`pytest_prodgate.gating.run.decide`) and keep the report."""
@@ -270,6 +273,8 @@ class Controller:
             model_name=", ".join(names) or None,
             model_version=", ".join(versions) or None,
             xdist_workers=workers if isinstance(workers, int) else 0,
+            concurrency=s.concurrency,
+            calls_wasted=self.wasted_calls + wasted_calls(self.config),
             interrupted=self.interrupted,
             warmup_calls=self.warmup_calls + recording.spend().warmup_calls,
             shard=self._shard_info(),

@@ -41,6 +41,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     state = item.stash.get(TRIAL_KEY, None)
     if state is None:
         return (yield)
+    if state.pending is not None:  # prodgate_output's call failed: that is this case's call
+        pending, state.pending = state.pending, None
+        raise pending
     recording.activate(state.recorder)
     try:
         return (yield)

@@ -53,6 +53,8 @@ class TrialState:
     reason: str | None = None
     error: str | None = None
     started: float = field(default_factory=time.perf_counter)
+    #: The exception of this case's ``prodgate_output`` call, raised as the test's call.
+    pending: BaseException | None = None
 
 
 SPEC_KEY = pytest.StashKey[ItemSpec]()

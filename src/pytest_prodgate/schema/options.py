@@ -172,6 +172,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("trials", "--prodgate-trials", "int", "default trials per case.", "N", default=1),
     Option(
+        "concurrency",
+        "--prodgate-concurrency",
+        "int",
+        "model calls in flight per process for prodgate_output, made ahead of the cases.",
+        "N",
+        default=8,
+    ),
+    Option(
         "max_spend_usd",
         "--prodgate-max-spend-usd",
         "float",

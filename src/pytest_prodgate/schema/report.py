@@ -82,6 +82,14 @@ class CallReport(_Model):
     recorded_at: str | None = None
     #: Why the cache did not store this call (e.g. a response that is not JSON).
     cache_note: str | None = None
+    #: Attempts that got a rate-limit signal (HTTP 429/503); not retries, not errors.
+    rate_limited: int = 0
+    #: Milliseconds spent on rate limits; not part of ``latency_ms``.
+    throttled_ms: float = 0.0
+    #: Model calls in flight in the process when this call started (itself included).
+    in_flight: int | None = None
+    #: Made ahead of its case by ``prodgate_output`` (SPEC §11).
+    ahead: bool = False
 
 
 #: One measured request of a load run: ``[start_s, end_s, ok, error class or null]``.
@@ -329,6 +337,10 @@ class RunInfo(_Model):
     model_name: str | None = None
     model_version: str | None = None
     xdist_workers: int = 0
+    #: ``--prodgate-concurrency``: calls in flight per process for ``prodgate_output``.
+    concurrency: int | None = None
+    #: Calls made ahead (``prodgate_output``) for cases that then did not run.
+    calls_wasted: int = 0
     interrupted: bool = False
     warmup_calls: int = 0
     #: Set in a shard's report: its gates have the verdict ``SHARD`` (SPEC §15).

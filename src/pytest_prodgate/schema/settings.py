@@ -47,6 +47,7 @@ class Settings(BaseModel):
     ci_method: Literal["auto", "bootstrap", "wilson", "clopper-pearson"] = _default("ci_method")
     inconclusive: Literal["fail", "warn"] | None = None
     trials: Annotated[int, Field(ge=1, le=10_000)] = _default("trials")
+    concurrency: Annotated[int, Field(ge=1, le=10_000)] = _default("concurrency")
     max_spend_usd: Annotated[float, Field(ge=0.0)] | None = None
     shard: str | None = None
     early_stop: bool = False

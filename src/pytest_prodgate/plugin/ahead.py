@@ -1,0 +1,247 @@
+"""``prodgate_output``: each case's model call made ahead of the case (SPEC §11).
+
+At the start of the run loop the plugin lists the eval cases that will run and
+use ``prodgate_output``, in run order: after deselection and every plugin's
+reordering, leaving out skip-marked cases and cases whose marker is in error.
+Under xdist a worker does not know its cases up front: it plans the ones xdist
+has queued for it, and adds more as they are queued.
+
+When the first such case sets up, its ``prodgate_model`` (a session fixture)
+is resolved and an :class:`~pytest_prodgate.measure.ahead.Ahead` starts the
+calls of every planned case that gets the same ``prodgate_model`` fixture, at
+most ``--prodgate-concurrency`` started and not yet taken. A model fixture that
+is not session-scoped may differ per case: its cases are called one at a time,
+at their own setup.
+
+``-x``, ``--maxfail`` and Ctrl-C start no new call; a call made for a case
+that then does not run is *wasted* (``RunInfo.calls_wasted``), never recorded:
+at most ``--prodgate-concurrency`` per process, since no more are ever started
+ahead of the case that runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_prodgate.plugin.cache import case_key
+from pytest_prodgate.plugin.items import item_spec
+from pytest_prodgate.plugin.state import (
+    CONFLICTS_KEY,
+    TRIAL_KEY,
+    active,
+    enabled,
+    is_worker,
+    settings_of,
+)
+
+if TYPE_CHECKING:
+    from pytest_prodgate.measure.ahead import Ahead
+    from pytest_prodgate.measure.recording import CaseRecorder
+
+FIXTURE = "prodgate_output"
+
+
+@dataclass
+class Runahead:
+    """The run's plan and its callers, one per ``prodgate_model`` fixture definition."""
+
+    session: pytest.Session
+    concurrency: int
+    #: nodeid -> (model fixturedef, input) for every case planned so far.
+    planned: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    callers: dict[int, Ahead] = field(default_factory=dict)
+    wasted_before: int = 0
+    #: nodeid -> (case key, trial): what ``--prodgate-cache`` keys a call ahead by.
+    scopes: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def plan(self, items: list[pytest.Item]) -> list[str]:
+        """Add the cases of ``items`` that will call ahead; their node ids, newly planned."""
+        new = []
+        for item in items:
+            if item.nodeid in self.planned or not _will_call(item):
+                continue
+            spec = item_spec(item)
+            self.planned[item.nodeid] = (_model_fixturedef(item), spec.case.input)
+            self.scopes[item.nodeid] = (case_key(item), spec.trial)
+            self.order.append(item.nodeid)
+            new.append(item.nodeid)
+        if new:
+            for key, caller in self.callers.items():
+                caller.extend(self._entries(key, new))
+        return new
+
+    def _bind(self, nodeid: str, recorder: CaseRecorder) -> None:
+        """Key the cache of a call made ahead by its case and trial (``--prodgate-cache``)."""
+        from pytest_prodgate.measure import replay
+
+        replay.bind(recorder, *self.scopes[nodeid])
+
+    def _entries(self, key: int, nodeids: list[str]) -> list[tuple[str, tuple[Any, ...]]]:
+        return [(n, (self.planned[n][1],)) for n in nodeids if id(self.planned[n][0]) == key]
+
+    def caller(self, item: pytest.Item, model: Any) -> Ahead:
+        from pytest_prodgate.measure.ahead import Ahead
+
+        fixturedef = _model_fixturedef(item)
+        if fixturedef is None or getattr(fixturedef, "scope", None) != "session":
+            return Ahead(model, 1)  # may differ per case: nothing to call ahead with
+        key = id(fixturedef)
+        caller = self.callers.get(key)
+        if caller is None or caller.model is not model:
+            caller = Ahead(model, self.concurrency, on_plan=self._bind)
+            self.callers[key] = caller
+            caller.extend(self._entries(key, self.order))
+        return caller
+
+    def stop(self) -> None:
+        for caller in self.callers.values():
+            caller.stop()
+
+    def close(self) -> None:
+        for caller in self.callers.values():
+            caller.close()
+
+    @property
+    def wasted(self) -> int:
+        return sum(c.wasted for c in self.callers.values())
+
+
+RUNAHEAD_KEY = pytest.StashKey[Runahead]()
+
+
+def _model_fixturedef(item: pytest.Item) -> Any:
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.get("prodgate_model") if info is not None else None
+    return defs[-1] if defs else None
+
+
+def _will_call(item: pytest.Item) -> bool:
+    """An eval case that uses ``prodgate_output`` and is expected to reach its call."""
+    if FIXTURE not in getattr(item, "fixturenames", ()) or not active(item):
+        return False
+    spec = item_spec(item)
+    if spec.error is not None or spec.case is None:
+        return False
+    if item.nodeid in item.config.stash.get(CONFLICTS_KEY, {}):
+        return False
+    try:
+        from _pytest.skipping import evaluate_skip_marks, evaluate_xfail_marks
+
+        if evaluate_skip_marks(item) is not None:
+            return False
+        xfail = evaluate_xfail_marks(item)
+        if xfail is not None and not xfail.run:
+            return False
+    except Exception:  # a skipif that raises fails at setup: no call for it
+        return False
+    return True
+
+
+def _worker_queue(session: pytest.Session) -> list[pytest.Item]:
+    """The items xdist has given this worker and not yet run (the current one first)."""
+    for _, plugin in session.config.pluginmanager.list_name_plugin():  # no hashing
+        torun = getattr(plugin, "torun", None)
+        if type(plugin).__name__ == "WorkerInteractor" and torun is not None:
+            indices = [getattr(plugin, "item_index", None), getattr(plugin, "nextitem_index", None)]
+            with torun.lock() as queue:
+                indices += list(queue)
+            items = session.items
+            return [items[i] for i in indices if isinstance(i, int) and 0 <= i < len(items)]
+    return []
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    config = session.config
+    if not enabled(config) or session.config.option.collectonly:
+        return (yield)
+    runahead = Runahead(session, settings_of(config).concurrency)
+    config.stash[RUNAHEAD_KEY] = runahead
+    if not is_worker(config):
+        runahead.plan(session.items)
+    try:
+        return (yield)
+    finally:
+        runahead.close()
+        if is_worker(config):
+            config.workeroutput["prodgate_wasted_calls"] = runahead.wasted  # type: ignore[attr-defined]
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """``-x`` / ``--maxfail`` reached (or the spend cap): start no new call."""
+    runahead = item.config.stash.get(RUNAHEAD_KEY, None)
+    if runahead is not None and (item.session.shouldstop or item.session.shouldfail):
+        runahead.stop()
+
+
+@pytest.fixture
+def prodgate_output(request: pytest.FixtureRequest, prodgate_model: Any) -> Any:
+    """The response of ``prodgate_model`` to this case's input, called ahead of the case.
+
+    The calls of all planned cases run ahead, up to ``--prodgate-concurrency`` in
+    flight (SPEC §11); each is recorded on its case exactly as a direct call is.
+    An exception of the call is raised as the test's call and scored as a model error.
+    """
+    item = request.node
+    state = item.stash.get(TRIAL_KEY, None) if isinstance(item, pytest.Item) else None
+    if state is None:
+        pytest.fail(
+            f"{request.node.nodeid}: prodgate_output is only available in eval cases "
+            "(tests marked @pytest.mark.prodgate) run with --prodgate",
+            pytrace=False,
+        )
+    spec = item_spec(item)
+    if spec.case is None:
+        pytest.fail(
+            f"{item.nodeid}: prodgate_output needs the case's input: parametrize the test "
+            'with load_cases(...) (e.g. @pytest.mark.parametrize("case", load_cases(...)))',
+            pytrace=False,
+        )
+    from pytest_prodgate.measure.model import Model
+
+    model = prodgate_model
+    if not isinstance(model, Model):
+        pytest.fail(
+            f"{item.nodeid}: prodgate_output: the prodgate_model fixture returned "
+            f"{type(model).__name__}, not a pytest_prodgate.Model",
+            pytrace=False,
+        )
+    runahead = item.config.stash.get(RUNAHEAD_KEY, None)
+    if runahead is None:  # the run loop was not ours (e.g. a plugin ran items itself)
+        runahead = Runahead(item.session, settings_of(item.config).concurrency)
+        item.config.stash[RUNAHEAD_KEY] = runahead
+    if is_worker(item.config):
+        runahead.plan(_worker_queue(item.session))
+    job = runahead.caller(item, model).take(item.nodeid, (spec.case.input,))
+    rec = state.recorder
+    for call in job.recorder.calls:
+        rec.add_call(call)
+    with rec.lock:
+        rec.model_exceptions.extend(job.recorder.model_exceptions)
+    if job.exc is not None:
+        if not isinstance(job.exc, Exception):
+            raise job.exc
+        state.pending = job.exc
+        return None
+    return job.output
+
+
+def wasted_calls(config: pytest.Config) -> int:
+    """Calls this process made ahead for cases that did not run."""
+    runahead = config.stash.get(RUNAHEAD_KEY, None)
+    return 0 if runahead is None else runahead.wasted
+
+
+__all__ = [
+    "RUNAHEAD_KEY",
+    "Runahead",
+    "prodgate_output",
+    "pytest_runtest_teardown",
+    "pytest_runtestloop",
+    "wasted_calls",
+]

@@ -1,0 +1,162 @@
+"""measure.ahead: calls made ahead of their cases, bounded, in order, stoppable."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pytest_prodgate.measure import recording
+from pytest_prodgate.measure.ahead import Ahead
+from pytest_prodgate.measure.model import Model
+from pytest_prodgate.measure.recording import SpendCapReached
+
+
+@pytest.fixture(autouse=True)
+def _clean_state() -> Iterator[None]:
+    recording.deactivate()
+    recording.spend().reset()
+    yield
+    recording.deactivate()
+    recording.spend().reset()
+
+
+class Gate:
+    """A sync model whose calls block until released; it remembers who started when."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+
+    def __call__(self, x: str) -> str:
+        with self.lock:
+            self.started.append(x)
+        assert self.release.wait(10)
+        return x.upper()
+
+
+def plan(n: int) -> list[tuple[str, tuple[Any, ...]]]:
+    return [(f"k{i}", (f"q{i}",)) for i in range(n)]
+
+
+def wait_for(predicate: Any) -> None:
+    done = threading.Event()
+    for _ in range(1000):
+        if predicate():
+            return
+        done.wait(0.01)
+    raise AssertionError("condition not reached")
+
+
+def test_starts_at_most_concurrency_ahead_in_run_order() -> None:
+    gate = Gate()
+    ahead = Ahead(Model(gate), 3)
+    ahead.extend(plan(10))
+    wait_for(lambda: len(gate.started) == 3)
+    assert sorted(gate.started) == ["q0", "q1", "q2"]  # the first three, nothing more
+    assert ahead.started == 3
+    gate.release.set()
+    outputs = [ahead.take(f"k{i}").output for i in range(10)]
+    assert outputs == [f"Q{i}" for i in range(10)]
+    assert ahead.started == 10
+    assert ahead.wasted == 0
+    assert 1 <= ahead.max_in_flight <= 3
+    ahead.close()
+
+
+def test_each_call_is_recorded_on_its_own_job_marked_ahead() -> None:
+    ahead = Ahead(Model(str.upper, name="up"), 4)
+    ahead.extend(plan(5))
+    jobs = [ahead.take(f"k{i}") for i in range(5)]
+    for job in jobs:
+        (call,) = job.recorder.calls
+        assert call.ok
+        assert call.ahead
+        assert call.model == "up"
+        assert call.in_flight is not None
+    assert recording.spend().warmup_calls == 0  # nothing leaked to "no case"
+    ahead.close()
+
+
+def test_stop_starts_nothing_new_and_counts_the_wasted() -> None:
+    gate = Gate()
+    ahead = Ahead(Model(gate), 4)
+    ahead.extend(plan(20))
+    wait_for(lambda: len(gate.started) == 4)
+    ahead.stop()
+    gate.release.set()
+    wait_for(lambda: ahead._running == 0)
+    assert ahead.take("k0").output == "Q0"
+    assert ahead.started == 4  # nothing started after stop(), however many finished
+    assert ahead.wasted == 3
+    ahead.close()
+
+
+def test_a_case_not_planned_is_called_when_taken() -> None:
+    ahead = Ahead(Model(str.upper), 2)
+    job = ahead.take("elsewhere", ("x",))
+    assert job.output == "X"
+    assert job.recorder.calls[0].ok
+    ahead.close()
+
+
+def test_errors_are_kept_on_the_job_and_recorded() -> None:
+    def fn(x: str) -> str:
+        raise ConnectionError(f"down {x}")
+
+    ahead = Ahead(Model(fn), 2)
+    ahead.extend(plan(2))
+    job = ahead.take("k1")
+    assert isinstance(job.exc, ConnectionError)
+    assert job.recorder.is_model_exception(job.exc)
+    assert job.recorder.calls[0].error == "ConnectionError"
+    ahead.close()
+
+
+def test_the_spend_cap_stops_new_calls() -> None:
+    recording.spend().reset(cap_usd=0.5)
+    ahead = Ahead(Model(str.upper, cost=lambda _: 0.3), 1)
+    ahead.extend(plan(5))
+    assert ahead.take("k0").exc is None
+    assert ahead.take("k1").exc is None  # started before the cap was reached
+    job = ahead.take("k2")
+    assert isinstance(job.exc, SpendCapReached)
+    assert isinstance(ahead.take("k3").exc, SpendCapReached)
+    assert ahead.started == 2
+    ahead.close()
+
+
+def test_async_models_run_on_a_loop_of_their_own() -> None:
+    loops: list[Any] = []
+
+    async def fn(x: str) -> str:
+        loops.append(asyncio.get_running_loop())
+        await asyncio.sleep(0)
+        return x.upper()
+
+    ahead = Ahead(Model(fn), 8)
+    ahead.extend(plan(12))
+    assert [ahead.take(f"k{i}").output for i in range(12)] == [f"Q{i}" for i in range(12)]
+    assert len({id(loop) for loop in loops}) == 1
+    assert ahead.take("k0").recorder.calls[0].ahead
+    ahead.close()
+
+
+def test_extend_keeps_the_first_plan_of_a_key() -> None:
+    ahead = Ahead(Model(str.upper), 2)
+    ahead.extend([("a", ("x",))])
+    ahead.extend([("a", ("y",)), ("b", ("z",))])
+    assert ahead.take("a").output == "X"
+    assert ahead.take("b").output == "Z"
+    assert ahead.planned("b")
+    assert not ahead.planned("c")
+    ahead.close()
+
+
+def test_concurrency_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        Ahead(Model(str.upper), 0)
