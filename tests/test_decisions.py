@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -254,3 +255,56 @@ def test_holm_keeps_a_borderline_slice_fail_inconclusive_in_a_suite_of_several()
     assert "Holm" in a.reason
     assert "4 gates" in a.reason
     assert a.fails_run  # an inconclusive absolute gate still fails the run by default
+
+
+# --------------------------------------------------------------------------- cost gate
+
+
+def _cost_cases(costs: list[float]) -> list[CaseReport]:
+    return [
+        CaseReport(
+            id=f"c{i}",
+            suite="s",
+            trials=[
+                TrialReport(
+                    nodeid=f"t[{i}]",
+                    outcome="passed",
+                    score=1.0,
+                    calls=[CallReport(latency_ms=1.0, ok=True, cost_usd=c)],
+                )
+            ],
+        )
+        for i, c in enumerate(costs)
+    ]
+
+
+def _cost_gate(targets: dict[str, float], costs: list[float]) -> Any:
+    gates = evaluate_suite(SuiteContext("s", targets, _cost_cases(costs), GatePolicy()))
+    return next(g for g in gates if g.gate == "cost_per_call_usd")
+
+
+def test_one_call_never_passes_the_cost_gate_without_a_cap() -> None:
+    g = _cost_gate({"cost_per_call_usd": 0.01}, [0.001])
+    assert (g.verdict, g.method, g.to_resolve) == ("INCONCLUSIVE", "too-few-calls", 30)
+    assert "cost_cap_usd" in g.hint
+    g = _cost_gate({"cost_per_call_usd": 0.01}, [0.001] * 30)
+    assert (g.verdict, g.method) == ("PASS", "constant")  # a stated price, from 30 calls
+
+
+def test_a_declared_cap_gives_the_betting_bound_and_a_wrong_cap_no_pass() -> None:
+    g = _cost_gate({"cost_per_call_usd": 0.01, "cost_cap_usd": 0.02}, [0.001] * 60)
+    assert (g.verdict, g.method) == ("PASS", "betting")
+    g = _cost_gate({"cost_per_call_usd": 0.01, "cost_cap_usd": 0.02}, [0.001])
+    assert g.verdict == "INCONCLUSIVE"  # one call under a cap: honest, wide
+    g = _cost_gate({"cost_per_call_usd": 0.01, "cost_cap_usd": 0.0005}, [0.001] * 60)
+    assert g.verdict == "INCOMPLETE"
+    assert "more than the declared cost_cap_usd" in g.reason
+
+
+def test_lowering_the_cost_cap_loosens_the_lock() -> None:
+    from pytest_prodgate.gating.integrity import loosened_targets
+
+    assert loosened_targets({"cost_cap_usd": 0.02}, {"cost_cap_usd": 0.01}) == [
+        ("cost_cap_usd", 0.02, 0.01)
+    ]
+    assert loosened_targets({"cost_cap_usd": 0.02}, {"cost_cap_usd": 0.03}) == []
