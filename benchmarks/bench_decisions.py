@@ -396,12 +396,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = QUICK_NS if args.quick else NS
     kinds = args.kind or list(KINDS)
     t0 = time.perf_counter()
-    cells = run(kinds, ns, reps, args.before)
     label = "before (Wilson, bootstrap, no Holm)" if args.before else "after (auto)"
     print(f"decision quality, {label}; R = {reps} per simulated cell; 95% two-sided\n")
     print("\n".join(f"- {k}: {EFFECTS[k]}" for k in kinds))
     print()
-    print(table(cells))
+    print(table([]), flush=True)
+    cells = []
+    for k in kinds:  # row by row, so a long run shows its progress
+        for n in ns:
+            cells.append(KINDS[k](n, reps, args.before))
+            print(table(cells[-1:]).splitlines()[-1], flush=True)
     print()
     print("\n".join(worst(cells)))
     print(f"\n({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
