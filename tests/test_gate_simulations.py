@@ -122,5 +122,10 @@ def test_constant_graded_scores_do_not_pass_on_three_cases() -> None:
     ]
     ctx = SuiteContext("s", {"accuracy_floor": 0.5}, cases, GatePolicy(resamples=RESAMPLES))
     (gate,) = evaluate_suite(ctx)
+    assert gate.method == "betting"
+    assert gate.lower < 0.5 < 0.75 < gate.upper
+    assert gate.verdict == "INCONCLUSIVE"
+    policy = GatePolicy(resamples=RESAMPLES, ci_method="bootstrap")
+    (gate,) = evaluate_suite(SuiteContext("s", {"accuracy_floor": 0.5}, cases, policy))
     assert gate.method == "wilson-graded"
     assert gate.verdict == "INCONCLUSIVE"

@@ -826,7 +826,7 @@ def test_throughput_interval_contains_the_estimate() -> None:
     run = poisson_run(rng, rate=40.0, windows=20, width=0.5)
     est, lo, hi, n, method = throughput_interval([run])
     assert n == 20
-    assert method == "window-bca"
+    assert method == "window-poisson-ar1"
     assert est == pytest.approx(len(run["calls"]) / 10.0)
     assert lo < est < hi
     assert lo > 30
@@ -881,7 +881,10 @@ def test_throughput_interval_of_a_dead_system_is_zero() -> None:
     calls = [[i * 0.1, i * 0.1 + 0.01, False, "ConnectionError"] for i in range(100)]
     run = {"concurrency": 1, "duration_s": 9.91, "calls": calls}
     est, lo, hi, n, method = throughput_interval([run])
-    assert (est, lo, hi, n, method) == (0.0, 0.0, 0.0, 20, "window-constant")
+    # No success: the exact Poisson bound, never a zero-width interval.
+    assert (est, lo, n, method) == (0.0, 0.0, 20, "window-poisson-ar1")
+    assert hi == pytest.approx(-np.log(0.025) / 9.91)
+    assert throughput_interval([run], method="bootstrap")[1:] == (0.0, 0.0, 20, "window-constant")
 
 
 def test_throughput_interval_keeps_unit_rates_as_rates() -> None:
@@ -896,4 +899,6 @@ def test_throughput_interval_keeps_unit_rates_as_rates() -> None:
     est, lo, hi, _, method = throughput_interval([run])
     assert est == 0.5
     assert lo < 0.5 < hi
+    assert method == "window-poisson-ar1"
+    *_, method = throughput_interval([run], method="bootstrap")
     assert method == "window-bca"

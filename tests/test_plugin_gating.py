@@ -45,7 +45,7 @@ def test_passing_suite_prints_table_and_exits_zero(run: RunFn, project: pytest.P
 MISSING_SUITE = """
 import pytest
 
-pytestmark = pytest.mark.prodgate("qa", accuracy_floor=0.95)
+pytestmark = pytest.mark.prodgate("qa", accuracy_floor=0.96)
 
 @pytest.mark.parametrize("i", range(100))
 def test_answers(prodgate_model, i):
@@ -63,12 +63,12 @@ def test_misses_get_their_own_status_and_fail_the_gate(
     assert outcomes["passed"] == 90
     assert outcomes["missed"] == 10
     assert "failed" not in outcomes
-    # 90/100: the Wilson upper bound 0.945 is below the floor 0.95.
+    # 90/100: the Clopper-Pearson upper bound 0.951 is below the floor 0.96.
     result.stdout.fnmatch_lines(
         [
             "*MISSED test_suite.py::test_answers[[]3[]] - AssertionError: case 3 answered 3*",
-            "qa*accuracy_floor*>= 0.950*0.900*[0.826, 0.945]*100*FAIL",
-            "qa accuracy_floor FAIL: accuracy 0.900; the 95% interval's upper bound 0.945 < 0.950.",
+            "qa*accuracy_floor*>= 0.960*0.900*[0.824, 0.951]*100*FAIL",
+            "qa accuracy_floor FAIL: accuracy 0.900; the 95% interval's upper bound 0.951 < 0.960.",
             "prodgate: FAILED — 1 failed gate",
         ]
     )
@@ -104,7 +104,7 @@ def test_inconclusive_fails_by_default_and_says_how_many_cases(
         [
             "qa*accuracy_floor*>= 0.900*0.975*40*INCONCLUSIVE",
             "qa accuracy_floor INCONCLUSIVE: accuracy 0.975; the 95% interval * straddles 0.900.",
-            "  About 99 cases would show >= 0.900 (with 80% probability) if it stays at 0.975.",
+            "  About 100 cases would show >= 0.900 (with 80% probability) if it stays at 0.975.",
             "*--prodgate-inconclusive=warn lets inconclusive gates pass*",
         ]
     )
@@ -117,7 +117,7 @@ def test_inconclusive_warn_lets_the_run_pass(run: RunFn, project: pytest.Pyteste
     result.stdout.fnmatch_lines(["prodgate: PASSED*1 inconclusive, allowed to pass (warn)"])
 
 
-def test_graded_scores_use_the_bootstrap(run: RunFn, project: pytest.Pytester) -> None:
+def test_graded_scores_use_the_betting_bound(run: RunFn, project: pytest.Pytester) -> None:
     project.makepyfile(
         test_suite="""
         import pytest
@@ -134,7 +134,7 @@ def test_graded_scores_use_the_bootstrap(run: RunFn, project: pytest.Pytester) -
     assert result.ret == 0, result.stdout.str()
     report = read_report(project.path / "r.json")
     gate = report["suites"][0]["gates"][0]
-    assert gate["method"].startswith("bca")
+    assert gate["method"] == "betting"
     assert gate["estimate"] == pytest.approx(0.75)
     assert 0.5 <= gate["lower"] < 0.75 < gate["upper"] <= 1.0
 

@@ -54,8 +54,7 @@ def test_throughput_gate_from_a_load_run(run: RunFn, project: pytest.Pytester) -
     assert tp["lower"] <= tp["estimate"] <= tp["upper"]
     # windows of >= 5 median latencies: 200 calls over 4 workers make at least 10
     assert 10 <= tp["n"] <= 20
-    # every window can hold the same count of a steady 10 ms model: "window-constant" then
-    assert tp["method"] in ("window-bca", "window-constant")
+    assert tp["method"] == "window-poisson-ar1"
     # calls under load stay out of the latency gate unless asked for: 10 single calls only
     assert gates["latency_p50_ms"]["n"] == 10
 

@@ -262,7 +262,7 @@ def test_the_sequential_rule_overrules_a_fixed_pass_after_looking() -> None:
     plain = decide(
         [SuiteData("s", {"accuracy_floor": 0.85}, cases)],
         run=_info(),
-        policy=GatePolicy(resamples=999),
+        policy=GatePolicy(resamples=999, ci_method="wilson"),  # Wilson: the fixed gate PASSes
     )
     assert plain.suites[0].gates[0].verdict == "PASS"
     suite = SuiteData("s", {"accuracy_floor": 0.85}, cases, early=info)

@@ -338,12 +338,12 @@ def test_eval_features_give_identical_figures_in_every_mode(project: pytest.Pyte
     assert gates[("acc", "cost_per_call_usd")]["n"] == 100
     assert gates[("acc", "latency_p95_ms")]["n"] == 100
     assert gates[("acc", "slice_floor[lang:de]")]["n"] == 50
-    assert gates[("graded", "accuracy_floor")]["method"].startswith("bca")
+    assert gates[("graded", "accuracy_floor")]["method"] == "betting"
     assert gates[("nd", "accuracy_floor")]["n"] == 30
-    assert gates[("nd", "accuracy_floor")]["method"].startswith("bca")
+    assert gates[("nd", "accuracy_floor")]["method"] == "betting-cluster"
     assert verdicts[("svc", "throughput_rps")] == "PASS"
     assert gates[("svc", "throughput_rps")]["n"] == 20
-    assert gates[("svc", "throughput_rps")]["method"] == "window-bca"
+    assert gates[("svc", "throughput_rps")]["method"] == "window-poisson-ar1"
     assert gates[("svc", "latency_p50_ms")]["n"] == 10  # the load run stays out of it
     assert verdicts[("svc", "recovery_s")] == "PASS"
     assert verdicts[("stuck", "recovery_s")] == "FAIL"

@@ -1,14 +1,72 @@
-"""The cost gate ``cost_per_call_usd``: BCa bootstrap of the mean cost per call (SPEC §6)."""
+"""The cost gate ``cost_per_call_usd``: the mean cost per call (SPEC §6).
+
+With a declared per-call cap (marker keyword ``cost_cap_usd``, e.g. max_tokens
+× output price) the mean of costs in ``[0, cap]`` has an exact bound, the
+betting bound over cases (:func:`~pytest_prodgate.stats.betting_mean`).
+Without one, no method can bound the mean of an unbounded, skewed cost from
+few calls: below :data:`MIN_CALLS_UNCAPPED` calls the gate is INCONCLUSIVE
+and says how many it needs (never a PASS on one call); from there on it uses
+the BCa bootstrap, whose error the decision table measures.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from pytest_prodgate import stats
-from pytest_prodgate.gating.gates import GateKind, SuiteContext, finish, gate_report, no_data
+from pytest_prodgate.gating.gates import (
+    GateKind,
+    GatePolicy,
+    SuiteContext,
+    finish,
+    gate_report,
+    no_data,
+)
 from pytest_prodgate.schema.report import GateReport
 
-__all__ = ["cost"]
+__all__ = ["MIN_CALLS_UNCAPPED", "cost", "cost_interval"]
+
+#: Fewer calls than this, without a ``cost_cap_usd``, give an INCONCLUSIVE cost gate.
+MIN_CALLS_UNCAPPED = 30
+
+
+def cost_interval(
+    values: np.ndarray[Any, Any],
+    clusters: np.ndarray[Any, Any] | None,
+    cap: float | None,
+    policy: GatePolicy,
+    seed: np.random.SeedSequence,
+) -> stats.Interval:
+    """Interval of the mean cost per call; unbounded below the minimum without a cap.
+
+    With ``cap`` (and ``ci_method`` other than ``bootstrap``): the betting
+    bound of the per-case mean cost per call in ``[0, cap]`` (method
+    ``"betting"``; the estimate stays the mean over calls). Without: fewer
+    than :data:`MIN_CALLS_UNCAPPED` calls give ``(-inf, inf)``, method
+    ``"too-few-calls"``; more give the BCa bootstrap (clustered by case).
+    """
+    if cap is not None and policy.ci_method != "bootstrap":
+        if clusters is None:
+            iv = stats.betting_mean(values, policy.confidence, seed, low=0.0, high=cap)
+        else:
+            _, codes = np.unique(clusters, return_inverse=True)
+            means = np.bincount(codes, weights=values) / np.bincount(codes)
+            iv = stats.betting_mean(
+                np.clip(means, 0.0, cap), policy.confidence, seed, low=0.0, high=cap
+            )
+        est = float(values.mean())
+        return stats.Interval(est, min(iv.lower, est), max(iv.upper, est), len(values), "betting")
+    if cap is None and len(values) < MIN_CALLS_UNCAPPED:
+        return stats.Interval(float(values.mean()), -np.inf, np.inf, len(values), "too-few-calls")
+    return stats.bootstrap_mean(
+        values,
+        confidence=policy.confidence,
+        resamples=policy.resamples,
+        seed=seed,
+        clusters=clusters,
+    )
 
 
 def cost(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
@@ -17,6 +75,8 @@ def cost(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     if budget is None:
         return []
     gate = kind.name
+    cap_value = ctx.targets.get("cost_cap_usd")
+    cap = None if cap_value is None else float(cap_value)
     values: list[float] = []
     clusters: list[int] = []
     failed: list[str] = []
@@ -62,13 +122,21 @@ def cost(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
         )
         return [no_data(ctx, kind, gate, budget, why)]
     arr = np.array(values, dtype=float)
+    if cap is not None and float(arr.max()) > cap:
+        why = (
+            f"a call cost {arr.max():.6g} USD, more than the declared cost_cap_usd={cap:g}: "
+            "the cap is wrong, so no bound can rest on it. Raise it to the true per-call maximum."
+        )
+        return [gate_report(ctx.name, gate, kind.comparator, budget, "INCOMPLETE", None, why)]
     cl = np.array(clusters)
     multi = len(np.unique(cl)) < len(cl)
-    iv = stats.bootstrap_mean(
-        arr,
-        confidence=ctx.policy.confidence,
-        resamples=ctx.policy.resamples,
-        seed=ctx.seed(gate),
-        clusters=cl if multi else None,
-    )
-    return [finish(ctx, kind, gate, budget, iv, "mean cost per call (USD)", "call")]
+    iv = cost_interval(arr, cl if multi else None, cap, ctx.policy, ctx.seed(gate))
+    report = finish(ctx, kind, gate, budget, iv, "mean cost per call (USD)", "call")
+    if iv.method == "too-few-calls":
+        report.hint = (
+            f"Without a per-call cap the mean cost needs at least {MIN_CALLS_UNCAPPED} calls "
+            f"for an interval; this run has {len(arr)}. Declare cost_cap_usd (e.g. max_tokens "
+            "x price per token) for an exact bound at any n."
+        )
+        report.to_resolve, report.to_resolve_unit = MIN_CALLS_UNCAPPED, "call"
+    return [report]

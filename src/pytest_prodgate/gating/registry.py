@@ -91,6 +91,8 @@ GATE_KINDS: tuple[GateKind, ...] = (
              regression, inconclusive_default="warn", target_text=_regression_target,
              keyword_fmt=_fraction, order=80),
     GateKind("trials", "trials", ">=", "trials", _fraction, "trials", order=90),
+    # The cost gate's declared per-call cap, locked like a floor (a lower cap loosens it).
+    GateKind("cost_cap_usd", "cost_cap_usd", "<=", "USD", _positional, "floor", order=91),
     GateKind("sealed_dataset", None, "<=", "cases changed", _fraction, None,
              target_text=lambda g: "unchanged", carried=True, order=100),
     GateKind("locked", None, "<=", "", _fraction, None, carried=True, order=110),

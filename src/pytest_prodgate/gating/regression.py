@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from pytest_prodgate.gating.gates import (
     RESOLVE_POWER,
     SCORED,
     GateKind,
+    GatePolicy,
     SuiteContext,
     compare,
     count,
@@ -20,7 +22,13 @@ from pytest_prodgate.gating.gates import (
 )
 from pytest_prodgate.schema.report import CaseReport, GateReport, RegressionReport, RunReport
 
-__all__ = ["NEW_SUITE_NOTE", "baseline_suites", "case_scores", "regression"]
+__all__ = [
+    "NEW_SUITE_NOTE",
+    "baseline_suites",
+    "case_scores",
+    "paired_interval",
+    "regression",
+]
 
 #: The note of a suite the baseline does not have (when it shares others).
 NEW_SUITE_NOTE = "new suite: not in the baseline, no regression gate"
@@ -62,6 +70,32 @@ def case_scores(cases: Sequence[CaseReport]) -> dict[str, float]:
         if scores:
             out[c.id] = float(sum(scores)) / len(scores)
     return out
+
+
+def paired_interval(
+    current: np.ndarray[Any, Any],
+    baseline: np.ndarray[Any, Any],
+    max_regression: float,
+    policy: GatePolicy,
+    seed: np.random.SeedSequence,
+) -> stats.Interval:
+    """Interval of mean(current - baseline) over paired per-case scores.
+
+    ``auto``: 0/1 scores on both sides give the exact McNemar interval
+    (:func:`~pytest_prodgate.stats.mcnemar_delta`, at ``max_regression``);
+    graded scores or trials give the betting bound of the differences in
+    [-1, 1]. ``bootstrap``: the paired BCa bootstrap.
+    """
+    if policy.ci_method == "bootstrap":
+        return stats.paired_delta(current, baseline, policy.confidence, policy.resamples, seed=seed)
+    binary = bool(np.all(np.isin(current, (0.0, 1.0))) and np.all(np.isin(baseline, (0.0, 1.0))))
+    if binary:
+        regressed = int(np.count_nonzero(baseline > current))
+        fixed = int(np.count_nonzero(current > baseline))
+        return stats.mcnemar_delta(
+            regressed, fixed, len(current), policy.confidence, margin=max_regression
+        )
+    return stats.betting_mean(current - baseline, policy.confidence, seed, low=-1.0, high=1.0)
 
 
 def regression(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
@@ -108,13 +142,7 @@ def regression(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     info.fixed = [k for k in both if current[k] >= 0.5 > before[k]]
     info.baseline_accuracy = float(base.mean())
     info.current_accuracy = float(cur.mean())
-    iv = stats.paired_delta(
-        cur,
-        base,
-        confidence=policy.confidence,
-        resamples=policy.resamples,
-        seed=ctx.seed(kind.name),
-    )
+    iv = paired_interval(cur, base, -target, policy, ctx.seed(kind.name))
     delta = cur - base
     n = len(delta)
     # A floor on the variance (rule of three) so that "no case flipped" still

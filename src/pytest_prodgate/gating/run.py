@@ -4,7 +4,8 @@ Pure: no pytest. :func:`decide` gates a run's suites (the plugin's controller
 calls it after the run loop); :func:`regate` gates a saved report again from its
 per-case records (``prodgate gate``). Both apply the same policy:
 
-* the evaluators of :mod:`~.registry` give each gate its statistical verdict;
+* the evaluators of :mod:`~.registry` give each gate its statistical verdict,
+  and :mod:`~.multiplicity` keeps a suite's FAILs from compounding (Holm);
 * a gate of a suite some of whose cases produced no result is ``INCOMPLETE``,
   and so is every gate that would pass (or be inconclusive) in an interrupted
   run: a gate never passes on partial data;
@@ -35,6 +36,7 @@ from pytest_prodgate.gating.gates import (
     incomplete_trials,
     worst,
 )
+from pytest_prodgate.gating.multiplicity import holm_fail
 from pytest_prodgate.gating.registry import REGRESSION, evaluate_suite, kind_of
 from pytest_prodgate.gating.regression import NEW_SUITE_NOTE, baseline_suites
 from pytest_prodgate.gating.replays import mark_replays, spend_split
@@ -223,6 +225,8 @@ def _decide(
             # Run with early stopping: each gate's verdict is its sequential rule's.
             seq = dataclasses.replace(ctx, cases=early.ordered(s.cases, s.early.order))
             early.apply(gates, early.decide_suite(seq, s.early), s.early)
+        else:
+            holm_fail(ctx, gates, evaluate_suite)  # FAILs across the suite's gates: Holm
         if s.name in recorded_regression:
             row, ctx.regression = recorded_regression[s.name]
             gates.append(row)

@@ -9,13 +9,13 @@ from typing import Any
 from pytest_prodgate import stats
 from pytest_prodgate.gating.gates import GateKind, SuiteContext, finish, gate_report, no_data
 from pytest_prodgate.schema.report import DrillReport, GateReport, Verdict
-from pytest_prodgate.stats.windows import throughput_interval
+from pytest_prodgate.stats.windows import throughput_interval, window_autocorrelation
 
 __all__ = ["recovery", "recovery_estimate", "throughput"]
 
 
 def throughput(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
-    """``throughput_rps``: successful requests/s, bootstrapped over time windows."""
+    """``throughput_rps``: successful requests/s over time windows (autocorrelation-aware)."""
     target = kind.target(ctx.targets)
     if target is None:
         return []
@@ -26,7 +26,7 @@ def throughput(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
         return [no_data(ctx, kind, gate, target, why)]
     policy = ctx.policy
     est, lo, hi, windows, method = throughput_interval(
-        runs, policy.confidence, policy.resamples, ctx.seed(gate)
+        runs, policy.confidence, policy.resamples, ctx.seed(gate), method=policy.ci_method
     )
     iv = stats.Interval(est, lo, hi, windows, method)
     if any(r.timed_out for r in runs):
@@ -37,6 +37,12 @@ def throughput(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
         return [gate_report(ctx.name, gate, kind.comparator, target, "INCOMPLETE", iv, why)]
     report = finish(ctx, kind, gate, target, iv, "successful requests/s", "window")
     caveats = []
+    rho = window_autocorrelation(runs)
+    if rho is not None:
+        caveats.append(
+            f"the windows' lag-1 autocorrelation is {rho:+.2f}"
+            + (" (the interval allows for it)" if method == "window-poisson-ar1" else "")
+        )
     calls = sum(len(r.calls) for r in runs)
     errors = sum(r.errors() for r in runs)
     if errors:

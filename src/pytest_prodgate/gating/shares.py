@@ -22,24 +22,32 @@ def share_interval(
     policy: GatePolicy,
     seed: np.random.SeedSequence,
 ) -> stats.Interval:
-    """Interval of a share of 0/1 (or graded [0, 1]) values, per SPEC §6."""
+    """Interval of a share of 0/1 (or graded [0, 1]) values, per SPEC §6.
+
+    ``auto``: Clopper–Pearson for 0/1 values with one trial per case, the
+    betting bound of the case means for graded scores or trials (each side's
+    error at most ``(1 - confidence) / 2`` at every n). ``wilson`` keeps Wilson
+    for 0/1 values, ``bootstrap`` the BCa bootstrap for everything.
+    """
     binary = bool(np.all((values == 0.0) | (values == 1.0)))
+    method = policy.ci_method
+    if binary and clusters is None and method == "wilson":
+        return stats.wilson(int(values.sum()), len(values), policy.confidence)
+    if binary and clusters is None and method in ("auto", "clopper-pearson"):
+        return stats.clopper_pearson(int(values.sum()), len(values), policy.confidence)
+    if method != "bootstrap":
+        return _case_betting(values, clusters, policy, seed)
     n_cases = len(np.unique(clusters)) if clusters is not None else len(values)
     if clusters is not None and binary and (values.min() == values.max()):
         # All trials agree everywhere: a cluster bootstrap would be zero-width.
         return stats.wilson(int(values[0]) * n_cases, n_cases, policy.confidence)
-    method = policy.ci_method
-    if binary and clusters is None and method in ("auto", "wilson"):
-        return stats.wilson(int(values.sum()), len(values), policy.confidence)
-    if binary and clusters is None and method == "clopper-pearson":
-        return stats.clopper_pearson(int(values.sum()), len(values), policy.confidence)
     iv = stats.bootstrap_mean(
         values,
         confidence=policy.confidence,
         resamples=policy.resamples,
         seed=seed,
         clusters=clusters,
-        binary_fallback=method != "bootstrap",
+        binary_fallback=False,
     )
     if iv.lower == iv.upper:
         # Constant graded scores: the bootstrap has no spread to offer. A score in
@@ -47,6 +55,24 @@ def share_interval(
         # is a conservative bound where a zero-width interval would be no bound.
         return stats.wilson_graded(float(values.mean()), n_cases, policy.confidence)
     return iv
+
+
+def _case_betting(
+    values: np.ndarray[Any, Any],
+    clusters: np.ndarray[Any, Any] | None,
+    policy: GatePolicy,
+    seed: np.random.SeedSequence,
+) -> stats.Interval:
+    """The betting bound over cases: a case's trials are averaged into one value."""
+    if clusters is None:
+        return stats.betting_mean(values, policy.confidence, seed)
+    _, codes = np.unique(clusters, return_inverse=True)
+    means = np.bincount(codes, weights=values) / np.bincount(codes)
+    iv = stats.betting_mean(np.clip(means, 0.0, 1.0), policy.confidence, seed)
+    est = float(values.mean())  # the mean over every trial, as reported
+    return stats.Interval(
+        est, min(iv.lower, est), max(iv.upper, est), len(values), "betting-cluster"
+    )
 
 
 def _share_gate(

@@ -35,6 +35,8 @@ class Targets(BaseModel):
     latency_p95_ms: Positive | None = None
     latency_p99_ms: Positive | None = None
     cost_per_call_usd: Budget | None = None
+    #: The most one call can cost (e.g. max_tokens x price): bounds the cost gate exactly.
+    cost_cap_usd: Positive | None = None
     error_rate_max: Fraction | None = None
     throughput_rps: Positive | None = None
     recovery_s: Positive | None = None

@@ -40,6 +40,14 @@ Methods an :class:`Interval` can name (its ``method``):
     clusters). The BCa machinery (bias correction from the resamples,
     acceleration from the exact jackknife) is unchanged. Its bounds agree with
     the exact bootstrap's within 0.1 standard error (tested).
+``betting`` / ``betting-cluster``
+    Betting confidence bound of a mean in a known range (Waudby-Smith &
+    Ramdas): graded scores, trials (one value per case: its mean), costs
+    under a declared cap. Each side's error is at most ``(1 - confidence) / 2``
+    at every n.
+``mcnemar-exact`` / ``mcnemar-exact-margin``
+    Exact paired test of 0/1 outcomes (conditional binomial on the discordant
+    pairs), inverted into an interval of the accuracy change.
 ``quantile-order-statistic``
     Distribution-free order-statistic interval of a quantile (the one
     ``scipy.stats.quantile_test(...).confidence_interval`` gives).
@@ -50,6 +58,7 @@ confidence, never on internal block sizes.
 """
 
 from pytest_prodgate.stats.bootstrap import bootstrap_mean, paired_delta
+from pytest_prodgate.stats.bounded import betting_mean, mcnemar_delta
 from pytest_prodgate.stats.intervals import (
     Interval,
     clopper_pearson,
@@ -70,9 +79,11 @@ from pytest_prodgate.stats.seeds import SeedLike, gate_seed
 __all__ = [
     "Interval",
     "SeedLike",
+    "betting_mean",
     "bootstrap_mean",
     "clopper_pearson",
     "gate_seed",
+    "mcnemar_delta",
     "min_n_for_quantile",
     "n_to_resolve_mean",
     "n_to_resolve_proportion",

@@ -28,7 +28,12 @@ from pytest_prodgate.stats.intervals import (
 )
 from pytest_prodgate.stats.seeds import SeedLike, _generator
 
-__all__ = ["bootstrap_mean", "paired_delta"]
+__all__ = ["MIN_RESAMPLES", "bootstrap_mean", "paired_delta"]
+
+#: Fewer resamples cannot place a 2.5% quantile (the option's minimum is the same).
+MIN_RESAMPLES = 100
+# Values beyond this magnitude are bootstrapped scaled down (their sums would overflow).
+_SCALE_ABOVE = 1e100
 
 # Largest number of elements one resampling block may hold (indices or counts).
 _CHUNK_ELEMENTS = 1 << 21
@@ -241,6 +246,23 @@ def _bootstrap(
     clusters: Any,
     binary_fallback: bool,
 ) -> Interval:
+    scale = float(np.max(np.abs(x)))
+    if scale > _SCALE_ABOVE:
+        # Sums of values near the float maximum overflow; the bootstrap is
+        # scale-equivariant, so resample x / scale and scale the bounds back.
+        iv = _bootstrap_unscaled(x / scale, confidence, resamples, seed, clusters, False)
+        return Interval(iv.estimate * scale, iv.lower * scale, iv.upper * scale, iv.n, iv.method)
+    return _bootstrap_unscaled(x, confidence, resamples, seed, clusters, binary_fallback)
+
+
+def _bootstrap_unscaled(
+    x: Floats,
+    confidence: float,
+    resamples: int,
+    seed: SeedLike,
+    clusters: Any,
+    binary_fallback: bool,
+) -> Interval:
     n = x.size
     lo, hi = float(x.min()), float(x.max())
     constant = lo == hi
@@ -296,10 +318,12 @@ def bootstrap_mean(
 
     Raises:
         ValueError: empty or non-finite ``values``, ``confidence`` outside
-            (0, 1), ``resamples < 1``, or ``clusters`` of the wrong length.
+            (0, 1), numeric strings, ``resamples < 100``, or ``clusters`` of the
+            wrong length. Values beyond 1e100 in magnitude are resampled scaled
+            down (the sums would overflow): the bounds stay finite.
     """
     c = _check_confidence(confidence)
-    b = _check_int(resamples, "resamples", 1)
+    b = _check_int(resamples, "resamples", MIN_RESAMPLES)
     x = _as_values(values)
     if not binary_fallback and clusters is None and x.size and x.min() == x.max():
         binary_fallback = True  # 0% / 100%: never a zero-width interval
@@ -327,11 +351,15 @@ def paired_delta(
             invalid ``confidence`` / ``resamples``.
     """
     c = _check_confidence(confidence)
-    b = _check_int(resamples, "resamples", 1)
+    b = _check_int(resamples, "resamples", MIN_RESAMPLES)
     cur = _as_values(current, "current")
     base = _as_values(baseline, "baseline")
     if cur.size != base.size:
         raise ValueError(
             f"current and baseline must be paired: {cur.size} values against {base.size}"
         )
-    return _bootstrap(cur - base, c, b, seed, clusters, binary_fallback=False)
+    with np.errstate(over="ignore"):
+        delta = cur - base
+    if not np.all(np.isfinite(delta)):
+        raise ValueError("current - baseline overflows: the differences must be finite floats")
+    return _bootstrap(delta, c, b, seed, clusters, binary_fallback=False)

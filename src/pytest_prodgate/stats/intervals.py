@@ -30,6 +30,8 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 _NORMAL = NormalDist()
+# min_n_for_quantile refuses to answer beyond this (a float no longer counts exactly).
+_MAX_QUANTILE_N = 2.0**53
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,13 @@ class Interval:
 # --------------------------------------------------------------------------- validation
 
 
+def _not_text(value: object, name: str) -> None:
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be a number, got the string {value!r}")
+
+
 def _check_confidence(confidence: float) -> float:
+    _not_text(confidence, "confidence")
     try:
         c = float(confidence)
     except (TypeError, ValueError):
@@ -63,6 +71,7 @@ def _check_confidence(confidence: float) -> float:
 
 
 def _check_q(q: float) -> float:
+    _not_text(q, "q")
     try:
         qf = float(q)
     except (TypeError, ValueError):
@@ -88,8 +97,17 @@ def _check_int(value: int, name: str, minimum: int) -> int:
 
 
 def _as_values(values: npt.ArrayLike, name: str = "values") -> Floats:
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"{name} must be an array of numbers, got a string")
+    raw = np.asarray(values)
+    if (
+        raw.dtype.kind in "USO"
+        and raw.size
+        and (raw.dtype.kind != "O" or any(isinstance(v, (str, bytes)) for v in raw.ravel()))
+    ):
+        raise ValueError(f"{name} must be numbers, not strings (found {raw.ravel()[0]!r})")
     try:
-        x = np.asarray(values, dtype=np.float64)
+        x = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an array of numbers") from None
     if x.ndim != 1:
@@ -259,23 +277,39 @@ def min_n_for_quantile(q: float, confidence: float = 0.95) -> int:
     """Smallest n for which both order-statistic bounds of the q-quantile are finite.
 
     72 for q = 0.95 at 0.95 confidence: with 71 values the upper bound of the
-    p95 is ``inf``.
+    p95 is ``inf``. Returns at once for any q (3,688,879,453 for q = 1e-9).
+
+    Raises:
+        ValueError: ``q`` or ``confidence`` not a number in (0, 1), or ``q`` so
+            close to 0 or 1 that more than 2**53 observations would be needed.
     """
     qf = _check_q(q)
     c = _check_confidence(confidence)
     p = (1 - c) / 2
 
-    def finite(n: int) -> bool:
-        low, high = _order_stat_indices(n, qf, c)
-        return low >= 0 and high < n
+    # Both sides of _order_stat_indices are finite exactly when P(X <= 0) = (1 - q)^n < p
+    # and P(X > n - 1) = q^n <= p for X ~ Binomial(n, q): monotone in n, so bisect.
+    log_p, log_lo, log_hi = math.log(p), math.log1p(-qf), math.log(qf)
 
-    # Both sides are finite once (1 - q)^n < p and q^n <= p.
-    n = max(1, math.ceil(max(math.log(p) / math.log1p(-qf), math.log(p) / math.log(qf))))
-    while not finite(n):
-        n += 1
-    while n > 1 and finite(n - 1):
-        n -= 1
-    return n
+    def finite(n: int) -> bool:
+        return n * log_lo < log_p and n * log_hi <= log_p
+
+    guess = max(math.log(p) / math.log1p(-qf), math.log(p) / math.log(qf))
+    if not guess < _MAX_QUANTILE_N:
+        raise ValueError(
+            f"q={q!r} is too close to 0 or 1: a finite interval would need more than "
+            f"2**53 observations"
+        )
+    lo, hi = 0, max(2, math.ceil(guess) * 2 + 2)
+    while not finite(hi):
+        hi *= 2
+    while hi - lo > 1:  # finite(hi), not finite(lo) (lo = 0 is never finite)
+        mid = (lo + hi) // 2
+        if finite(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def z_two_sided(confidence: float = 0.95) -> float:

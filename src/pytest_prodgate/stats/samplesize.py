@@ -23,14 +23,16 @@ __all__ = ["n_to_resolve_mean", "n_to_resolve_proportion", "n_to_resolve_quantil
 
 # The search of n_to_resolve_* stops here.
 _MAX_N = 1 << 50
+# scipy's binomial CDF behind the order statistics takes n as a C int.
+_MAX_QUANTILE_N = (1 << 31) - 1
 
 
-def _smallest_n(resolved: Callable[[int], bool]) -> int | None:
+def _smallest_n(resolved: Callable[[int], bool], limit: int = _MAX_N) -> int | None:
     """Smallest n with resolved(n) (and not resolved(n - 1)): doubling, then bisection."""
     hi = 1
     while not resolved(hi):
         hi *= 2
-        if hi > _MAX_N:
+        if hi > limit:
             return None
     lo = hi // 2  # not resolved (or 0)
     while hi - lo > 1:
@@ -164,7 +166,7 @@ def n_to_resolve_quantile(
     returns the smallest n where the upper order-statistic bound is ``<=
     budget`` (when F > q: the quantile is under budget) or the lower one is
     ``> budget`` (when F < q). ``None`` when F == q (the empirical quantile sits
-    on the budget, no n helps) or when more than 2**50 would be needed.
+    on the budget, no n helps) or when more than 2**31 would be needed.
 
     With ``power``: the smallest n at which, drawing n values from the same
     distribution, the bound clears the budget with probability ``power``.
@@ -186,7 +188,7 @@ def n_to_resolve_quantile(
         return low >= 0 and low >= at_or_below
 
     if power is None or share in (0.0, 1.0):
-        return _smallest_n(resolved)
+        return _smallest_n(resolved, _MAX_QUANTILE_N)
     pw = _check_power(power)
     from scipy.stats import binom
 
@@ -196,4 +198,4 @@ def n_to_resolve_quantile(
             return high < n and float(binom.sf(high, n, share)) >= pw
         return low >= 0 and float(binom.cdf(low, n, share)) >= pw
 
-    return _smallest_n(likely)
+    return _smallest_n(likely, _MAX_QUANTILE_N)

@@ -8,6 +8,7 @@ gives (the shape the report keeps).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ __all__ = [
     "WINDOW_LATENCIES",
     "RunLike",
     "throughput_interval",
+    "window_autocorrelation",
     "window_counts",
 ]
 
@@ -59,6 +61,8 @@ def window_counts(
         raise ValueError(f"n_windows must be an int >= 1 or None, got {n_windows!r}")
     if not duration_s > 0:
         return [], 0.0
+    if not math.isfinite(duration_s):
+        raise ValueError(f"duration_s must be finite, got {duration_s!r}")
     n = n_windows if n_windows is not None else _default_windows(calls, duration_s)
     width = duration_s / n
     counts = [0] * n
@@ -72,7 +76,9 @@ def window_counts(
 
 def _default_windows(calls: Sequence[Sequence[Any]], duration_s: float) -> int:
     latencies = sorted(float(c[1]) - float(c[0]) for c in calls)
-    median = latencies[len(latencies) // 2] if latencies else 0.0
+    if not latencies:  # no call at all: nothing tells how long a window should be
+        return 1
+    median = latencies[len(latencies) // 2]
     if median <= 0:
         return MAX_WINDOWS
     return max(1, min(MAX_WINDOWS, int(duration_s / (WINDOW_LATENCIES * median) + 1e-9)))
@@ -83,45 +89,48 @@ def throughput_interval(
     confidence: float = 0.95,
     resamples: int = 9999,
     seed: SeedLike = 0,
+    method: str = "auto",
 ) -> tuple[float, float, float, int, str]:
     """``(estimate, lower, upper, n_windows, method)`` of successful requests per second.
 
     The estimate is total successes / total measured duration over ``runs``
-    (``LoadResult.to_dict()`` dicts or ``LoadResult`` s). The interval is a BCa
-    bootstrap (:func:`pytest_prodgate.stats.bootstrap_mean`) over the runs'
-    time windows (each run cut as :func:`window_counts` does), method
-    ``"window-" + the bootstrap's method``. Windows of one length contribute
+    (``LoadResult.to_dict()`` dicts or ``LoadResult`` s), each run cut into
+    windows as :func:`window_counts` does. Windows of one length contribute
     their rates ``k / w``; when runs with different window lengths are pooled,
     each window contributes the linearised ratio ``R + (k - R w) / w̄`` (``R`` the
-    estimate, ``w̄`` the mean window length), which is its rate when lengths are
-    equal and keeps the bootstrap centred on the time-weighted estimate.
+    estimate, ``w̄`` the mean window length).
+
+    ``method="auto"``: the exact Poisson (Garwood) interval of the total count
+    over the total duration, scaled by the windows' dispersion φ (count
+    variance / mean count, at least 1) times the AR(1) long-run factor ``(1 +
+    ρ) / (1 - ρ)``, ρ the windows' lag-1 autocorrelation within runs
+    (bias-corrected, clipped to [0, 0.9]): neighbouring windows are not
+    independent (a slow spell spans two), and a rate from few requests is
+    skewed. Method ``"window-poisson-ar1"``; never zero-width, not even with
+    no success. :func:`window_autocorrelation` gives ρ.
+    ``method="bootstrap"``: the BCa bootstrap of the window rates as if they
+    were independent (:func:`pytest_prodgate.stats.bootstrap_mean`), method
+    ``"window-" + the bootstrap's method``.
 
     With fewer than :data:`MIN_WINDOWS` windows (no run, or runs shorter than
     about 25 median call latencies) the bounds are ``-inf``/``inf`` and the
     method is ``"too-few-windows"``: the gate is INCONCLUSIVE.
     """
-    counts: list[int] = []
-    widths: list[float] = []
-    successes = 0
-    duration = 0.0
-    for run in runs:
-        if isinstance(run, Mapping):
-            dur, calls = float(run["duration_s"]), run["calls"]
-        else:
-            dur, calls = float(run.duration_s), run.calls
-        if not dur > 0:
-            continue
-        k, w = window_counts(calls, dur)
-        counts.extend(k)
-        widths.extend([w] * len(k))
-        successes += sum(k)
-        duration += dur
+    series = _window_series(runs)
+    counts = [k for ks, _ in series for k in ks]
+    widths = [w for ks, w in series for _ in ks]
+    successes = sum(counts)
+    duration = sum(len(ks) * w for ks, w in series)
     estimate = successes / duration if duration > 0 else 0.0
     n = len(counts)
     if n < MIN_WINDOWS:
         return estimate, -math.inf, math.inf, n, "too-few-windows"
     mean_w = sum(widths) / n
     z = [estimate + (k - estimate * w) / mean_w for k, w in zip(counts, widths, strict=True)]
+    if method != "bootstrap":
+        rho = _rho(series, estimate, mean_w) if min(z) != max(z) else 0.0
+        lo, hi = _poisson_ar1(z, mean_w, successes, duration, rho, confidence)
+        return estimate, lo, hi, n, "window-poisson-ar1"
     if min(z) == max(z):  # every window alike (e.g. no success at all): no spread
         return estimate, z[0], z[0], n, "window-constant"
     # bootstrap_mean reads values that are all 0 or 1 as proportions (Wilson): rescale
@@ -131,3 +140,70 @@ def throughput_interval(
         [v * scale for v in z], confidence=confidence, resamples=resamples, seed=seed
     )
     return estimate, iv.lower / scale, iv.upper / scale, n, f"window-{iv.method}"
+
+
+def _window_series(runs: Sequence[Mapping[str, Any] | RunLike]) -> list[tuple[list[int], float]]:
+    out = []
+    for run in runs:
+        if isinstance(run, Mapping):
+            dur, calls = float(run["duration_s"]), run["calls"]
+        else:
+            dur, calls = float(run.duration_s), run.calls
+        if dur > 0:
+            out.append(window_counts(calls, dur))
+    return out
+
+
+def _rho(series: list[tuple[list[int], float]], estimate: float, mean_w: float) -> float:
+    """Lag-1 autocorrelation of the window rates within runs (raw, not clipped)."""
+    num = den = 0.0
+    pairs = 0
+    for ks, w in series:
+        dev = [(k - estimate * w) / mean_w for k in ks]
+        den += sum(d * d for d in dev)
+        num += sum(a * b for a, b in itertools.pairwise(dev))
+        pairs += max(len(dev) - 1, 0)
+    if den <= 0.0 or pairs == 0:
+        return 0.0
+    return num / den
+
+
+def window_autocorrelation(runs: Sequence[Mapping[str, Any] | RunLike]) -> float | None:
+    """Lag-1 autocorrelation of the runs' window rates (``None`` with fewer than 5 windows)."""
+    series = _window_series(runs)
+    n = sum(len(ks) for ks, _ in series)
+    duration = sum(len(ks) * w for ks, w in series)
+    if n < MIN_WINDOWS or duration <= 0:
+        return None
+    estimate = sum(sum(ks) for ks, _ in series) / duration
+    return _rho(series, estimate, duration / n)
+
+
+def _poisson_ar1(
+    z: list[float],
+    mean_w: float,
+    successes: int,
+    duration: float,
+    rho_raw: float,
+    confidence: float,
+) -> tuple[float, float]:
+    """Exact Poisson (Garwood) bounds of the rate, scaled for over-dispersion and AR(1).
+
+    The dispersion is the windows' count variance over their mean count, times
+    the AR(1) long-run factor ``(1 + ρ) / (1 - ρ)``, and at least 1 (Poisson):
+    the total count divided by it is read as a Poisson count.
+    """
+    from scipy.stats import chi2
+
+    n = len(z)
+    # The lag-1 estimate is biased low by about (1 + 4 rho) / n (Marriott & Pope).
+    rho = min(max(rho_raw + (1.0 + 4.0 * rho_raw) / n, 0.0), 0.9)
+    counts = [v * mean_w for v in z]
+    mean_count = sum(counts) / n
+    var = sum((c - mean_count) ** 2 for c in counts) / (n - 1)
+    phi = max(1.0, var * (1.0 + rho) / (1.0 - rho) / mean_count) if mean_count > 0 else 1.0
+    alpha = (1.0 - confidence) / 2.0
+    k = successes / phi
+    lower = float(chi2.ppf(alpha, 2.0 * k)) / 2.0 if k > 0 else 0.0
+    upper = float(chi2.isf(alpha, 2.0 * k + 2.0)) / 2.0
+    return lower * phi / duration, upper * phi / duration

@@ -1,0 +1,173 @@
+"""Intervals that hold at every n: bounded means by betting, paired 0/1 outcomes exactly.
+
+:func:`betting_mean` bounds the mean of values in a known range ``[low, high]``
+(graded scores in [0, 1], costs under a declared per-call cap, paired score
+differences in [-1, 1]) with the betting confidence bound of Waudby-Smith &
+Ramdas (2024, "Estimating means of bounded random variables by betting",
+JRSS-B): each side is a test martingale, so its one-sided error is at most
+``(1 - confidence) / 2`` for every n and every distribution on the range
+(Ville's inequality), not only asymptotically.
+
+:func:`mcnemar_delta` is the exact paired test of 0/1 outcomes: the
+conditional binomial (exact McNemar) test on the discordant pairs, inverted
+into an interval of the accuracy change.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from pytest_prodgate.stats.intervals import (
+    Floats,
+    Interval,
+    _as_values,
+    _check_binomial,
+    _check_confidence,
+    clopper_pearson,
+)
+from pytest_prodgate.stats.seeds import SeedLike, _generator
+
+__all__ = ["betting_mean", "mcnemar_delta"]
+
+# Bets are truncated at this share of the largest bet that keeps the capital positive.
+_TRUNCATE = 0.75
+# Bisection steps on [0, 1]: 2**-52 is below float spacing at 1.
+_STEPS = 52
+
+
+def _rejects(x: Floats, lam: Floats, m: float, log_threshold: float) -> bool:
+    """Whether the capital betting that the mean exceeds ``m`` ever reaches the threshold."""
+    bet = np.minimum(lam, _TRUNCATE / m) if m > 0.0 else lam
+    log_capital = np.cumsum(np.log1p(bet * (x - m)))
+    return bool(np.max(log_capital) >= log_threshold)
+
+
+def _lower(x: Floats, alpha: float) -> float:
+    """One-sided (1 - alpha) lower bound of the mean of ``x`` in [0, 1] (in this order)."""
+    n = x.size
+    # Predictable plug-in bets tuned for a fixed n (WSR eq. 26, one-sided).
+    t = np.arange(1, n + 1, dtype=np.float64)
+    mu = (0.5 + np.cumsum(x)) / (t + 1.0)
+    prev_mu = np.concatenate(([0.5], mu[:-1]))
+    var = (0.25 + np.cumsum((x - prev_mu) ** 2)) / (t + 1.0)
+    prev_var = np.concatenate(([0.25], var[:-1]))
+    lam = np.sqrt(2.0 * math.log(1.0 / alpha) / (n * prev_var))
+    log_threshold = math.log(1.0 / alpha)
+    if not _rejects(x, lam, 0.0, log_threshold):
+        return 0.0
+    lo, hi = 0.0, float(x.max())  # every m >= max(x) keeps the capital <= 1
+    for _ in range(_STEPS):
+        mid = 0.5 * (lo + hi)
+        if _rejects(x, lam, mid, log_threshold):
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15:
+            break
+    return lo
+
+
+def betting_mean(
+    values: npt.ArrayLike,
+    confidence: float = 0.95,
+    seed: SeedLike = 0,
+    *,
+    low: float = 0.0,
+    high: float = 1.0,
+) -> Interval:
+    """Betting confidence interval of the mean of values known to lie in ``[low, high]``.
+
+    Each bound is the edge of the set of means that a test martingale does not
+    reject at ``(1 - confidence) / 2`` (Waudby-Smith & Ramdas, predictable
+    plug-in bets, truncated at 0.75 of the largest safe bet), so each side's
+    error is at most that for every n and every distribution on the range.
+    The bet order is a seeded random permutation of the sorted values: the
+    result depends on the values as a multiset and the seed only. One value,
+    or values with no spread, still give an honest interval (never
+    zero-width). Method ``"betting"``.
+
+    Raises:
+        ValueError: empty or non-finite values, a value outside ``[low, high]``,
+            ``low >= high`` or ``confidence`` outside (0, 1).
+    """
+    c = _check_confidence(confidence)
+    x = _as_values(values)
+    lo_, hi_ = float(low), float(high)
+    if not (math.isfinite(lo_) and math.isfinite(hi_) and lo_ < hi_):
+        raise ValueError(f"the range must be finite with low < high, got [{low!r}, {high!r}]")
+    if float(x.min()) < lo_ or float(x.max()) > hi_:
+        raise ValueError(
+            f"values must lie in [{lo_:g}, {hi_:g}], got [{float(x.min()):g}, {float(x.max()):g}]"
+        )
+    span = hi_ - lo_
+    u = np.clip((np.sort(x) - lo_) / span, 0.0, 1.0)
+    u = u[_generator(seed).permutation(u.size)]
+    alpha = (1.0 - c) / 2.0
+    lower = _lower(u, alpha)
+    upper = 1.0 - _lower(1.0 - u, alpha)
+    estimate = float(np.mean(x))
+    return Interval(
+        estimate,
+        min(lo_ + span * lower, estimate),
+        max(lo_ + span * upper, estimate),
+        int(x.size),
+        "betting",
+    )
+
+
+def mcnemar_delta(
+    regressed: int, fixed: int, n: int, confidence: float = 0.95, margin: float = 0.0
+) -> Interval:
+    """Exact interval of the accuracy change of ``n`` paired 0/1 cases.
+
+    ``regressed`` cases passed in the baseline and fail now, ``fixed`` the
+    reverse; the change is ``(fixed - regressed) / n``. Given the ``D =
+    regressed + fixed`` discordant pairs, ``regressed`` is Binomial(D, θ) with
+    θ the share of discordant pairs that regressed (exact McNemar); the change
+    is π(1 − 2θ), π the discordance rate.
+
+    With ``margin == 0`` (the question "did accuracy drop at all?") only the
+    sign of each bound decides, and the sign is exact: the Clopper–Pearson
+    bounds of θ at ``(1 - confidence) / 2`` each, times the observed π
+    (method ``"mcnemar-exact"``). With ``margin > 0`` the magnitude matters
+    too: θ's and π's exact bounds are taken at half that level each and
+    combined (Bonferroni, method ``"mcnemar-exact-margin"``), so each side
+    holds at ``(1 - confidence) / 2`` for every n. No discordant pair gives
+    ``[-π_upper, π_upper]``, never a zero-width interval.
+
+    Raises:
+        ValueError: negative counts, ``regressed + fixed > n``, ``n < 1``,
+            ``margin`` outside [0, 1] or ``confidence`` outside (0, 1).
+    """
+    c, b, n = _check_binomial(regressed, n, confidence)
+    _, f, _ = _check_binomial(fixed, n, confidence)
+    if n < 1:
+        raise ValueError("n must be >= 1: no interval without paired cases")
+    d = b + f
+    if d > n:
+        raise ValueError(f"regressed + fixed must be <= n, got {b} + {f} > {n}")
+    mg = float(margin)
+    if not 0.0 <= mg <= 1.0:
+        raise ValueError(f"margin must be in [0, 1], got {margin!r}")
+    alpha = (1.0 - c) / 2.0
+    estimate = (f - b) / n
+    if mg == 0.0:
+        pi_lo = pi_hi = d / n
+        level, method = 1.0 - 2.0 * alpha, "mcnemar-exact"
+    else:
+        pi = clopper_pearson(d, n, 1.0 - alpha)  # each side at alpha / 2
+        pi_lo, pi_hi = pi.lower, pi.upper
+        level, method = 1.0 - alpha, "mcnemar-exact-margin"
+    if d == 0:
+        top = pi_hi if mg > 0.0 else clopper_pearson(0, n, c).upper
+        return Interval(estimate, -top, top, n, method)
+    theta = clopper_pearson(b, d, level)
+    # lower bound of the change: the most regressions θ_upper allows
+    slope_lo = 1.0 - 2.0 * theta.upper
+    slope_hi = 1.0 - 2.0 * theta.lower
+    lower = slope_lo * (pi_lo if slope_lo >= 0.0 else pi_hi)
+    upper = slope_hi * (pi_hi if slope_hi >= 0.0 else pi_lo)
+    return Interval(estimate, min(lower, estimate), max(upper, estimate), n, method)

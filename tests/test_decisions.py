@@ -1,0 +1,310 @@
+"""Decision quality: a fast seeded slice of benchmarks/bench_decisions.py, and the exact methods
+against scipy and statsmodels."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pytest_prodgate import stats
+from pytest_prodgate.gating.aggregate import SuiteData
+from pytest_prodgate.gating.gates import GatePolicy, SuiteContext
+from pytest_prodgate.gating.multiplicity import holm_steps
+from pytest_prodgate.gating.registry import evaluate_suite
+from pytest_prodgate.gating.run import decide
+from pytest_prodgate.schema.report import CallReport, CaseReport, RunInfo, TrialReport
+
+ALPHA = 0.025
+
+
+def _bench() -> ModuleType:
+    path = Path(__file__).parent.parent / "benchmarks" / "bench_decisions.py"
+    spec = importlib.util.spec_from_file_location("bench_decisions", path)
+    assert spec is not None
+    assert spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_decisions"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+BENCH = _bench()
+
+# (kind, n, R): a few cells per gate kind; R small enough for a test run.
+SLICE = [
+    ("accuracy 0/1", 20, 0),
+    ("accuracy 0/1", 100, 0),
+    ("accuracy graded", 10, 150),
+    ("accuracy graded", 50, 150),
+    ("accuracy trials=3", 10, 150),
+    ("accuracy trials=3", 30, 150),
+    ("suite: 4 slices + all", 30, 100),
+    ("error rate", 50, 0),
+    ("error rate", 400, 0),
+    ("latency p95", 100, 200),
+    ("cost (cap)", 30, 150),
+    ("cost (no cap)", 10, 100),
+    ("regression", 50, 200),
+    ("throughput", 20, 150),
+    ("throughput", 100, 150),
+]
+
+
+@pytest.mark.parametrize(("kind", "n", "reps"), SLICE, ids=[f"{k}-{n}" for k, n, _ in SLICE])
+def test_decision_errors_stay_within_the_promise(kind: str, n: int, reps: int) -> None:
+    (cell,) = BENCH.run([kind], [n], max(reps, 1), before=False)
+    se = 0.0 if reps == 0 else math.sqrt(ALPHA * (1 - ALPHA) / reps)
+    bound = ALPHA + 3 * se + 1e-12
+    assert cell.false_pass <= bound, cell
+    assert cell.false_fail <= bound, cell
+
+
+def test_the_slice_can_fail_wilson_breaks_the_promise_at_a_high_floor() -> None:
+    # The same check on today's Wilson gate finds its known excess (floor 0.99, n = 17):
+    cell = BENCH._binomial_cell("accuracy 0/1", 17, 0.99, 0.005, ">=", before=True)
+    assert cell.false_fail > ALPHA
+    cell = BENCH._binomial_cell("accuracy 0/1", 17, 0.99, 0.005, ">=", before=False)
+    assert cell.false_fail <= ALPHA
+
+
+def test_uncapped_cost_never_passes_below_the_minimum() -> None:
+    (cell,) = BENCH.run(["cost (no cap)"], [1], 50, before=False)
+    assert cell.false_pass == cell.power_pass == 0.0
+    (cell,) = BENCH.run(["cost (no cap)"], [1], 50, before=True)
+    assert cell.false_pass > 0.3  # today's constant interval passes one call
+
+
+# --------------------------------------------------------------------------- references
+
+
+@pytest.mark.parametrize("n", [1, 5, 17, 50, 400])
+def test_mcnemar_fail_side_is_the_exact_binomial_test(n: int) -> None:
+    from scipy.stats import binomtest
+
+    for d in range(0, n + 1, max(1, n // 10)):
+        for b in range(d + 1):
+            iv = stats.mcnemar_delta(b, d - b, n)
+            p = binomtest(b, d, 0.5, alternative="greater").pvalue if d else 1.0
+            assert (iv.upper < 0) == (p <= ALPHA), (b, d, n, p, iv)
+            p_up = binomtest(b, d, 0.5, alternative="less").pvalue if d else 1.0
+            assert (iv.lower > 0) == (p_up <= ALPHA), (b, d, n, p_up, iv)
+
+
+def test_mcnemar_agrees_with_statsmodels_exact_mcnemar() -> None:
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    for b, f in [(10, 2), (3, 0), (7, 7), (20, 9)]:
+        table = [[50, b], [f, 40]]
+        p = mcnemar(table, exact=True).pvalue  # two-sided
+        iv = stats.mcnemar_delta(b, f, 50 + b + f + 40, confidence=0.95)
+        assert (iv.upper < 0 or iv.lower > 0) == (p <= 0.05), (b, f, p, iv)
+
+
+def test_single_flipped_pair_is_not_a_hard_fail() -> None:
+    iv = stats.mcnemar_delta(1, 0, 1)
+    assert iv.lower < 0 < iv.upper
+    assert iv.method == "mcnemar-exact"
+
+
+def test_mcnemar_margin_bounds_hold_at_every_n() -> None:
+    from scipy.stats import multinomial
+
+    # Exact error of the margin interval: enumerate (regressed, fixed) counts.
+    n, margin = 30, 0.05
+    for pi, theta in [(0.1, 0.75), (0.3, 0.5833), (0.05, 1.0)]:
+        delta = pi * (1 - 2 * theta)
+        if abs(delta + margin) > 1e-3:
+            continue
+        bad = 0.0
+        for b in range(n + 1):
+            for f in range(n + 1 - b):
+                iv = stats.mcnemar_delta(b, f, n, margin=margin)
+                if iv.lower >= -margin + 1e-12:  # a PASS although Δ = -margin
+                    bad += multinomial.pmf(
+                        [b, f, n - b - f], n, [pi * theta, pi * (1 - theta), 1 - pi]
+                    )
+        assert bad <= ALPHA, (pi, theta, bad)
+
+
+def test_clopper_pearson_is_what_auto_gives_and_matches_statsmodels() -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    for k, n in [(0, 1), (17, 17), (90, 100), (3, 1000)]:
+        iv = stats.clopper_pearson(k, n)
+        lo, hi = proportion_confint(k, n, alpha=0.05, method="beta")
+        assert iv.lower == pytest.approx(lo, abs=1e-12)
+        assert iv.upper == pytest.approx(hi, abs=1e-12)
+
+
+def test_betting_bound_is_valid_and_depends_on_the_multiset_only() -> None:
+    rng = np.random.default_rng(5)
+    misses = 0
+    reps = 300
+    for r in range(reps):
+        x = rng.binomial(4, 0.8, 20) / 4.0
+        iv = stats.betting_mean(x, seed=r)
+        misses += iv.lower > 0.8
+    assert misses / reps <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / reps)
+    x = rng.random(50)
+    assert stats.betting_mean(x, seed=3) == stats.betting_mean(x[::-1].copy(), seed=3)
+    one = stats.betting_mean([0.9])
+    assert (one.lower, one.upper) == (0.0, 1.0)
+    constant = stats.betting_mean([0.75] * 3)
+    assert constant.lower < 0.5 < 0.75 < constant.upper  # never zero-width
+
+
+def test_betting_rejects_values_outside_the_range() -> None:
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        stats.betting_mean([0.5, 1.5])
+    with pytest.raises(ValueError, match="low < high"):
+        stats.betting_mean([0.5], low=1.0, high=1.0)
+
+
+# --------------------------------------------------------------------------- edge inputs
+
+
+def test_edge_inputs_give_clear_errors_or_finite_results() -> None:
+    iv = stats.bootstrap_mean([1.7e308, 1, 5])
+    assert all(math.isfinite(v) for v in (iv.estimate, iv.lower, iv.upper))
+    assert iv.lower <= iv.estimate <= iv.upper
+    assert stats.min_n_for_quantile(1e-9) == 3_688_879_453  # at once, not a search
+    assert stats.min_n_for_quantile(0.95) == 72
+    with pytest.raises(ValueError, match="2\\*\\*53"):
+        stats.min_n_for_quantile(1e-17)
+    with pytest.raises(ValueError, match="not strings"):
+        stats.bootstrap_mean(["1", "2", "3"])
+    with pytest.raises(ValueError, match="not strings"):
+        stats.quantile_bounds(np.array(["1", "2"], dtype=object), 0.5)
+    with pytest.raises(ValueError, match="the string"):
+        stats.wilson(3, 10, "0.95")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="resamples must be >= 100"):
+        stats.bootstrap_mean([1.0, 2.0, 3.0], resamples=1)
+    with pytest.raises(ValueError, match="overflows"):
+        stats.paired_delta([1.7e308], [-1.7e308])
+    with pytest.raises(ValueError, match="finite"):
+        stats.bootstrap_mean([1.0, math.inf])
+    with pytest.raises(ValueError, match="empty"):
+        stats.betting_mean([])
+
+
+# --------------------------------------------------------------------------- several gates
+
+
+def test_holm_steps_down() -> None:
+    # p-values 0.001, 0.008, 0.02 of m = 4 gates at one-sided 0.025: Holm confirms
+    # 0.001 (<= 0.025/4) and 0.008 (<= 0.025/3) but not 0.02 (> 0.025/2).
+    p = {"a": 0.001, "b": 0.008, "c": 0.02}
+
+    def fails_at(level: float) -> set[str]:
+        return {g for g, v in p.items() if v <= (1 - level) / 2 + 1e-15}
+
+    confirmed, _ = holm_steps(["a", "b", "c"], 4, 0.95, fails_at)
+    assert confirmed == {"a", "b"}
+
+
+def _slice_cases(per_slice: dict[str, tuple[int, int]]) -> list[CaseReport]:
+    cases = []
+    for tag, (passed, n) in per_slice.items():
+        for i in range(n):
+            ok = i < passed
+            cases.append(
+                CaseReport(
+                    id=f"{tag}{i}",
+                    suite="s",
+                    tags=[tag],
+                    trials=[
+                        TrialReport(
+                            nodeid=f"t[{tag}{i}]",
+                            outcome="passed" if ok else "missed",
+                            score=float(ok),
+                            calls=[CallReport(latency_ms=1.0, ok=True)],
+                        )
+                    ],
+                )
+            )
+    return cases
+
+
+def test_holm_keeps_a_borderline_slice_fail_inconclusive_in_a_suite_of_several() -> None:
+    # slice a: 83/100 against 0.9 FAILs alone (Clopper-Pearson upper 0.898), not under Holm
+    floors = {"a": 0.9, "b": 0.9, "c": 0.9, "d": 0.9}
+    cases = _slice_cases({"a": (83, 100), "b": (95, 100), "c": (95, 100), "d": (60, 100)})
+    targets = {"slice_floors": floors}
+    alone = evaluate_suite(SuiteContext("s", targets, cases, GatePolicy()))
+    assert {g.gate: g.verdict for g in alone}["slice_floor[a]"] == "FAIL"  # at 2.5% alone
+    report = decide(
+        [SuiteData("s", targets, cases)],
+        run=RunInfo(
+            started_at="t", finished_at="t", duration_s=0.0, plugin_version="0",
+            pytest_version="0", python_version="3", platform="p", seed=0,
+            confidence=0.95, resamples=9999, ci_method="auto", mode="gate",
+        ),
+        policy=GatePolicy(),
+    )  # fmt: skip
+    gates = {g.gate: g for g in report.suites[0].gates}
+    assert gates["slice_floor[d]"].verdict == "FAIL"  # 60/100: FAILs at every Holm level
+    a = gates["slice_floor[a]"]
+    assert a.verdict == "INCONCLUSIVE"
+    assert "Holm" in a.reason
+    assert "4 gates" in a.reason
+    assert a.fails_run  # an inconclusive absolute gate still fails the run by default
+
+
+# --------------------------------------------------------------------------- cost gate
+
+
+def _cost_cases(costs: list[float]) -> list[CaseReport]:
+    return [
+        CaseReport(
+            id=f"c{i}",
+            suite="s",
+            trials=[
+                TrialReport(
+                    nodeid=f"t[{i}]",
+                    outcome="passed",
+                    score=1.0,
+                    calls=[CallReport(latency_ms=1.0, ok=True, cost_usd=c)],
+                )
+            ],
+        )
+        for i, c in enumerate(costs)
+    ]
+
+
+def _cost_gate(targets: dict[str, float], costs: list[float]) -> Any:
+    gates = evaluate_suite(SuiteContext("s", targets, _cost_cases(costs), GatePolicy()))
+    return next(g for g in gates if g.gate == "cost_per_call_usd")
+
+
+def test_one_call_never_passes_the_cost_gate_without_a_cap() -> None:
+    g = _cost_gate({"cost_per_call_usd": 0.01}, [0.001])
+    assert (g.verdict, g.method, g.to_resolve) == ("INCONCLUSIVE", "too-few-calls", 30)
+    assert "cost_cap_usd" in g.hint
+    g = _cost_gate({"cost_per_call_usd": 0.01}, [0.001] * 30)
+    assert (g.verdict, g.method) == ("PASS", "constant")  # a stated price, from 30 calls
+
+
+def test_a_declared_cap_gives_the_betting_bound_and_a_wrong_cap_no_pass() -> None:
+    g = _cost_gate({"cost_per_call_usd": 0.01, "cost_cap_usd": 0.02}, [0.001] * 60)
+    assert (g.verdict, g.method) == ("PASS", "betting")
+    g = _cost_gate({"cost_per_call_usd": 0.01, "cost_cap_usd": 0.02}, [0.001])
+    assert g.verdict == "INCONCLUSIVE"  # one call under a cap: honest, wide
+    g = _cost_gate({"cost_per_call_usd": 0.01, "cost_cap_usd": 0.0005}, [0.001] * 60)
+    assert g.verdict == "INCOMPLETE"
+    assert "more than the declared cost_cap_usd" in g.reason
+
+
+def test_lowering_the_cost_cap_loosens_the_lock() -> None:
+    from pytest_prodgate.gating.integrity import loosened_targets
+
+    assert loosened_targets({"cost_cap_usd": 0.02}, {"cost_cap_usd": 0.01}) == [
+        ("cost_cap_usd", 0.02, 0.01)
+    ]
+    assert loosened_targets({"cost_cap_usd": 0.02}, {"cost_cap_usd": 0.03}) == []
