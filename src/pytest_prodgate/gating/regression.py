@@ -17,6 +17,7 @@ from pytest_prodgate.gating.gates import (
     compare,
     count,
     gate_report,
+    likely,
 )
 from pytest_prodgate.schema.report import CaseReport, GateReport, RegressionReport, RunReport
 
@@ -141,9 +142,11 @@ def regression(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
         needed = stats.n_to_resolve_mean(
             iv, target, power=RESOLVE_POWER, confidence=policy.confidence
         )
+        side, likely_verdict = likely(kind.comparator, iv.estimate, target)
         hint = (
-            f"About {count(needed, 'paired case')} would resolve it (with "
-            f"{RESOLVE_POWER:.0%} probability) if the change stays at {iv.estimate:+.3f}."
+            f"About {count(needed, 'paired case')} would likely show a change {side} {t}, "
+            f"a {likely_verdict} (with {RESOLVE_POWER:.0%} probability), "
+            f"if the change stays at {iv.estimate:+.3f}."
             if needed
             else "The change sits on the allowed regression: more cases would not resolve it."
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pytest_prodgate.gating.registry import fmt, interval_text, kind_of, target_text
+from pytest_prodgate.schema.redact import redact
 from pytest_prodgate.schema.report import DrillReport, LoadRunReport, RunReport, SuiteReport
 
 __all__ = ["gate_rows", "suite_details", "summary", "table_lines", "verdict_line"]
@@ -189,7 +190,8 @@ def summary(report: RunReport) -> list[tuple[str, str]]:
             out.append(("", f"... and {len(missed) - 10} more (see --prodgate-report)"))
     if not report.suites:
         out.append(("=", "prodgate: no eval cases ran"))
-        return out
+        out += [("", f"prodgate: note: {note}") for note in report.notes]
+        return _redacted(out)
     n_suites = len(report.suites)
     n_gates = sum(len(s.gates) for s in report.suites)
     out.append(
@@ -205,4 +207,9 @@ def summary(report: RunReport) -> list[tuple[str, str]]:
     if report.run.interrupted:
         final += " (run interrupted: gates saw only the cases that ran)"
     out.append(("", final))
-    return out
+    return _redacted(out)
+
+
+def _redacted(entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """SPEC §18: whatever reached the report unredacted is caught before it prints."""
+    return [(sep, redact(text)) for sep, text in entries]

@@ -48,8 +48,12 @@ class Controller:
         self.notes: list[str] = []
         #: The ``--prodgate-shard`` collection records xdist workers sent.
         self.shard_records: list[dict[str, Any]] = []
+        self.report_kept: str | None = None
 
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and getattr(report, "prodgate_missed", None):
+            _count_as_missed(self.config, report)
         if report.when == "teardown":
             self.finished_items += 1
         announce = getattr(report, "prodgate_announce", None)
@@ -64,11 +68,14 @@ class Controller:
         try:
             result = yield
         except BaseException as exc:
-            # -x / --maxfail end the loop with session.Failed, Ctrl-C with
-            # KeyboardInterrupt: the run is partial only if items were left unrun.
-            self.interrupted = isinstance(exc, KeyboardInterrupt) or (
-                self.finished_items < session.testscollected
+            # -x / --maxfail end the loop with session.Failed, --sw (stepwise) and
+            # shouldstop with session.Interrupted (a KeyboardInterrupt), even after
+            # the last item: the run is partial only if items were left unrun. A
+            # real Ctrl-C is always partial.
+            ctrl_c = isinstance(exc, KeyboardInterrupt) and not isinstance(
+                exc, (session.Interrupted, session.Failed)
             )
+            self.interrupted = ctrl_c or self.finished_items < session.testscollected
             raise
         stopped = bool(session.shouldstop or session.shouldfail)
         self.interrupted = stopped and self.finished_items < session.testscollected
@@ -272,24 +279,40 @@ class Controller:
             shard=self._shard_info(),
         )
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # tryfirst: after -x or Ctrl-C the gates are decided here, before --junitxml
+        # writes its file, so the XML holds every prodgate::SUITE::GATE row.
         if self.ledger is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.ledger)
         if self.report is None:  # the run loop did not finish normally
             self.evaluate()
         assert self.report is not None
+        if self.config.option.collectonly:
+            return  # nothing was measured: no file is written or replaced
         self.write_outputs(self.report)
 
     def write_outputs(self, report: RunReport) -> None:
         from pytest_prodgate.output.markdown import markdown
+        from pytest_prodgate.schema.redact import redact_json_text
         from pytest_prodgate.schema.report import write_atomic
 
-        if self.settings.report is not None:
+        path = self.settings.report
+        if path is not None and not self.aggregator.payloads and path.exists():
+            # A run that measured nothing (a collection error, every case deselected)
+            # must not replace a report that measured something.
+            self.report_kept = (
+                f"prodgate: report NOT written: this run measured no eval case; "
+                f"kept the existing {path}"
+            )
+            path = None
+        if path is not None:
+            text = redact_json_text(report.model_dump_json(indent=2))  # SPEC §18
             try:
-                write_atomic(self.settings.report, report.model_dump_json(indent=2) + "\n")
+                write_atomic(path, text + "\n")
             except OSError as exc:
-                self._warn(f"cannot write the report to {self.settings.report}: {exc}")
+                self._warn(f"cannot write the report to {path}: {exc}")
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             try:
@@ -301,7 +324,9 @@ class Controller:
     def _warn(self, message: str) -> None:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
-            tr.write_line(f"prodgate: WARNING: {message}", yellow=True, bold=True)
+            from pytest_prodgate.schema.redact import redact
+
+            tr.write_line(redact(f"prodgate: WARNING: {message}"), yellow=True, bold=True)
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -319,10 +344,53 @@ class Controller:
                 tr.write_line(text, red=report.fails_run, green=not report.fails_run, bold=True)
             else:
                 tr.write_line(text)
-        if not report.suites:
-            return
-        if self.settings.report is not None:
+        if report.fails_run:
+            _mark_run_failed(tr, report)
+        if self.report_kept is not None:
+            tr.write_line(self.report_kept, yellow=True)
+        elif report.suites and self.settings.report is not None:
             tr.write_line(f"prodgate: report written to {self.settings.report}")
+
+
+def _count_as_missed(config: pytest.Config, report: pytest.TestReport) -> None:
+    """A miss is counted as ``missed``, also by a terminal reporter (pytest-sugar) that
+    categorises reports itself from their outcome and so filed it under ``passed``."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    stats = getattr(tr, "stats", None)
+    if not isinstance(stats, dict):
+        return
+    passed = stats.get("passed", [])
+    if any(r is report for r in passed):
+        stats["passed"] = [r for r in passed if r is not report]
+        if not stats["passed"]:
+            del stats["passed"]
+        stats.setdefault("missed", []).append(report)
+
+
+class _GateReport(pytest.TestReport):
+    """A failing gate in the terminal's stats: makes pytest's last line red, counts as no test."""
+
+    count_towards_summary = False  # type: ignore[assignment]
+
+
+def _mark_run_failed(tr: Any, report: RunReport) -> None:
+    """After a failed gate pytest's closing line is red, as after a failed test."""
+    stats = getattr(tr, "stats", None)
+    if not isinstance(stats, dict):
+        return
+    for suite in report.suites:
+        for g in suite.gates:
+            if g.fails_run:
+                stats.setdefault("failed", []).append(
+                    _GateReport(
+                        nodeid=f"prodgate::{suite.name}::{g.gate}",
+                        location=("prodgate", None, f"{suite.name}::{g.gate}"),
+                        keywords={},
+                        outcome="failed",
+                        longrepr=f"{g.verdict}",
+                        when="call",
+                    )
+                )
 
 
 def _iso(ts: float) -> str:

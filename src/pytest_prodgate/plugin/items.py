@@ -19,26 +19,40 @@ def _default_suite(item: pytest.Item) -> str:
 
 
 def _case_identity(item: pytest.Item, case: Any) -> tuple[str, int]:
-    """(case id, trial): the Case's id, else the parametrize id, else the node id."""
+    """(case id, trial): the Case's id, else the parametrize id, else the node id.
+
+    Repetitions are trials whatever made them: ``trials=N`` / ``--prodgate-trials``
+    and pytest-repeat's ``--count`` / ``@pytest.mark.repeat`` both give one case
+    several trials (numbered ``prodgate trial × count + repetition``), never new cases.
+    """
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return item.nodeid, 0
     params: dict[str, Any] = callspec.params
     trial = int(params.get(TRIAL_FIXTURE, 0))
+    idlist = [str(i) for i in getattr(callspec, "_idlist", None) or callspec.id.split("-")]
+    if TRIAL_FIXTURE in params and _trial_id(trial) in idlist:
+        idlist.remove(_trial_id(trial))
+    if REPEAT_FIXTURE in params:
+        step = int(params[REPEAT_FIXTURE])
+        count = 1
+        for i, part in enumerate(idlist):
+            first, _, total = part.partition("-")
+            if first == str(step + 1) and total.isdigit():
+                count = int(total)
+                del idlist[i]
+                break
+        trial = trial * count + step
     if case is not None:
         return case.id, trial
-    ids: str = callspec.id
-    if TRIAL_FIXTURE in params:
-        # The trials are parametrized first (tryfirst), so their id leads callspec.id.
-        parts = ids.split("-")
-        if _trial_id(trial) in parts:
-            parts.remove(_trial_id(trial))
-        ids = "-".join(parts)
+    ids = "-".join(idlist)
     if not ids:
         return item.nodeid.split("[", 1)[0], trial
     return ids, trial
 
 
+#: pytest-repeat's parameter (``--count``, ``@pytest.mark.repeat``): its steps are trials.
+REPEAT_FIXTURE = "__pytest_repeat_step_number"
 TRIAL_FIXTURE = "prodgate_trial"
 
 
