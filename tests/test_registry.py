@@ -14,6 +14,7 @@ from pytest_prodgate.gating.registry import (
     LOCKED,
     REGRESSION,
     SEALED_DATASET,
+    SEALED_SET,
     SLICE_FLOOR,
     evaluate_suite,
     fmt,
@@ -60,7 +61,7 @@ def test_kind_of_names_as_in_reports(gate: str, kind: str) -> None:
 
 def test_only_rows_whose_inputs_are_not_in_the_report_are_carried() -> None:
     carried = {k.name for k in GATE_KINDS if k.carried}
-    assert carried == {SEALED_DATASET.name, LOCKED.name}
+    assert carried == {SEALED_DATASET.name, LOCKED.name, SEALED_SET.name}
     assert kind_of("my_hook_gate").carried
 
 

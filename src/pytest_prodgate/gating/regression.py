@@ -65,13 +65,20 @@ def case_scores(cases: Sequence[CaseReport]) -> dict[str, float]:
     return out
 
 
+def _load_or_drill_only(cases: Sequence[CaseReport]) -> bool:
+    """A suite of load runs and drills only has no accuracy to compare with a baseline."""
+    return bool(cases) and all(
+        any(t.load_runs or t.drills for t in c.trials) for c in cases
+    )
+
+
 def regression(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     """Accuracy now vs ``ctx.baseline``, paired by case id; sets ``ctx.regression``.
 
     Only cases present (and scored) in both runs are compared: a baseline from a
     partial run (``-k``, a shard) never turns missing cases into regressions.
     """
-    if ctx.baseline is None:
+    if ctx.baseline is None or _load_or_drill_only(ctx.cases):
         return []
     suite, name, policy = ctx.name, ctx.baseline_name, ctx.policy
     current = case_scores(ctx.cases)

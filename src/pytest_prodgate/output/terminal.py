@@ -40,7 +40,10 @@ def table_lines(report: RunReport) -> list[str]:
     header = ("suite", "gate", "target", "observed", pct, "n", "verdict")
     rows = gate_rows(report)
     if not rows:
-        return ["no gates declared (add keyword arguments to the prodgate marker)"]
+        out = ["no gates declared"]
+        for suite in report.suites:
+            out.extend(f"{suite.name}: {line}" for line in suite_details(suite))
+        return out
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     right = {5}
 
@@ -53,10 +56,16 @@ def table_lines(report: RunReport) -> list[str]:
 
     out = [line(header)] + [line(r) for r in rows]
     for suite in report.suites:
-        for g in suite.gates:
-            if g.verdict == "PASS" and not g.reason:
-                continue
-            out.append(f"{suite.name} {g.gate} {g.verdict}: {g.reason}".rstrip())
+        # Gates that share a verdict and reason (INCOMPLETE, interrupted) say it once.
+        shown = [g for g in suite.gates if g.verdict != "PASS" or g.reason]
+        same: dict[tuple[str, str], list[str]] = {}
+        for g in shown:
+            if not g.hint:
+                same.setdefault((g.verdict, g.reason), []).append(g.gate)
+        for g in shown:
+            names = same.pop((g.verdict, g.reason), None) if not g.hint else [g.gate]
+            if names:
+                out.append(f"{suite.name} {', '.join(names)} {g.verdict}: {g.reason}".rstrip())
             if g.hint:
                 out.append(f"  {g.hint}")
     for suite in report.suites:
@@ -145,7 +154,7 @@ def verdict_line(report: RunReport) -> str:
     failing = [g for g in gates if g.fails_run]
     warned = [g for g in gates if g.verdict == "INCONCLUSIVE" and not g.fails_run]
     if not gates:
-        return "prodgate: no gates"
+        return "prodgate: nothing gated — no suite declares a gate"
     if report.run.shard is not None:
         return (
             f"prodgate: shard {report.run.shard.label} — {len(gates)} "

@@ -171,12 +171,13 @@ class Controller:
             return {}
         from pytest_prodgate.data.dataset import loaded_datasets
         from pytest_prodgate.data.sealing import (
+            lock_key,
             stale_suites,
             unlocked_suites,
             unsealed_sources,
             verify_datasets,
         )
-        from pytest_prodgate.gating.integrity import integrity_gates
+        from pytest_prodgate.gating.integrity import integrity_gates, subset_rows, unrun_sealed
 
         root = self.config.rootpath
         # How this run read each dataset its cases came from (a sealed file read
@@ -200,12 +201,28 @@ class Controller:
                 f"prodgate.lock locks suites this run did not gate: {', '.join(stale)} "
                 "(deselected, renamed or removed? a renamed suite escapes its locked targets)"
             )
+        ran: dict[str, set[str]] = {}
+        for s in suites:
+            for c in s.cases:
+                if c.source:
+                    ran.setdefault(lock_key(root, c.source), set()).add(c.id)
+        partial = unrun_sealed(self.lock, ran)
         out = {}
         for s in suites:
             sources = sorted({c.source for c in s.cases if c.source})
             out[s.name] = integrity_gates(
                 s.name, self.lock["suites"].get(s.name), s.targets, checks, sources, root
             )
+            keys = [lock_key(root, src) for src in sources]
+            if not self.settings.subset:
+                out[s.name] += subset_rows(s.name, partial, keys)
+            for key in sorted(set(keys) & set(partial)):
+                if self.settings.subset:
+                    done, total = partial[key]
+                    s.notes.append(
+                        f"gated on a subset (--prodgate-subset): ran {done:,} of {total:,} "
+                        f"sealed cases of {key}"
+                    )
             for key in unsealed_sources(self.lock, root, sources):
                 s.notes.append(f"dataset {key} is not sealed in prodgate.lock (--prodgate-lock)")
             if s.name in new:

@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_prodgate.plugin.state import SPEC_KEY, ItemSpec, enabled, is_eval_case, settings_of
+from pytest_prodgate.plugin.state import (
+    SPEC_KEY,
+    ItemSpec,
+    enabled,
+    is_eval_case,
+    prodgate_marks,
+    settings_of,
+)
 
 if TYPE_CHECKING:
     from pytest_prodgate.schema.targets import TargetError, Targets
@@ -71,7 +78,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from pytest_prodgate.schema.targets import TargetError, parse_marker_args
 
     settings = settings_of(metafunc.config)
-    markers = [(m.args, m.kwargs) for m in metafunc.definition.iter_markers("prodgate")]
+    markers = [(m.args, m.kwargs) for m in prodgate_marks(metafunc.definition)]
     if not markers:
         return
     try:
@@ -94,7 +101,7 @@ def item_spec(item: pytest.Item) -> ItemSpec:
         return spec
     case = case_of(item)
     case_id, trial = _case_identity(item, case)
-    markers = [(m.args, m.kwargs) for m in item.iter_markers("prodgate")]
+    markers = [(m.args, m.kwargs) for m in prodgate_marks(item)]
     path, lineno, _ = item.location
     location = f"{item.nodeid} ({path}:{(lineno or 0) + 1})"
     parsed = _parse_cached(item.config, markers)

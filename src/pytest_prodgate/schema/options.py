@@ -198,6 +198,14 @@ OPTIONS: tuple[Option, ...] = (
         metavar="REGEX",
     ),
     Option(
+        "subset",
+        "--prodgate-subset",
+        "flag",
+        "gate a subset of a sealed set on purpose (-k, --lf): the verdicts stand and say so; "
+        "without it a sealed suite run in part is INCOMPLETE.",
+        ini=False,
+    ),
+    Option(
         "lock",
         "--prodgate-lock",
         "flag",

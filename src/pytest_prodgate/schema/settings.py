@@ -36,6 +36,7 @@ class Settings(BaseModel):
 
     enabled: bool = False
     lock: bool = False
+    subset: bool = False
     mode: Literal["gate", "report"] = _default("mode")
     model: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
     report: Path | None = None
