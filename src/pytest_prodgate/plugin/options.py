@@ -89,10 +89,10 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(raw)
     except SettingsError as exc:
         raise _usage_error(str(exc)) from None
-    from pytest_prodgate.schema import redact
+    from pytest_prodgate.schema.redact import add_patterns, clear_patterns
 
-    redact.clear_patterns()
-    redact.add_patterns(settings.redact or ())
+    clear_patterns()
+    add_patterns(settings.redact or ())
     if not (settings.enabled or settings.lock):
         return  # options given without --prodgate: checked (a typo exits 4), otherwise inert
     if not is_worker(config):
