@@ -100,7 +100,8 @@ GATE_KINDS: tuple[GateKind, ...] = (
              target_text=lambda g: "unchanged", carried=True, order=100),
     GateKind("locked", None, "<=", "", _fraction, None, carried=True, order=110),
     GateKind("sealed_set", None, ">=", "cases", _whole, None,
-             target_text=lambda g: f"all {g.target:,.0f}", carried=True, order=120),
+             target_text=lambda g: f"all {g.target:,.0f}", interval_text="(cases run)",
+             carried=True, order=120),
 )  # fmt: skip
 
 _ORDERED = sorted(GATE_KINDS, key=lambda k: k.order)
