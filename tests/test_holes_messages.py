@@ -38,8 +38,8 @@ def test_a_sealed_set_run_in_part_is_incomplete(
     result.stdout.fnmatch_lines(
         [
             f"qa *sealed_set[[]cases.jsonl[]] *all 20 *{n} *(cases run) *{n}  INCOMPLETE",
-            f"qa accuracy_floor, latency_p95_ms, sealed_set[[]cases.jsonl[]] INCOMPLETE: ran {n} of "
-            "20 sealed cases of cases.jsonl*--prodgate-subset*",
+            "qa accuracy_floor, latency_p95_ms, sealed_set[[]cases.jsonl[]] INCOMPLETE: "
+            f"ran {n} of 20 sealed cases of cases.jsonl*--prodgate-subset*",
         ]
     )
     report = read_report(project.path / "r.json")
@@ -49,7 +49,11 @@ def test_a_sealed_set_run_in_part_is_incomplete(
 def test_a_subset_on_purpose_keeps_its_verdicts_and_says_so(project: pytest.Pytester) -> None:
     _sealed_project(project)
     result = project.runpytest(
-        "--prodgate", "--prodgate-model=mymodel:echo", "-k", "c2 or c3", "--prodgate-subset",
+        "--prodgate",
+        "--prodgate-model=mymodel:echo",
+        "-k",
+        "c2 or c3",
+        "--prodgate-subset",
         "--prodgate-inconclusive=warn",
     )
     assert result.ret == 0, result.stdout.str()
@@ -71,7 +75,8 @@ def test_the_whole_set_runs_without_a_set_row(project: pytest.Pytester) -> None:
 @pytest.mark.xdist_modes
 def test_conftest_pytestmark_makes_eval_cases(run: RunFn, project: pytest.Pytester) -> None:
     project.makeconftest(
-        'import pytest\npytestmark = pytest.mark.prodgate("from-conftest", accuracy_floor=0.99, trials=2)\n'
+        "import pytest\n"
+        'pytestmark = pytest.mark.prodgate("from-conftest", accuracy_floor=0.99, trials=2)\n'
     )
     project.makepyfile(
         test_suite="""
@@ -164,7 +169,13 @@ def test_incomplete_reason_once_per_suite_with_spend_against_cap(
             prodgate_case.add_cost(0.01)
         """
     )
-    result = run("--prodgate", "--prodgate-model=mymodel:echo", "--prodgate-max-spend-usd=0.02", "-p", "no:randomly")
+    result = run(
+        "--prodgate",
+        "--prodgate-model=mymodel:echo",
+        "--prodgate-max-spend-usd=0.02",
+        "-p",
+        "no:randomly",
+    )
     assert result.ret == 1
     lines = [line for line in result.outlines if "INCOMPLETE:" in line]
     assert len(lines) == 1, lines
@@ -224,7 +235,9 @@ def test_load(prodgate_load):
 def test_no_regression_row_for_a_load_only_suite(project: pytest.Pytester) -> None:
     project.makepyfile(test_suite=LOAD_ONLY)
     assert project.runpytest("--prodgate", "--prodgate-report=base.json").ret == 0
-    result = project.runpytest("--prodgate", "--prodgate-baseline=base.json", "--prodgate-report=r.json")
+    result = project.runpytest(
+        "--prodgate", "--prodgate-baseline=base.json", "--prodgate-report=r.json"
+    )
     assert result.ret == 0, result.stdout.str()
     gates = [g["gate"] for g in read_report(project.path / "r.json")["suites"][0]["gates"]]
     assert gates == ["throughput_rps"]

@@ -92,7 +92,9 @@ def test_redact_option_adds_patterns(project: pytest.Pytester) -> None:
             assert False, "customer ACME-4711-XY said no"
         """
     )
-    result = project.runpytest("--prodgate", "--prodgate-redact=ACME-\\d+-[A-Z]+", "--prodgate-report=r.json")
+    result = project.runpytest(
+        "--prodgate", "--prodgate-redact=ACME-\\d+-[A-Z]+", "--prodgate-report=r.json"
+    )
     assert "ACME-4711-XY" not in result.stdout.str()
     assert "ACME-4711-XY" not in (project.path / "r.json").read_text()
     result.stdout.fnmatch_lines(["MISSED *customer [[]REDACTED[]] said no"])
@@ -126,10 +128,15 @@ def _write_cases(path: Path, n: int) -> None:
 def test_pytest_repeat_repetitions_are_trials(run: RunFn, project: pytest.Pytester) -> None:
     project.makepyfile(test_suite=REPEATED)
     _write_cases(project.path / "cases.jsonl", 3)
-    result = run("--prodgate", "--prodgate-model=mymodel:echo", "--count=3", "--prodgate-report=r.json")
+    result = run(
+        "--prodgate", "--prodgate-model=mymodel:echo", "--count=3", "--prodgate-report=r.json"
+    )
     assert result.ret == 0, result.stdout.str()
     report = read_report(project.path / "r.json")
-    for suite, ids in (("test_suite.py::test_plain", ["0", "1", "2", "3"]), ("loaded", ["c0", "c1", "c2"])):
+    for suite, ids in (
+        ("test_suite.py::test_plain", ["0", "1", "2", "3"]),
+        ("loaded", ["c0", "c1", "c2"]),
+    ):
         (s,) = [s for s in report["suites"] if s["name"] == suite]
         assert [c["id"] for c in s["cases"]] == ids
         for c in s["cases"]:
@@ -143,8 +150,13 @@ def test_pytest_repeat_with_prodgate_trials_numbers_every_trial(project: pytest.
     project.makepyfile(test_suite=REPEATED)
     _write_cases(project.path / "cases.jsonl", 2)
     result = project.runpytest(
-        "--prodgate", "--prodgate-model=mymodel:echo", "--count=2", "--prodgate-trials=2",
-        "--prodgate-report=r.json", "-k", "loaded",
+        "--prodgate",
+        "--prodgate-model=mymodel:echo",
+        "--count=2",
+        "--prodgate-trials=2",
+        "--prodgate-report=r.json",
+        "-k",
+        "loaded",
     )
     assert result.ret == 0, result.stdout.str()
     (s,) = read_report(project.path / "r.json")["suites"]
@@ -202,7 +214,9 @@ def test_case(prodgate_model, i):
 """
 
 
-def test_stepwise_stop_after_the_last_case_is_not_an_interrupted_run(project: pytest.Pytester) -> None:
+def test_stepwise_stop_after_the_last_case_is_not_an_interrupted_run(
+    project: pytest.Pytester,
+) -> None:
     project.makepyfile(test_suite=STEP)
     result = project.runpytest(
         "--prodgate", "--prodgate-model=mymodel:echo", "--sw", "--prodgate-report=r.json"
@@ -233,9 +247,7 @@ def test_junit_after_x_has_every_gate_row(run: RunFn, project: pytest.Pytester) 
     result = run("--prodgate", "--prodgate-model=mymodel:echo", "-x", "--junitxml=j.xml")
     assert result.ret == 1
     root = ET.parse(project.path / "j.xml").getroot()
-    cases = {
-        c.get("name"): c for c in root.iter("testcase") if c.get("classname") == "prodgate.ju"
-    }
+    cases = {c.get("name"): c for c in root.iter("testcase") if c.get("classname") == "prodgate.ju"}
     assert set(cases) == {"accuracy_floor", "latency_p95_ms"}
     for case in cases.values():
         failure = case.find("failure")
@@ -260,7 +272,8 @@ def test_report_header_and_red_final_line_after_a_failed_gate(project: pytest.Py
     assert "prodgate: mode gate, seed 7, confidence 0.95, 9,999 resamples" in text
     final = [line for line in result.outlines if " in " in line and "missed" in line][-1]
     assert "\x1b[31m" in final  # red, as after a failed test
-    assert "3 passed" in final and "2 missed" in final
+    assert "3 passed" in final
+    assert "2 missed" in final
     plain = project.runpytest("--prodgate-seed=7")
     assert "prodgate: mode" not in plain.stdout.str()
 
@@ -279,5 +292,6 @@ def test_pytest_sugar_counts_misses_as_missed(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess("--prodgate", "--force-sugar", "-p", "no:cacheprovider")
     assert result.ret == 0
     text = result.stdout.str()
-    assert "3 passed" in text and "2 missed" in text, text
+    assert "3 passed" in text, text
+    assert "2 missed" in text, text
     assert "5 passed" not in text

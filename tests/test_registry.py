@@ -190,7 +190,9 @@ def test_an_inconclusive_gate_says_how_many_cases_would_resolve_it() -> None:
     assert gate.to_resolve is not None
     assert gate.to_resolve > 40
     assert gate.to_resolve_unit == "case"
-    assert gate.hint.startswith(f"About {gate.to_resolve:,} cases would likely show >= 0.900, a PASS")
+    assert gate.hint.startswith(
+        f"About {gate.to_resolve:,} cases would likely show >= 0.900, a PASS"
+    )
     # A latency gate with too few calls for a finite bound names the calls it needs.
     ctx = SuiteContext("s", {"latency_p99_ms": 1000.0}, _cases(40, 40), GatePolicy())
     (gate,) = evaluate_suite(ctx)

@@ -175,8 +175,9 @@ def subset_rows(
             "deselection picked a subset); a sealed suite is gated on its whole set. Run "
             "them all, or give --prodgate-subset to gate this subset on purpose."
         )
-        row = gate_report(suite, f"{SEALED_SET.name}[{key}]", ">=", float(sealed), "INCOMPLETE",
-                          None, reason)
+        row = gate_report(
+            suite, f"{SEALED_SET.name}[{key}]", ">=", float(sealed), "INCOMPLETE", None, reason
+        )
         row.estimate, row.n = float(ran), ran
         rows.append(row)
     return rows

@@ -67,9 +67,7 @@ def case_scores(cases: Sequence[CaseReport]) -> dict[str, float]:
 
 def _load_or_drill_only(cases: Sequence[CaseReport]) -> bool:
     """A suite of load runs and drills only has no accuracy to compare with a baseline."""
-    return bool(cases) and all(
-        any(t.load_runs or t.drills for t in c.trials) for c in cases
-    )
+    return bool(cases) and all(any(t.load_runs or t.drills for t in c.trials) for c in cases)
 
 
 def regression(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:

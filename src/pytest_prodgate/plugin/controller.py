@@ -387,7 +387,7 @@ def _count_as_missed(config: pytest.Config, report: pytest.TestReport) -> None:
 class _GateReport(pytest.TestReport):
     """A failing gate in the terminal's stats: makes pytest's last line red, counts as no test."""
 
-    count_towards_summary = False  # type: ignore[assignment]
+    count_towards_summary = False
 
 
 def _mark_run_failed(tr: Any, report: RunReport) -> None:

@@ -10,12 +10,13 @@ import pytest
 from pytest_prodgate.plugin.items import item_spec
 from pytest_prodgate.plugin.state import enabled, is_eval_case
 
-
 #: What ``--prodgate-lock`` did, printed at the end of the run: ``(ok, message)``.
 LOCK_RESULT_KEY = pytest.StashKey[tuple[bool, str]]()
 
 
-def seal_collected(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def seal_collected(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     """``--prodgate-lock``: seal every dataset collection loaded, and every suite's targets.
 
     Nothing is written when collection had errors (a malformed dataset is one): the

@@ -126,8 +126,8 @@ def conftest_marks(config: pytest.Config, path: Path) -> list[pytest.Mark]:
             continue
         raw = getattr(plugin, "pytestmark", None)
         items = raw if isinstance(raw, (list, tuple)) else [raw]
-        marks = [getattr(m, "mark", m) for m in items]
-        marks = [m for m in marks if isinstance(m, pytest.Mark) and m.name == "prodgate"]
+        unpacked = [getattr(m, "mark", m) for m in items]
+        marks = [m for m in unpacked if isinstance(m, pytest.Mark) and m.name == "prodgate"]
         if marks:
             found.append((len(here.parts), marks))
     found.sort(key=lambda pair: -pair[0])

@@ -85,9 +85,7 @@ def _env_pattern(environ: Mapping[str, str]) -> re.Pattern[str] | None:
     global _env_cache
     items = tuple(
         sorted(
-            (k, v)
-            for k, v in environ.items()
-            if len(v) >= 8 and _SECRET_ENV_PART.search(k.upper())
+            (k, v) for k, v in environ.items() if len(v) >= 8 and _SECRET_ENV_PART.search(k.upper())
         )
     )
     if _env_cache is not None and _env_cache[0] == items:
@@ -137,9 +135,9 @@ def redact_json_text(text: str) -> str:
 
     def one(m: re.Match[str]) -> str:
         raw = m.group(1)
-        if not (_TRIGGER.search(raw) or _extra or (env is not None and env.search(raw))):
-            if "\\" not in raw:
-                return m.group(0)
+        hinted = _TRIGGER.search(raw) or _extra or (env is not None and env.search(raw))
+        if not hinted and "\\" not in raw:
+            return m.group(0)
         try:
             value = json.loads(m.group(0))
         except ValueError:

@@ -41,7 +41,9 @@ class Settings(BaseModel):
     model: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
     report: Path | None = None
     baseline: Path | None = None
-    confidence: Annotated[float, Field(gt=0.5, lt=1.0, allow_inf_nan=False)] = _default("confidence")
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0, allow_inf_nan=False)] = _default(
+        "confidence"
+    )
     resamples: Annotated[int, Field(ge=100, le=10_000_000)] = _default("resamples")
     seed: Annotated[int, Field(ge=0)] = _default("seed")
     ci_method: Literal["auto", "bootstrap", "wilson", "clopper-pearson"] = _default("ci_method")
