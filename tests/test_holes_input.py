@@ -240,5 +240,5 @@ def test_empty_report_as_baseline_is_a_usage_error(project: pytest.Pytester) -> 
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: prodgate: --prodgate-baseline=*empty.json*: measured no eval case*"]
+        ["ERROR: prodgate: --prodgate-baseline: *empty.json: measured no eval case*"]
     )

@@ -245,7 +245,7 @@ def test_junit_after_x_has_every_gate_row(run: RunFn, project: pytest.Pytester) 
         """
     )
     result = run("--prodgate", "--prodgate-model=mymodel:echo", "-x", "--junitxml=j.xml")
-    assert result.ret == 1
+    assert result.ret in (1, 2)  # -x: 1; under -n 2 xdist reports its stop as interrupted
     root = ET.parse(project.path / "j.xml").getroot()
     cases = {c.get("name"): c for c in root.iter("testcase") if c.get("classname") == "prodgate.ju"}
     assert set(cases) == {"accuracy_floor", "latency_p95_ms"}

@@ -146,11 +146,11 @@ def pytest_configure(config: pytest.Config) -> None:
         if settings.baseline is not None:
             from pytest_prodgate.schema.report import ReportError, load_report
 
-            where = f"{raw['baseline'][1]}={settings.baseline}"
+            where = f"{raw['baseline'][1]}: {settings.baseline}"
             try:
                 controller.baseline = load_report(settings.baseline)
             except ReportError as exc:
-                raise pytest.UsageError(f"prodgate: {where}: {exc}") from None
+                raise pytest.UsageError(f"prodgate: {raw['baseline'][1]}: {exc}") from None
             problem = baseline_problem(controller.baseline)
             if problem is not None:
                 raise pytest.UsageError(f"prodgate: {where}: {problem}")
