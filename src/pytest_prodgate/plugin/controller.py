@@ -53,7 +53,9 @@ class Controller:
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" and getattr(report, "prodgate_missed", None):
-            _count_as_missed(self.config, report)
+            from pytest_prodgate.plugin.summary_stats import count_as_missed
+
+            count_as_missed(self.config, report)
         if report.when == "teardown":
             self.finished_items += 1
         announce = getattr(report, "prodgate_announce", None)
@@ -206,7 +208,8 @@ class Controller:
             for c in s.cases:
                 if c.source:
                     ran.setdefault(lock_key(root, c.source), set()).add(c.id)
-        partial = unrun_sealed(self.lock, ran)
+        # A shard runs part of every sealed set by design: prodgate merge pools them.
+        partial = unrun_sealed(self.lock, ran) if self.settings.shard is None else {}
         out = {}
         for s in suites:
             sources = sorted({c.source for c in s.cases if c.source})
@@ -362,52 +365,13 @@ class Controller:
             else:
                 tr.write_line(text)
         if report.fails_run:
-            _mark_run_failed(tr, report)
+            from pytest_prodgate.plugin.summary_stats import mark_run_failed
+
+            mark_run_failed(tr, report)
         if self.report_kept is not None:
             tr.write_line(self.report_kept, yellow=True)
         elif report.suites and self.settings.report is not None:
             tr.write_line(f"prodgate: report written to {self.settings.report}")
-
-
-def _count_as_missed(config: pytest.Config, report: pytest.TestReport) -> None:
-    """A miss is counted as ``missed``, also by a terminal reporter (pytest-sugar) that
-    categorises reports itself from their outcome and so filed it under ``passed``."""
-    tr = config.pluginmanager.get_plugin("terminalreporter")
-    stats = getattr(tr, "stats", None)
-    if not isinstance(stats, dict):
-        return
-    passed = stats.get("passed", [])
-    if any(r is report for r in passed):
-        stats["passed"] = [r for r in passed if r is not report]
-        if not stats["passed"]:
-            del stats["passed"]
-        stats.setdefault("missed", []).append(report)
-
-
-class _GateReport(pytest.TestReport):
-    """A failing gate in the terminal's stats: makes pytest's last line red, counts as no test."""
-
-    count_towards_summary = False
-
-
-def _mark_run_failed(tr: Any, report: RunReport) -> None:
-    """After a failed gate pytest's closing line is red, as after a failed test."""
-    stats = getattr(tr, "stats", None)
-    if not isinstance(stats, dict):
-        return
-    for suite in report.suites:
-        for g in suite.gates:
-            if g.fails_run:
-                stats.setdefault("failed", []).append(
-                    _GateReport(
-                        nodeid=f"prodgate::{suite.name}::{g.gate}",
-                        location=("prodgate", None, f"{suite.name}::{g.gate}"),
-                        keywords={},
-                        outcome="failed",
-                        longrepr=f"{g.verdict}",
-                        when="call",
-                    )
-                )
 
 
 def _iso(ts: float) -> str:
