@@ -117,7 +117,7 @@ def conftest_marks(config: pytest.Config, path: Path) -> list[pytest.Mark]:
     if key in cache:
         return cache[key]
     found: list[tuple[int, list[pytest.Mark]]] = []
-    for plugin in config.pluginmanager.get_plugins():
+    for _, plugin in config.pluginmanager.list_name_plugin():
         file = getattr(plugin, "__file__", None)
         if not isinstance(file, str) or os.path.basename(file) != "conftest.py":
             continue
