@@ -33,6 +33,7 @@ import scipy.special
 import scipy.stats  # noqa: F401
 
 import pytest_prodgate.gating.gates
+import pytest_prodgate.schema.redact
 import pytest_prodgate.stats  # noqa: F401
 
 pytest_plugins = ["regate_check"]

@@ -104,7 +104,8 @@ def test_inconclusive_fails_by_default_and_says_how_many_cases(
         [
             "qa*accuracy_floor*>= 0.900*0.975*40*INCONCLUSIVE",
             "qa accuracy_floor INCONCLUSIVE: accuracy 0.975; the 95% interval * straddles 0.900.",
-            "  About 100 cases would show >= 0.900 (with 80% probability) if it stays at 0.975.",
+            "  About 100 cases would likely show >= 0.900, a PASS (with 80% probability), "
+            "if it stays at 0.975.",
             "*--prodgate-inconclusive=warn lets inconclusive gates pass*",
         ]
     )

@@ -14,6 +14,7 @@ from pytest_prodgate.gating.registry import (
     LOCKED,
     REGRESSION,
     SEALED_DATASET,
+    SEALED_SET,
     SLICE_FLOOR,
     evaluate_suite,
     fmt,
@@ -60,7 +61,7 @@ def test_kind_of_names_as_in_reports(gate: str, kind: str) -> None:
 
 def test_only_rows_whose_inputs_are_not_in_the_report_are_carried() -> None:
     carried = {k.name for k in GATE_KINDS if k.carried}
-    assert carried == {SEALED_DATASET.name, LOCKED.name}
+    assert carried == {SEALED_DATASET.name, LOCKED.name, SEALED_SET.name}
     assert kind_of("my_hook_gate").carried
 
 
@@ -189,7 +190,9 @@ def test_an_inconclusive_gate_says_how_many_cases_would_resolve_it() -> None:
     assert gate.to_resolve is not None
     assert gate.to_resolve > 40
     assert gate.to_resolve_unit == "case"
-    assert gate.hint.startswith(f"About {gate.to_resolve:,} cases would show >= 0.900")
+    assert gate.hint.startswith(
+        f"About {gate.to_resolve:,} cases would likely show >= 0.900, a PASS"
+    )
     # A latency gate with too few calls for a finite bound names the calls it needs.
     ctx = SuiteContext("s", {"latency_p99_ms": 1000.0}, _cases(40, 40), GatePolicy())
     (gate,) = evaluate_suite(ctx)

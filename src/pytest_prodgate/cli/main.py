@@ -190,7 +190,10 @@ def gate(args: argparse.Namespace, out: TextIO) -> int:
         from pytest_prodgate.schema.report import write_atomic
 
         try:
-            write_atomic(given["report"], result.model_dump_json(indent=2) + "\n")
+            from pytest_prodgate.schema.redact import redact_json_text
+
+            text = redact_json_text(result.model_dump_json(indent=2))  # SPEC §18
+            write_atomic(given["report"], text + "\n")
         except OSError as exc:
             raise UsageError(f"{json_flag} {given['report']}: cannot write: {exc}") from None
         print(f"prodgate: report written to {given['report']}", file=out)

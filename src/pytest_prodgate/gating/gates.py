@@ -44,6 +44,7 @@ __all__ = [
     "finish",
     "gate_report",
     "incomplete_trials",
+    "likely",
     "no_data",
     "resolve_hint",
     "scored_trials",
@@ -277,14 +278,18 @@ def resolve_hint(
     t = kind.value(target)
     if to_resolve is None:
         return f"The estimate sits on the target {t}: no number of {unit}s would resolve it."
-    if kind.comparator == ">=":
-        side = ">=" if estimate > target else "<"
-    else:
-        side = "<=" if estimate < target else ">"
+    side, verdict = likely(kind.comparator, estimate, target)
     return (
-        f"About {count(to_resolve, unit)} would show {side} {t} "
-        f"(with {RESOLVE_POWER:.0%} probability) if it stays at {kind.value(estimate)}."
+        f"About {count(to_resolve, unit)} would likely show {side} {t}, a {verdict} "
+        f"(with {RESOLVE_POWER:.0%} probability), if it stays at {kind.value(estimate)}."
     )
+
+
+def likely(comparator: str, estimate: float, target: float) -> tuple[str, str]:
+    """Which side of ``target`` more data would likely show, and the verdict that gives."""
+    if comparator == ">=":
+        return (">=", "PASS") if estimate > target else ("<", "FAIL")
+    return ("<=", "PASS") if estimate < target else (">", "FAIL")
 
 
 def finish(

@@ -27,13 +27,14 @@ from pytest_prodgate.gating.gates import LockKind, gate_report
 from pytest_prodgate.gating.registry import (
     LOCKED,
     SEALED_DATASET,
+    SEALED_SET,
     SLICE_FLOOR,
     lock_comparator,
     locked_keywords,
 )
 from pytest_prodgate.schema.report import GateReport
 
-__all__ = ["integrity_gates", "loosened_targets"]
+__all__ = ["integrity_gates", "loosened_targets", "subset_rows", "unrun_sealed"]
 
 
 def _looser(kind: LockKind, locked: float, current: float | None) -> bool:
@@ -134,4 +135,49 @@ def integrity_gates(
         reason = _loosened_reason(keyword, locked, current)
         gate = f"{LOCKED.name}:{keyword}"
         rows.append(gate_report(suite, gate, comparator, target, "LOOSENED", None, reason))
+    return rows
+
+
+def unrun_sealed(
+    lock: Mapping[str, Any], ran: Mapping[str, set[str]]
+) -> dict[str, tuple[int, int]]:
+    """``{dataset key: (cases run, cases sealed)}`` of sealed datasets this run ran only part of.
+
+    ``ran`` maps each dataset key this run gated to the case ids of it that ran
+    (in any suite). A dataset none of whose cases ran is not listed: a run may
+    pick some suites (a path, ``-k``) as long as it runs each one's sealed set whole.
+    """
+    out = {}
+    for key, ids in ran.items():
+        entry = lock.get("datasets", {}).get(key)
+        if entry is None:
+            continue
+        sealed = set(entry.get("cases", {}))
+        if sealed - ids:
+            out[key] = (len(sealed & ids), len(sealed))
+    return out
+
+
+def subset_rows(
+    suite: str, partial: Mapping[str, tuple[int, int]], keys: Iterable[str]
+) -> list[GateReport]:
+    """One ``sealed_set[KEY]`` row, ``INCOMPLETE``, per dataset of ``keys`` run in part.
+
+    A sealed suite is gated on its whole sealed set: a run that picked a subset
+    (``-k``, ``--lf``, a node id, any deselection) cannot pass it. The other gates
+    of the suite become INCOMPLETE with the same reason (:mod:`~.run`).
+    """
+    rows = []
+    for key in sorted(set(keys) & set(partial)):
+        ran, sealed = partial[key]
+        reason = (
+            f"ran {ran:,} of {sealed:,} sealed cases of {key} (-k, --lf, a node id or a "
+            "deselection picked a subset); a sealed suite is gated on its whole set. Run "
+            "them all, or give --prodgate-subset to gate this subset on purpose."
+        )
+        row = gate_report(
+            suite, f"{SEALED_SET.name}[{key}]", ">=", float(sealed), "INCOMPLETE", None, reason
+        )
+        row.estimate, row.n = float(ran), ran
+        rows.append(row)
     return rows

@@ -13,6 +13,7 @@ from pytest_prodgate.gating.gates import (
     count,
     explain,
     gate_report,
+    likely,
     no_data,
 )
 from pytest_prodgate.schema.report import GateReport, TrialReport
@@ -57,6 +58,13 @@ def latency(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
                 "every call was replayed from the cache and --prodgate-cache-latency=exclude "
                 "leaves replays out: rerun with --prodgate-cache-mode=refresh to measure latency."
             )
+        elif any("disabled" in str(c.notes.get("latency_source", "")) for c in ctx.cases):
+            why = (
+                "pytest-benchmark is disabled in this run (it switches itself off under "
+                "xdist -n, and with --benchmark-disable), so its timings were not recorded, "
+                "and no model call was: run this suite without -n, or call the model "
+                "through the prodgate_model fixture."
+            )
         return [no_data(ctx, kind, gate, budget, why)]
     confidence = ctx.policy.confidence
     iv = stats.quantile_bounds(values, q, confidence)
@@ -74,9 +82,11 @@ def latency(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
         )
     elif verdict == "INCONCLUSIVE":
         more = stats.n_to_resolve_quantile(values, q, budget, confidence, power=RESOLVE_POWER)
+        side, likely_verdict = likely(kind.comparator, iv.estimate, budget)
         hint = (
-            f"About {count(more, 'call')} would resolve it (with "
-            f"{RESOLVE_POWER:.0%} probability) if the latency distribution stays the same."
+            f"About {count(more, 'call')} would likely show p{round(q * 100)} {side} "
+            f"{kind.value(budget)} ms, a {likely_verdict} (with {RESOLVE_POWER:.0%} probability), "
+            "if the latency distribution stays the same."
             if more is not None
             else "The observed distribution sits on the budget: more calls would not resolve it."
         )

@@ -27,6 +27,7 @@ __all__ = [
     "LOCKED",
     "REGRESSION",
     "SEALED_DATASET",
+    "SEALED_SET",
     "SLICE_FLOOR",
     "evaluate_suite",
     "fmt",
@@ -63,6 +64,10 @@ def _rate(x: float) -> str:
     return f"{x:,.1f}" if abs(x) >= 10 else f"{x:.3g}"
 
 
+def _whole(x: float) -> str:
+    return f"{x:,.0f}"
+
+
 def _regression_target(g: GateReport) -> str:
     return f"Δ >= {g.target + 0.0:.3f}"
 
@@ -96,6 +101,9 @@ GATE_KINDS: tuple[GateKind, ...] = (
     GateKind("sealed_dataset", None, "<=", "cases changed", _fraction, None,
              target_text=lambda g: "unchanged", carried=True, order=100),
     GateKind("locked", None, "<=", "", _fraction, None, carried=True, order=110),
+    GateKind("sealed_set", None, ">=", "cases", _whole, None,
+             target_text=lambda g: f"all {g.target:,.0f}", interval_text="(cases run)",
+             carried=True, order=120),
 )  # fmt: skip
 
 _ORDERED = sorted(GATE_KINDS, key=lambda k: k.order)
@@ -103,6 +111,7 @@ _BY_NAME = {k.name: k for k in GATE_KINDS}
 _BY_KEYWORD = {k.keyword: k for k in GATE_KINDS if k.keyword is not None}
 SLICE_FLOOR = _BY_NAME["slice_floor"]
 SEALED_DATASET = _BY_NAME["sealed_dataset"]
+SEALED_SET = _BY_NAME["sealed_set"]
 LOCKED = _BY_NAME["locked"]
 REGRESSION = _BY_NAME["regression"]
 #: A gate no entry knows (one a ``pytest_prodgate_gates`` hook added): carried as recorded.

@@ -19,6 +19,7 @@ from pytest_prodgate.gating.gates import (
     compare,
     count,
     gate_report,
+    likely,
 )
 from pytest_prodgate.schema.report import CaseReport, GateReport, RegressionReport, RunReport
 
@@ -98,13 +99,18 @@ def paired_interval(
     return stats.betting_mean(current - baseline, policy.confidence, seed, low=-1.0, high=1.0)
 
 
+def _load_or_drill_only(cases: Sequence[CaseReport]) -> bool:
+    """A suite of load runs and drills only has no accuracy to compare with a baseline."""
+    return bool(cases) and all(any(t.load_runs or t.drills for t in c.trials) for c in cases)
+
+
 def regression(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     """Accuracy now vs ``ctx.baseline``, paired by case id; sets ``ctx.regression``.
 
     Only cases present (and scored) in both runs are compared: a baseline from a
     partial run (``-k``, a shard) never turns missing cases into regressions.
     """
-    if ctx.baseline is None:
+    if ctx.baseline is None or _load_or_drill_only(ctx.cases):
         return []
     suite, name, policy = ctx.name, ctx.baseline_name, ctx.policy
     current = case_scores(ctx.cases)
@@ -169,9 +175,11 @@ def regression(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
         needed = stats.n_to_resolve_mean(
             iv, target, power=RESOLVE_POWER, confidence=policy.confidence
         )
+        side, likely_verdict = likely(kind.comparator, iv.estimate, target)
         hint = (
-            f"About {count(needed, 'paired case')} would resolve it (with "
-            f"{RESOLVE_POWER:.0%} probability) if the change stays at {iv.estimate:+.3f}."
+            f"About {count(needed, 'paired case')} would likely show a change {side} {t}, "
+            f"a {likely_verdict} (with {RESOLVE_POWER:.0%} probability), "
+            f"if the change stays at {iv.estimate:+.3f}."
             if needed
             else "The change sits on the allowed regression: more cases would not resolve it."
         )

@@ -236,11 +236,21 @@ def _decide(
             s.regression = ctx.regression
         _no_partial_pass(gates, s.cases)
         mark_replays(ctx, gates)
-        gates.extend(integrity.get(s.name, []))
+        rows = integrity.get(s.name, [])
+        subset = next((g for g in rows if g.verdict == "INCOMPLETE"), None)
+        if subset is not None:  # a sealed set run in part (sealed_set rows)
+            for g in gates:
+                if g.verdict not in ALWAYS_FAILING:
+                    _incomplete(g, subset.reason)
+        gates.extend(rows)
         for g in gates:
             g.fails_run = fails_run(g, policy)
         if on_suite_gates is not None:
             on_suite_gates(s.name, gates)
+        if not gates:
+            note = no_gate_note(s)
+            if note not in s.notes:
+                s.notes.append(note)
         out.append(_suite_report(s, gates))
     if run.interrupted:
         _mark_interrupted(out)
@@ -256,6 +266,34 @@ def _decide(
     )
 
 
+#: ``outcome: (singular, plural)`` in reasons: "1 error", "3 errors".
+_OUTCOME_WORDS: dict[str, tuple[str, str]] = {
+    "error": ("error", "errors"),
+    "not_run": ("not run", "not run"),
+    "skipped": ("skipped", "skipped"),
+    "crashed": ("crashed", "crashed"),
+}
+
+
+def no_gate_note(s: SuiteData) -> str:
+    """The word a suite without gates gets: nothing of it is gated, and why."""
+    marker = "prodgate marker: "
+    errors = [
+        t.reason.split(marker, 1)[1]
+        for c in s.cases
+        for t in c.trials
+        if t.outcome == "error" and t.reason and marker in t.reason
+    ]
+    if errors:
+        return f"no gate: its prodgate marker is invalid ({errors[0]}); nothing is gated"
+    n = sum(len(c.trials) for c in s.cases)
+    return (
+        f"no gate declared: its {n:,} case{'s' if n != 1 else ''} ran and are reported, "
+        "nothing is gated (give the prodgate marker a target, e.g. accuracy_floor=0.9; "
+        "a target of None declares nothing)"
+    )
+
+
 def incomplete_reason(cases: Sequence[CaseReport]) -> str:
     """Why no gate of these cases may pass: some produced no result (empty when none)."""
     missing = incomplete_trials(cases)
@@ -264,15 +302,20 @@ def incomplete_reason(cases: Sequence[CaseReport]) -> str:
     kinds: dict[str, int] = {}
     for t in missing:
         kinds[t.outcome] = kinds.get(t.outcome, 0) + 1
-    detail = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(kinds.items()))
+    detail = ", ".join(
+        f"{n} {_OUTCOME_WORDS.get(k, k.replace('_', ' '))[n != 1]}"
+        for k, n in sorted(kinds.items())
+    )
     names = ", ".join(t.nodeid for t in missing[:3])
     more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
     total = sum(len(c.trials) for c in cases)
-    todo = (
-        "Raise --prodgate-max-spend-usd or run fewer cases"
-        if all(t.outcome == "not_run" for t in missing)
-        else "Fix them and rerun"
-    )
+    if all(t.outcome == "not_run" for t in missing):
+        spent = next((t.reason for t in missing if t.reason and "spent" in t.reason), "")
+        spent = spent.removeprefix("prodgate: ").removesuffix(" (--prodgate-max-spend-usd)")
+        todo = f"{spent[0].upper()}{spent[1:]}; raise" if spent else "Raise"
+        todo += " --prodgate-max-spend-usd or run fewer cases"
+    else:
+        todo = "Fix them and rerun"
     return (
         f"{len(missing)} of {total} cases produced no result ({detail}): {names}{more}. "
         f"{todo}; a gate never passes on partial data."

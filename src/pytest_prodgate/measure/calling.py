@@ -59,9 +59,11 @@ def short(text: str, limit: int = MAX_ERROR_MESSAGE) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """``str(exc)``, shortened; a placeholder when the exception cannot be printed."""
+    """``str(exc)``, secrets redacted, shortened; a placeholder when it cannot be printed."""
+    from pytest_prodgate.schema.redact import redact
+
     try:
-        return short(str(exc))
+        return short(redact(str(exc)))
     except Exception:
         return f"<unprintable {type(exc).__name__}>"
 

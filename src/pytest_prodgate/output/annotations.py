@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pytest_prodgate.schema.redact import redact
 from pytest_prodgate.schema.report import RunReport, SuiteReport
 
 __all__ = ["enabled", "escape_data", "escape_property", "gate_annotations"]
@@ -65,5 +66,5 @@ def gate_annotations(report: RunReport) -> list[str]:
                     if report.run.mode == "report"
                     else " (does not fail the run)"
                 )
-            out.append(f"::{level} {','.join(props)}::{escape_data(message)}")
+            out.append(f"::{level} {','.join(props)}::{escape_data(redact(message))}")
     return out

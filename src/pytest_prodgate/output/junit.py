@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pytest_prodgate.schema.redact import redact
 from pytest_prodgate.schema.report import RunReport
 
 __all__ = ["JunitRow", "junit_rows"]
@@ -36,7 +37,7 @@ def junit_rows(report: RunReport) -> list[JunitRow]:
                     nodeid=f"prodgate::{suite.name}::{g.gate}",
                     location=("prodgate", f"{suite.name}::{g.gate}"),
                     outcome="failed" if fails else "passed",
-                    text=f"{g.verdict}: {g.reason} {g.hint}".strip(),
+                    text=redact(f"{g.verdict}: {g.reason} {g.hint}".strip()),
                 )
             )
     return rows

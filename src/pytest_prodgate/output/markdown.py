@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pytest_prodgate.output.terminal import calls_line, gate_rows, verdict_line
+from pytest_prodgate.schema.redact import redact
 from pytest_prodgate.schema.report import RunReport
 
 __all__ = ["markdown"]
@@ -32,4 +33,4 @@ def markdown(report: RunReport) -> str:
     if notes:
         lines += ["", *notes]
     lines += ["", f"**{verdict_line(report)}**", ""]
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines)) + "\n"  # SPEC §18: the last line of defence

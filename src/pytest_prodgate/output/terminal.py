@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pytest_prodgate.gating.registry import fmt, interval_text, kind_of, target_text
+from pytest_prodgate.schema.redact import redact
 from pytest_prodgate.schema.report import DrillReport, LoadRunReport, RunReport, SuiteReport
 
 __all__ = ["gate_rows", "suite_details", "summary", "table_lines", "verdict_line"]
@@ -39,7 +40,10 @@ def table_lines(report: RunReport) -> list[str]:
     header = ("suite", "gate", "target", "observed", pct, "n", "verdict")
     rows = gate_rows(report)
     if not rows:
-        return ["no gates declared (add keyword arguments to the prodgate marker)"]
+        out = ["no gates declared"]
+        for suite in report.suites:
+            out.extend(f"{suite.name}: {line}" for line in suite_details(suite))
+        return out
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     right = {5}
 
@@ -52,10 +56,16 @@ def table_lines(report: RunReport) -> list[str]:
 
     out = [line(header)] + [line(r) for r in rows]
     for suite in report.suites:
-        for g in suite.gates:
-            if g.verdict == "PASS" and not g.reason:
-                continue
-            out.append(f"{suite.name} {g.gate} {g.verdict}: {g.reason}".rstrip())
+        # Gates that share a verdict and reason (INCOMPLETE, interrupted) say it once.
+        shown = [g for g in suite.gates if g.verdict != "PASS" or g.reason]
+        same: dict[tuple[str, str], list[str]] = {}
+        for g in shown:
+            if not g.hint:
+                same.setdefault((g.verdict, g.reason), []).append(g.gate)
+        for g in shown:
+            names = same.pop((g.verdict, g.reason), None) if not g.hint else [g.gate]
+            if names:
+                out.append(f"{suite.name} {', '.join(names)} {g.verdict}: {g.reason}".rstrip())
             if g.hint:
                 out.append(f"  {g.hint}")
     for suite in report.suites:
@@ -170,7 +180,7 @@ def verdict_line(report: RunReport) -> str:
     failing = [g for g in gates if g.fails_run]
     warned = [g for g in gates if g.verdict == "INCONCLUSIVE" and not g.fails_run]
     if not gates:
-        return "prodgate: no gates"
+        return "prodgate: nothing gated — no suite declares a gate"
     if report.run.shard is not None:
         return (
             f"prodgate: shard {report.run.shard.label} — {len(gates)} "
@@ -215,7 +225,8 @@ def summary(report: RunReport) -> list[tuple[str, str]]:
             out.append(("", f"... and {len(missed) - 10} more (see --prodgate-report)"))
     if not report.suites:
         out.append(("=", "prodgate: no eval cases ran"))
-        return out
+        out += [("", f"prodgate: note: {note}") for note in report.notes]
+        return _redacted(out)
     n_suites = len(report.suites)
     n_gates = sum(len(s.gates) for s in report.suites)
     out.append(
@@ -237,4 +248,9 @@ def summary(report: RunReport) -> list[tuple[str, str]]:
     if report.run.interrupted:
         final += " (run interrupted: gates saw only the cases that ran)"
     out.append(("", final))
-    return out
+    return _redacted(out)
+
+
+def _redacted(entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """SPEC §18: whatever reached the report unredacted is caught before it prints."""
+    return [(sep, redact(text)) for sep, text in entries]

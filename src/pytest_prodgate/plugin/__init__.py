@@ -29,16 +29,16 @@ from pytest_prodgate.plugin.fixtures import (
     prodgate_trial,
 )
 from pytest_prodgate.plugin.items import find_conflicts, pytest_generate_tests
-from pytest_prodgate.plugin.locking import seal_collected
+from pytest_prodgate.plugin.locking import lock_exitstatus, lock_summary, seal_collected
 from pytest_prodgate.plugin.options import pytest_addoption, pytest_configure
 from pytest_prodgate.plugin.outcomes import (
     pytest_report_teststatus,
     pytest_runtest_call,
     pytest_runtest_makereport,
     pytest_runtest_setup,
-    pytest_sessionfinish,
     pytest_unconfigure,
 )
+from pytest_prodgate.plugin.outcomes import pytest_sessionfinish as _outcomes_sessionfinish
 from pytest_prodgate.plugin.state import (
     CONFLICTS_KEY,
     SKIP_REASON,
@@ -60,6 +60,7 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_generate_tests",
+    "pytest_report_header",
     "pytest_report_teststatus",
     "pytest_runtest_call",
     "pytest_runtest_makereport",
@@ -67,6 +68,7 @@ __all__ = [
     "pytest_runtest_teardown",
     "pytest_runtestloop",
     "pytest_sessionfinish",
+    "pytest_terminal_summary",
     "pytest_unconfigure",
 ]
 
@@ -81,7 +83,7 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     if locking(config) and not is_worker(config):
-        seal_collected(config, items)
+        seal_collected(session, config, items)
     if not enabled(config):
         skip = pytest.mark.skip(reason=SKIP_REASON)
         for item in items:
@@ -89,3 +91,29 @@ def pytest_collection_modifyitems(
                 item.add_marker(skip)
         return
     config.stash[CONFLICTS_KEY] = find_conflicts(items)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _outcomes_sessionfinish(session, exitstatus)
+    if locking(session.config) and not is_worker(session.config):
+        lock_exitstatus(session)
+
+
+def pytest_terminal_summary(terminalreporter: object, config: pytest.Config) -> None:
+    if locking(config) and not is_worker(config):
+        lock_summary(config, terminalreporter)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """One header line with what the statistics depend on, when ``--prodgate`` is on."""
+    if not enabled(config):
+        return None
+    from pytest_prodgate.plugin.state import settings_of
+
+    s = settings_of(config)
+    model = s.model or "the prodgate_model fixture"
+    spend = f", max spend ${s.max_spend_usd:g}" if s.max_spend_usd is not None else ""
+    return [
+        f"prodgate: mode {s.mode}, seed {s.seed}, confidence {s.confidence:g}, "
+        f"{s.resamples:,} resamples, ci {s.ci_method}, trials {s.trials}, model {model}{spend}"
+    ]

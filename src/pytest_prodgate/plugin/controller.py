@@ -51,8 +51,14 @@ class Controller:
         #: The ``--prodgate-shard`` collection records xdist workers sent.
         self.shard_records: list[dict[str, Any]] = []
         self.written: list[str] = []
+        self.report_kept: str | None = None
 
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and getattr(report, "prodgate_missed", None):
+            from pytest_prodgate.plugin.summary_stats import count_as_missed
+
+            count_as_missed(self.config, report)
         if report.when == "teardown":
             self.finished_items += 1
         announce = getattr(report, "prodgate_announce", None)
@@ -67,11 +73,14 @@ class Controller:
         try:
             result = yield
         except BaseException as exc:
-            # -x / --maxfail end the loop with session.Failed, Ctrl-C with
-            # KeyboardInterrupt: the run is partial only if items were left unrun.
-            self.interrupted = isinstance(exc, KeyboardInterrupt) or (
-                self.finished_items < session.testscollected
+            # -x / --maxfail end the loop with session.Failed, --sw (stepwise) and
+            # shouldstop with session.Interrupted (a KeyboardInterrupt), even after
+            # the last item: the run is partial only if items were left unrun. A
+            # real Ctrl-C is always partial.
+            ctrl_c = isinstance(exc, KeyboardInterrupt) and not isinstance(
+                exc, (session.Interrupted, session.Failed)
             )
+            self.interrupted = ctrl_c or self.finished_items < session.testscollected
             raise
         stopped = bool(session.shouldstop or session.shouldfail)
         self.interrupted = stopped and self.finished_items < session.testscollected
@@ -170,12 +179,13 @@ class Controller:
             return {}
         from pytest_prodgate.data.dataset import loaded_datasets
         from pytest_prodgate.data.sealing import (
+            lock_key,
             stale_suites,
             unlocked_suites,
             unsealed_sources,
             verify_datasets,
         )
-        from pytest_prodgate.gating.integrity import integrity_gates
+        from pytest_prodgate.gating.integrity import integrity_gates, subset_rows, unrun_sealed
 
         root = self.config.rootpath
         # How this run read each dataset its cases came from (a sealed file read
@@ -199,12 +209,29 @@ class Controller:
                 f"prodgate.lock locks suites this run did not gate: {', '.join(stale)} "
                 "(deselected, renamed or removed? a renamed suite escapes its locked targets)"
             )
+        ran: dict[str, set[str]] = {}
+        for s in suites:
+            for c in s.cases:
+                if c.source:
+                    ran.setdefault(lock_key(root, c.source), set()).add(c.id)
+        # A shard runs part of every sealed set by design: prodgate merge pools them.
+        partial = unrun_sealed(self.lock, ran) if self.settings.shard is None else {}
         out = {}
         for s in suites:
             sources = sorted({c.source for c in s.cases if c.source})
             out[s.name] = integrity_gates(
                 s.name, self.lock["suites"].get(s.name), s.targets, checks, sources, root
             )
+            keys = [lock_key(root, src) for src in sources]
+            if not self.settings.subset:
+                out[s.name] += subset_rows(s.name, partial, keys)
+            for key in sorted(set(keys) & set(partial)):
+                if self.settings.subset:
+                    done, total = partial[key]
+                    s.notes.append(
+                        f"gated on a subset (--prodgate-subset): ran {done:,} of {total:,} "
+                        f"sealed cases of {key}"
+                    )
             for key in unsealed_sources(self.lock, root, sources):
                 s.notes.append(f"dataset {key} is not sealed in prodgate.lock (--prodgate-lock)")
             if s.name in new:
@@ -283,24 +310,40 @@ class Controller:
             cache_latency=s.cache_latency,
         )
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # tryfirst: after -x or Ctrl-C the gates are decided here, before --junitxml
+        # writes its file, so the XML holds every prodgate::SUITE::GATE row.
         if self.ledger is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.ledger)
         if self.report is None:  # the run loop did not finish normally
             self.evaluate()
         assert self.report is not None
+        if self.config.option.collectonly:
+            return  # nothing was measured: no file is written or replaced
         self.write_outputs(self.report)
 
     def write_outputs(self, report: RunReport) -> None:
         from pytest_prodgate.output.markdown import markdown
+        from pytest_prodgate.schema.redact import redact_json_text
         from pytest_prodgate.schema.report import write_atomic
 
-        if self.settings.report is not None:
+        path = self.settings.report
+        if path is not None and not self.aggregator.payloads and path.exists():
+            # A run that measured nothing (a collection error, every case deselected)
+            # must not replace a report that measured something.
+            self.report_kept = (
+                f"prodgate: report NOT written: this run measured no eval case; "
+                f"kept the existing {path}"
+            )
+            path = None
+        if path is not None:
+            text = redact_json_text(report.model_dump_json(indent=2))  # SPEC §18
             try:
-                write_atomic(self.settings.report, report.model_dump_json(indent=2) + "\n")
+                write_atomic(path, text + "\n")
             except OSError as exc:
-                self._warn(f"cannot write the report to {self.settings.report}: {exc}")
+                self._warn(f"cannot write the report to {path}: {exc}")
         self.write_pages(report)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
@@ -331,7 +374,9 @@ class Controller:
     def _warn(self, message: str) -> None:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
-            tr.write_line(f"prodgate: WARNING: {message}", yellow=True, bold=True)
+            from pytest_prodgate.schema.redact import redact
+
+            tr.write_line(redact(f"prodgate: WARNING: {message}"), yellow=True, bold=True)
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -349,9 +394,13 @@ class Controller:
                 tr.write_line(text, red=report.fails_run, green=not report.fails_run, bold=True)
             else:
                 tr.write_line(text)
-        if not report.suites:
-            return
-        if self.settings.report is not None:
+        if report.fails_run:
+            from pytest_prodgate.plugin.summary_stats import mark_run_failed
+
+            mark_run_failed(tr, report)
+        if self.report_kept is not None:
+            tr.write_line(self.report_kept, yellow=True)
+        elif report.suites and self.settings.report is not None:
             tr.write_line(f"prodgate: report written to {self.settings.report}")
         for line in self.written:
             tr.write_line(line)

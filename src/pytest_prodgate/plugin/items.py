@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_prodgate.plugin.state import SPEC_KEY, ItemSpec, enabled, is_eval_case, settings_of
+from pytest_prodgate.plugin.state import (
+    SPEC_KEY,
+    ItemSpec,
+    enabled,
+    is_eval_case,
+    prodgate_marks,
+    settings_of,
+)
 
 if TYPE_CHECKING:
     from pytest_prodgate.schema.targets import TargetError, Targets
@@ -19,26 +26,40 @@ def _default_suite(item: pytest.Item) -> str:
 
 
 def _case_identity(item: pytest.Item, case: Any) -> tuple[str, int]:
-    """(case id, trial): the Case's id, else the parametrize id, else the node id."""
+    """(case id, trial): the Case's id, else the parametrize id, else the node id.
+
+    Repetitions are trials whatever made them: ``trials=N`` / ``--prodgate-trials``
+    and pytest-repeat's ``--count`` / ``@pytest.mark.repeat`` both give one case
+    several trials (numbered ``prodgate trial × count + repetition``), never new cases.
+    """
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return item.nodeid, 0
     params: dict[str, Any] = callspec.params
     trial = int(params.get(TRIAL_FIXTURE, 0))
+    idlist = [str(i) for i in getattr(callspec, "_idlist", None) or callspec.id.split("-")]
+    if TRIAL_FIXTURE in params and _trial_id(trial) in idlist:
+        idlist.remove(_trial_id(trial))
+    if REPEAT_FIXTURE in params:
+        step = int(params[REPEAT_FIXTURE])
+        count = 1
+        for i, part in enumerate(idlist):
+            first, _, total = part.partition("-")
+            if first == str(step + 1) and total.isdigit():
+                count = int(total)
+                del idlist[i]
+                break
+        trial = trial * count + step
     if case is not None:
         return case.id, trial
-    ids: str = callspec.id
-    if TRIAL_FIXTURE in params:
-        # The trials are parametrized first (tryfirst), so their id leads callspec.id.
-        parts = ids.split("-")
-        if _trial_id(trial) in parts:
-            parts.remove(_trial_id(trial))
-        ids = "-".join(parts)
+    ids = "-".join(idlist)
     if not ids:
         return item.nodeid.split("[", 1)[0], trial
     return ids, trial
 
 
+#: pytest-repeat's parameter (``--count``, ``@pytest.mark.repeat``): its steps are trials.
+REPEAT_FIXTURE = "__pytest_repeat_step_number"
 TRIAL_FIXTURE = "prodgate_trial"
 
 
@@ -57,7 +78,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from pytest_prodgate.schema.targets import TargetError, parse_marker_args
 
     settings = settings_of(metafunc.config)
-    markers = [(m.args, m.kwargs) for m in metafunc.definition.iter_markers("prodgate")]
+    markers = [(m.args, m.kwargs) for m in prodgate_marks(metafunc.definition)]
     if not markers:
         return
     try:
@@ -80,7 +101,7 @@ def item_spec(item: pytest.Item) -> ItemSpec:
         return spec
     case = case_of(item)
     case_id, trial = _case_identity(item, case)
-    markers = [(m.args, m.kwargs) for m in item.iter_markers("prodgate")]
+    markers = [(m.args, m.kwargs) for m in prodgate_marks(item)]
     path, lineno, _ = item.location
     location = f"{item.nodeid} ({path}:{(lineno or 0) + 1})"
     parsed = _parse_cached(item.config, markers)

@@ -89,8 +89,14 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(raw)
     except SettingsError as exc:
         raise _usage_error(str(exc)) from None
+    from pytest_prodgate.schema.redact import add_patterns, clear_patterns
+
+    clear_patterns()
+    add_patterns(settings.redact or ())
     if not (settings.enabled or settings.lock):
         return  # options given without --prodgate: checked (a typo exits 4), otherwise inert
+    if not is_worker(config):
+        _check_outputs(config, settings, raw)
     config.stash[SETTINGS_KEY] = settings
     if settings.cache is not None:
         from pytest_prodgate.plugin.cache import configure_cache
@@ -130,7 +136,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[EARLY_KEY] = EarlyStop(config, settings)
         config.pluginmanager.register(config.stash[EARLY_KEY], "prodgate-early")
     if not is_worker(config) and settings.enabled:
-        _check_outputs(settings, raw)
         from pytest_prodgate.plugin.controller import Controller
 
         controller = Controller(config, settings)
@@ -145,25 +150,71 @@ def pytest_configure(config: pytest.Config) -> None:
         if settings.baseline is not None:
             from pytest_prodgate.schema.report import ReportError, load_report
 
+            where = f"{raw['baseline'][1]}: {settings.baseline}"
             try:
                 controller.baseline = load_report(settings.baseline)
             except ReportError as exc:
                 raise pytest.UsageError(f"prodgate: {raw['baseline'][1]}: {exc}") from None
+            problem = baseline_problem(controller.baseline)
+            if problem is not None:
+                raise pytest.UsageError(f"prodgate: {where}: {problem}")
+            if controller.baseline.run.interrupted:
+                controller.notes.append(
+                    f"baseline {settings.baseline} is an interrupted run: "
+                    "compared on the cases it measured"
+                )
         config.pluginmanager.register(controller, "prodgate-controller")
 
 
-def _check_outputs(settings: Any, raw: Raw) -> None:
-    """An output path that cannot be a file is a usage error before any case runs."""
+def baseline_problem(baseline: Any) -> str | None:
+    """Why a loaded report cannot serve as a baseline (it measured nothing), if so."""
+    scored = any(
+        t.outcome in ("passed", "missed", "model_error")
+        for s in baseline.suites
+        for c in s.cases
+        for t in c.trials
+    )
+    if scored:
+        return None
+    return (
+        "measured no eval case (the report of a crashed, interrupted or --collect-only "
+        "run?): give the report of a run that measured its cases"
+    )
+
+
+def output_problem(path: Path) -> str | None:
+    """Why a file cannot be written at ``path`` (a directory, a path under a file), if so."""
+    if path.is_dir():
+        return "is a directory, not a file"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is a file, not a directory"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "is not writable"
+    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create files in {parent}"
+    return None
+
+
+def _check_outputs(config: pytest.Config, settings: Any, raw: Raw) -> None:
+    """Every file the run will write must be writable: exit 4 before any case runs."""
+    outputs: list[tuple[str, Path]] = []
+    if settings.report is not None:
+        outputs.append((raw["report"][1], settings.report))
+    if settings.lock:
+        from pytest_prodgate.data.sealing import LOCK_NAME
+
+        outputs.append(("--prodgate-lock", config.rootpath / LOCK_NAME))
     for field in ("html", "comment"):
         path: Path | None = getattr(settings, field)
-        if path is None:
-            continue
-        where = raw[field][1]
-        if path.is_dir():
-            raise pytest.UsageError(f"prodgate: {where}={path}: is a directory")
-        parent = next((p for p in path.parents if p.exists()), None)
-        if parent is not None and not parent.is_dir():
-            raise pytest.UsageError(f"prodgate: {where}={path}: {parent} is not a directory")
+        if path is not None:
+            outputs.append((raw[field][1], path))
+    for where, path in outputs:
+        problem = output_problem(path)
+        if problem is not None:
+            raise pytest.UsageError(f"prodgate: {where}={path}: {problem}")
 
 
 def import_model(spec: str, where: str, search: list[Path]) -> Any:

@@ -26,7 +26,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if not active(item):
         return
     spec = item_spec(item)
+    previous = item.stash.get(TRIAL_KEY, None)
     item.stash[TRIAL_KEY] = TrialState(recording.CaseRecorder())
+    if previous is not None:
+        _carry_discarded(previous, item.stash[TRIAL_KEY])
     if spec.error is not None:
         pytest.fail(f"{item.nodeid}: prodgate marker: {spec.error}", pytrace=False)
     conflict = item.config.stash.get(CONFLICTS_KEY, {}).get(item.nodeid)
@@ -34,6 +37,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(f"{item.nodeid}: prodgate marker: {conflict}", pytrace=False)
     if spec.case is not None:
         item.stash[TRIAL_KEY].recorder.add_tags(*spec.case.tags)
+
+
+def _carry_discarded(previous: TrialState, state: TrialState) -> None:
+    """A rerun (pytest-rerunfailures, flaky) discards an attempt, not the money it spent.
+
+    The discarded attempts' calls and added cost stay on the case: they count in its
+    cost, latency and spend like the kept attempt's; a note says how many there were.
+    """
+    old, new = previous.recorder, state.recorder
+    with old.lock:
+        calls, cost = list(old.calls), old.added_cost_usd
+    attempts = int(old.notes.get("discarded_attempts", 0)) + 1
+    with new.lock:
+        new.calls.extend(calls)
+        new.added_cost_usd += cost
+    new.notes["discarded_attempts"] = attempts
 
 
 @pytest.hookimpl(wrapper=True)
@@ -52,9 +71,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 
 
 def _short(excinfo: pytest.ExceptionInfo[BaseException], limit: int = 300) -> str:
-    """``Type: first line of the message``; a placeholder when ``str(exc)`` raises."""
+    """``Type: first line of the message``, secrets redacted; a placeholder when ``str`` raises."""
+    from pytest_prodgate.schema.redact import redact
+
     try:
-        text = str(excinfo.value).strip()
+        text = redact(str(excinfo.value)).strip()
     except Exception:
         text = "<unprintable exception>"
     first = text.splitlines()[0] if text else ""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -91,12 +93,53 @@ EVAL_KEY = pytest.StashKey[bool]()
 
 
 def is_eval_case(item: pytest.Item) -> bool:
-    """Whether ``item`` carries the prodgate marker (directly or inherited); cached."""
+    """Whether ``item`` carries the prodgate marker (directly, inherited or from a conftest)."""
     flag = item.stash.get(EVAL_KEY, None)
     if flag is None:
-        flag = isinstance(item, pytest.Function) and item.get_closest_marker("prodgate") is not None
+        flag = isinstance(item, pytest.Function) and (
+            item.get_closest_marker("prodgate") is not None
+            or bool(conftest_marks(item.config, item.path))
+        )
         item.stash[EVAL_KEY] = flag
     return flag
+
+
+CONFTEST_MARKS_KEY = pytest.StashKey[dict[str, list[pytest.Mark]]]()
+
+
+def conftest_marks(config: pytest.Config, path: Path) -> list[pytest.Mark]:
+    """``prodgate`` marks of the ``pytestmark`` of every conftest.py above ``path``, closest first.
+
+    pytest applies a ``pytestmark`` only in test modules; SPEC §1 lets a conftest
+    carry the marker for every test below it, so the plugin reads it here. It is
+    the farthest marker: a module's or test's own keyword wins over it.
+    """
+    cache = config.stash.setdefault(CONFTEST_MARKS_KEY, {})
+    key = str(path.parent)
+    if key in cache:
+        return cache[key]
+    found: list[tuple[int, list[pytest.Mark]]] = []
+    for _, plugin in config.pluginmanager.list_name_plugin():
+        file = getattr(plugin, "__file__", None)
+        if not isinstance(file, str) or os.path.basename(file) != "conftest.py":
+            continue
+        here = Path(file).parent
+        if path.parent != here and here not in path.parents:
+            continue
+        raw = getattr(plugin, "pytestmark", None)
+        items = raw if isinstance(raw, (list, tuple)) else [raw]
+        unpacked = [getattr(m, "mark", m) for m in items]
+        marks = [m for m in unpacked if isinstance(m, pytest.Mark) and m.name == "prodgate"]
+        if marks:
+            found.append((len(here.parts), marks))
+    found.sort(key=lambda pair: -pair[0])
+    cache[key] = [m for _, marks in found for m in marks]
+    return cache[key]
+
+
+def prodgate_marks(node: Any) -> list[pytest.Mark]:
+    """Every ``prodgate`` mark that applies to ``node`` (an item or a definition), closest first."""
+    return [*node.iter_markers("prodgate"), *conftest_marks(node.config, node.path)]
 
 
 def active(item: pytest.Item) -> bool:

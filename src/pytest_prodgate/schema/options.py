@@ -39,7 +39,7 @@ __all__ = [
     "declare",
 ]
 
-Kind = Literal["flag", "str", "path", "int", "float"]
+Kind = Literal["flag", "str", "path", "int", "float", "lines"]
 
 #: The pytest ini type of each kind. Paths are read as strings and resolved by the
 #: plugin against the ini file's directory, so that ``~`` expands and a path may
@@ -50,6 +50,7 @@ _INI_TYPES: dict[Kind, str] = {
     "path": "string",
     "int": "int",
     "float": "float",
+    "lines": "linelist",
 }
 _PY_TYPES: dict[Kind, type] = {"int": int, "float": float}
 
@@ -237,6 +238,22 @@ OPTIONS: tuple[Option, ...] = (
         command="--cache-latency",
     ),
     Option(
+        "redact",
+        "--prodgate-redact",
+        "lines",
+        "also redact what REGEX matches in everything printed or written (repeatable; "
+        "API keys, bearer tokens and secret environment variables are always redacted).",
+        metavar="REGEX",
+    ),
+    Option(
+        "subset",
+        "--prodgate-subset",
+        "flag",
+        "gate a subset of a sealed set on purpose (-k, --lf): the verdicts stand and say so; "
+        "without it a sealed suite run in part is INCOMPLETE.",
+        ini=False,
+    ),
+    Option(
         "lock",
         "--prodgate-lock",
         "flag",
@@ -276,6 +293,10 @@ def declare(
         kwargs: dict[str, Any] = {"default": None, "help": help}
         if o.kind == "flag":
             kwargs["action"] = "store_true"
+        elif o.kind == "lines":
+            kwargs["action"] = "append"
+            if o.metavar:
+                kwargs["metavar"] = o.metavar
         else:
             if o.kind in _PY_TYPES:
                 kwargs["type"] = _PY_TYPES[o.kind]

@@ -12,6 +12,7 @@ ranges. Importing this module checks that the two agree, field by field.
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,26 +36,40 @@ class Settings(BaseModel):
 
     enabled: bool = False
     lock: bool = False
+    subset: bool = False
     mode: Literal["gate", "report"] = _default("mode")
     model: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
     report: Path | None = None
     html: Path | None = None
     comment: Path | None = None
     baseline: Path | None = None
-    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = _default("confidence")
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0, allow_inf_nan=False)] = _default(
+        "confidence"
+    )
     resamples: Annotated[int, Field(ge=100, le=10_000_000)] = _default("resamples")
     seed: Annotated[int, Field(ge=0)] = _default("seed")
     ci_method: Literal["auto", "bootstrap", "wilson", "clopper-pearson"] = _default("ci_method")
     inconclusive: Literal["fail", "warn"] | None = None
     trials: Annotated[int, Field(ge=1, le=10_000)] = _default("trials")
     concurrency: Annotated[int, Field(ge=1, le=10_000)] = _default("concurrency")
-    max_spend_usd: Annotated[float, Field(ge=0.0)] | None = None
+    max_spend_usd: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
     shard: str | None = None
     early_stop: bool = False
     early_stop_looks: Annotated[int, Field(ge=2, le=100)] = _default("early_stop_looks")
     cache: Path | None = None
     cache_mode: Literal["use", "refresh", "off"] = _default("cache_mode")
     cache_latency: Literal["replay", "exclude"] = _default("cache_latency")
+    redact: list[str] | None = None
+
+    @field_validator("redact")
+    @classmethod
+    def _regexes(cls, value: list[str] | None) -> list[str] | None:
+        for pattern in value or ():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
 
     @field_validator("shard")
     @classmethod

@@ -19,9 +19,11 @@ from pytest_prodgate.errors import TargetError
 
 __all__ = ["KEYWORDS", "RUN_KEYWORDS", "TargetError", "Targets", "parse_marker_args"]
 
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-Budget = Annotated[float, Field(ge=0.0)]
-Positive = Annotated[float, Field(gt=0.0)]
+# allow_inf_nan=False: an infinite budget is a gate that can never fail, NaN one that
+# compares false with everything; both are errors naming the keyword.
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Budget = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 
 
 class Targets(BaseModel):

@@ -1,0 +1,53 @@
+"""pytest's own summary line after a prodgate run: honest counts, red after a failed gate."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_prodgate.schema.report import RunReport
+
+__all__ = ["count_as_missed", "mark_run_failed"]
+
+
+def count_as_missed(config: pytest.Config, report: pytest.TestReport) -> None:
+    """A miss is counted as ``missed``, also by a terminal reporter (pytest-sugar) that
+    categorises reports itself from their outcome and so filed it under ``passed``."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    stats = getattr(tr, "stats", None)
+    if not isinstance(stats, dict):
+        return
+    passed = stats.get("passed", [])
+    if any(r is report for r in passed):
+        stats["passed"] = [r for r in passed if r is not report]
+        if not stats["passed"]:
+            del stats["passed"]
+        stats.setdefault("missed", []).append(report)
+
+
+class _GateReport(pytest.TestReport):
+    """A failing gate in the terminal's stats: makes pytest's last line red, counts as no test."""
+
+    count_towards_summary = False
+
+
+def mark_run_failed(tr: Any, report: RunReport) -> None:
+    """After a failed gate pytest's closing line is red, as after a failed test."""
+    stats = getattr(tr, "stats", None)
+    if not isinstance(stats, dict):
+        return
+    for suite in report.suites:
+        for g in suite.gates:
+            if g.fails_run:
+                stats.setdefault("failed", []).append(
+                    _GateReport(
+                        nodeid=f"prodgate::{suite.name}::{g.gate}",
+                        location=("prodgate", None, f"{suite.name}::{g.gate}"),
+                        keywords={},
+                        outcome="failed",
+                        longrepr=f"{g.verdict}",
+                        when="call",
+                    )
+                )

@@ -1,0 +1,164 @@
+"""Secrets stay out of everything the plugin prints or writes (SPEC §18).
+
+Pure and light: no pytest, no pydantic. :func:`redact` is the one redaction
+function. It is applied twice: where text is captured (a model error's message,
+a case's miss reason) and again by every printer and writer (terminal, JSON
+report, JUnit, Markdown step summary) as a last line of defence, so a secret
+that reaches a report by another path is still caught.
+
+Replaced by ``[REDACTED]``:
+
+* values that look like API keys: ``sk-…``, ``sk_live_…``, ``pk-…``, ``xox[bp]-…``,
+  ``ghp_…``, ``github_pat_…``, ``AKIA…`` (AWS), ``AIza…`` (Google);
+* ``Bearer …`` / ``Basic …`` tokens and the value of an ``Authorization:`` or
+  ``Proxy-Authorization:`` header;
+* the value of ``key=value`` / ``key: value`` / ``"key": "value"`` pairs whose
+  key names a secret (``api_key``, ``x-api-key``, ``token``, ``secret``,
+  ``password``, ``access_key``, …);
+* the value of every environment variable whose name has a ``KEY``, ``TOKEN``,
+  ``SECRET``, ``PASSWORD`` or ``PASSWD`` part (``OPENAI_API_KEY``,
+  ``GITHUB_TOKEN``) when at least 8 characters long;
+* whatever the patterns given with ``--prodgate-redact`` match
+  (:func:`add_patterns`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+_M = TypeVar("_M", bound="BaseModel")
+
+__all__ = [
+    "REDACTED",
+    "add_patterns",
+    "clear_patterns",
+    "redact",
+    "redact_json_text",
+    "redact_optional",
+]
+
+REDACTED = "[REDACTED]"
+
+_TOKEN_SHAPES = re.compile(
+    r"(?<![\w-])(?:"
+    r"sk-[A-Za-z0-9_\-]{8,}"
+    r"|sk_(?:live|test)_[A-Za-z0-9]{8,}"
+    r"|[rp]k_(?:live|test)_[A-Za-z0-9]{8,}"
+    r"|xox[abposr]-[A-Za-z0-9\-]{8,}"
+    r"|gh[pousr]_[A-Za-z0-9]{16,}"
+    r"|github_pat_[A-Za-z0-9_]{16,}"
+    r"|AKIA[0-9A-Z]{16}"
+    r"|AIza[0-9A-Za-z_\-]{20,}"
+    r"|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{5,}"
+    r")"
+)
+_AUTH_HEADER = re.compile(
+    r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
+    r"(?:(?:bearer|basic|token|digest)\s+)?[^\s\"',;}]+"
+)
+_SCHEME_TOKEN = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}")
+_SECRET_PAIR = re.compile(
+    r"(?i)([\"']?\b[\w\-]*(?:api[_\-]?key|apikey|access[_\-]?key|secret|token|passw(?:or)?d|"
+    r"pwd|credentials?|auth[_\-]?key|private[_\-]?key)[\w\-]*[\"']?\s*[:=]\s*[\"']?)"
+    r"([^\s\"',;&}]{8,})"
+)
+_SECRET_ENV_PART = re.compile(r"(?:^|_)(?:API)?(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PAT)(?:_|$)")
+
+_extra: list[re.Pattern[str]] = []
+_env_cache: tuple[tuple[tuple[str, str], ...], re.Pattern[str] | None] | None = None
+
+
+def add_patterns(patterns: Iterable[str]) -> None:
+    """Also redact what each regular expression matches (``--prodgate-redact``)."""
+    for p in patterns:
+        compiled = re.compile(p)
+        if compiled.pattern not in {e.pattern for e in _extra}:
+            _extra.append(compiled)
+
+
+def clear_patterns() -> None:
+    """Forget the patterns of :func:`add_patterns` (a new session starts clean)."""
+    _extra.clear()
+
+
+def _env_pattern(environ: Mapping[str, str]) -> re.Pattern[str] | None:
+    global _env_cache
+    items = tuple(
+        sorted(
+            (k, v) for k, v in environ.items() if len(v) >= 8 and _SECRET_ENV_PART.search(k.upper())
+        )
+    )
+    if _env_cache is not None and _env_cache[0] == items:
+        return _env_cache[1]
+    values = sorted({v for _, v in items}, key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(v) for v in values)) if values else None
+    _env_cache = (items, pattern)
+    return pattern
+
+
+def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with every secret replaced by ``[REDACTED]``; never raises."""
+    if not text:
+        return text
+    env = _env_pattern(os.environ if environ is None else environ)
+    if env is not None:
+        text = env.sub(REDACTED, text)
+    for extra in _extra:
+        text = extra.sub(REDACTED, text)
+    text = _AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _SCHEME_TOKEN.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _TOKEN_SHAPES.sub(REDACTED, text)
+    text = _SECRET_PAIR.sub(
+        lambda m: m.group(0) if m.group(2) == REDACTED else m.group(1) + REDACTED, text
+    )
+    return text
+
+
+#: A cheap test that a string may hold a secret (the full patterns run only then).
+_TRIGGER = re.compile(
+    r"(?i)sk[-_]|[rp]k_|bearer|basic|authoriz|key|token|secret|passw|pwd|credential|xox|"
+    r"gh[pousr]_|github_pat|AKIA|AIza|eyJ"
+)
+#: A JSON string value (not a key) in ``json.dumps``/pydantic output.
+_JSON_VALUE = re.compile(r'"((?:[^"\\\n]|\\.)*)"(?!\s*:)')
+
+
+def redact_json_text(text: str) -> str:
+    """:func:`redact` applied to every string value of a JSON document, keeping it valid JSON.
+
+    Each string value is decoded, redacted and re-encoded, so an escape sequence is
+    never cut; values without a hint of a secret are left as they are.
+    """
+    import json
+
+    env = _env_pattern(os.environ)
+
+    def one(m: re.Match[str]) -> str:
+        raw = m.group(1)
+        hinted = _TRIGGER.search(raw) or _extra or (env is not None and env.search(raw))
+        if not hinted and "\\" not in raw:
+            return m.group(0)
+        try:
+            value = json.loads(m.group(0))
+        except ValueError:
+            return m.group(0)
+        clean = redact(value)
+        return m.group(0) if clean == value else json.dumps(clean, ensure_ascii=False)
+
+    return _JSON_VALUE.sub(one, text)
+
+
+def redact_optional(text: str | None) -> str | None:
+    """:func:`redact` for a value that may be ``None``."""
+    return None if text is None else redact(text)
+
+
+def redact_model(model: _M) -> _M:
+    """A copy of a pydantic model with :func:`redact` applied to every string in it."""
+    return type(model).model_validate_json(redact_json_text(model.model_dump_json()))

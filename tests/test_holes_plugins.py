@@ -1,0 +1,297 @@
+"""With the plugins people already run, and secrets (issue 11, SPEC §18).
+
+pytest-repeat, pytest-rerunfailures, pytest-sugar and stepwise: each scenario asserts
+what the report and the terminal say. pytest-sugar switches itself on process-wide
+(a module global), so its scenario runs in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import RunFn, read_report
+
+KEY = "sk-proj-ABCdef0123456789XYZ"
+BEARER = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fw"
+ENV_SECRET = "s3cr3t-from-the-environment"
+
+LEAKY_MODEL = f"""
+class AuthenticationError(Exception):
+    pass
+
+def leaky(x):
+    if x % 2:
+        raise AuthenticationError(
+            "Incorrect API key provided: {KEY}.\\n"
+            "request headers: Authorization: Bearer {BEARER}; "
+            "env {ENV_SECRET}"
+        )
+    return x
+"""
+
+
+@pytest.mark.xdist_modes
+def test_secrets_in_a_provider_error_are_redacted_everywhere(
+    run: RunFn, project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MY_SERVICE_TOKEN", ENV_SECRET)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(project.path / "summary.md"))
+    project.makepyfile(leakymodel=LEAKY_MODEL)
+    project.makepyfile(
+        test_suite=f"""
+        import pytest
+
+        @pytest.mark.prodgate(accuracy_floor=0.9, error_rate_max=0.01)
+        @pytest.mark.parametrize("i", range(6))
+        def test_case(prodgate_model, i):
+            assert prodgate_model(i) == i
+
+        @pytest.mark.prodgate("bug", accuracy_floor=0.9)
+        def test_bug():
+            assert False, "api_key=hunter2hunter2 and {KEY}"
+        """
+    )
+    result = run(
+        "--prodgate",
+        "--prodgate-model=leakymodel:leaky",
+        "--prodgate-report=r.json",
+        "--junitxml=j.xml",
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["MISSED *test_case[[]1[]] - model error: AuthenticationError*"])
+    written = {
+        "terminal": result.stdout.str() + result.stderr.str(),
+        "json": (project.path / "r.json").read_text(),
+        "junit": (project.path / "j.xml").read_text(),
+        "markdown": (project.path / "summary.md").read_text(),
+    }
+    for where, text in written.items():
+        for secret in (KEY, BEARER, ENV_SECRET, "hunter2hunter2"):
+            assert secret not in text, f"{secret} in the {where}"
+    assert "[REDACTED]" in written["terminal"]
+    report = json.loads(written["json"])
+    (suite,) = [s for s in report["suites"] if s["name"] == "test_suite.py::test_case"]
+    trial = suite["cases"][1]["trials"][0]
+    assert trial["reason"].startswith("model error: AuthenticationError: Incorrect API key")
+    message = trial["calls"][0]["error_message"]
+    assert "\n" in message  # the lines after the first are kept, redacted
+    assert message.count("[REDACTED]") == 3
+
+
+def test_redact_option_adds_patterns(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+
+        @pytest.mark.prodgate(accuracy_floor=0.5)
+        def test_case():
+            assert False, "customer ACME-4711-XY said no"
+        """
+    )
+    result = project.runpytest(
+        "--prodgate", "--prodgate-redact=ACME-\\d+-[A-Z]+", "--prodgate-report=r.json"
+    )
+    assert "ACME-4711-XY" not in result.stdout.str()
+    assert "ACME-4711-XY" not in (project.path / "r.json").read_text()
+    result.stdout.fnmatch_lines(["MISSED *customer [[]REDACTED[]] said no"])
+    bad = project.runpytest("--prodgate", "--prodgate-redact=(")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["ERROR: prodgate: --prodgate-redact=*not a regular expression*"])
+
+
+REPEATED = """
+import pytest
+from pytest_prodgate import load_cases
+
+@pytest.mark.prodgate(accuracy_floor=0.1)
+@pytest.mark.parametrize("i", range(4))
+def test_plain(prodgate_model, i):
+    prodgate_model(i)
+
+@pytest.mark.prodgate("loaded", accuracy_floor=0.1)
+@pytest.mark.parametrize("case", load_cases("cases.jsonl"))
+def test_loaded(prodgate_model, case):
+    prodgate_model(case.input)
+"""
+
+
+def _write_cases(path: Path, n: int) -> None:
+    rows = [json.dumps({"id": f"c{i}", "input": i, "expected": i}) for i in range(n)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.xdist_modes
+def test_pytest_repeat_repetitions_are_trials(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(test_suite=REPEATED)
+    _write_cases(project.path / "cases.jsonl", 3)
+    result = run(
+        "--prodgate", "--prodgate-model=mymodel:echo", "--count=3", "--prodgate-report=r.json"
+    )
+    assert result.ret == 0, result.stdout.str()
+    report = read_report(project.path / "r.json")
+    for suite, ids in (
+        ("test_suite.py::test_plain", ["0", "1", "2", "3"]),
+        ("loaded", ["c0", "c1", "c2"]),
+    ):
+        (s,) = [s for s in report["suites"] if s["name"] == suite]
+        assert [c["id"] for c in s["cases"]] == ids
+        for c in s["cases"]:
+            assert sorted(t["trial"] for t in c["trials"]) == [0, 1, 2]
+        assert s["trials"] == 3
+        (gate,) = s["gates"]
+        assert gate["n"] == len(ids)
+
+
+def test_pytest_repeat_with_prodgate_trials_numbers_every_trial(project: pytest.Pytester) -> None:
+    project.makepyfile(test_suite=REPEATED)
+    _write_cases(project.path / "cases.jsonl", 2)
+    result = project.runpytest(
+        "--prodgate",
+        "--prodgate-model=mymodel:echo",
+        "--count=2",
+        "--prodgate-trials=2",
+        "--prodgate-report=r.json",
+        "-k",
+        "loaded",
+    )
+    assert result.ret == 0, result.stdout.str()
+    (s,) = read_report(project.path / "r.json")["suites"]
+    for c in s["cases"]:
+        assert sorted(t["trial"] for t in c["trials"]) == [0, 1, 2, 3]
+
+
+RERUN = """
+import pytest
+
+@pytest.mark.prodgate(accuracy_floor=0.5)
+@pytest.mark.parametrize("i", range(2))
+def test_case(prodgate_model, prodgate_case, request, i):
+    prodgate_model(i)
+    prodgate_case.add_cost(0.01)
+    path = request.config.rootpath / f"attempt{i}"
+    if i == 1 and not path.exists():
+        path.write_text("1")
+        raise RuntimeError("flaky harness")
+"""
+
+
+@pytest.mark.xdist_modes
+def test_rerunfailures_discarded_attempt_keeps_its_calls_and_cost(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    project.makepyfile(test_suite=RERUN)
+    result = run(
+        "--prodgate",
+        "--prodgate-model=mymodel:echo",
+        "--reruns=1",
+        "--prodgate-report=r.json",
+        "--prodgate-inconclusive=warn",
+    )
+    assert result.ret == 0, result.stdout.str()
+    (s,) = read_report(project.path / "r.json")["suites"]
+    by_id = {c["id"]: c["trials"] for c in s["cases"]}
+    (kept,) = by_id["1"]
+    assert kept["outcome"] == "passed"
+    assert len(kept["calls"]) == 2  # the discarded attempt's call and the kept one's
+    assert kept["added_cost_usd"] == pytest.approx(0.02)
+    assert s["cases"][1]["notes"]["discarded_attempts"] == 1
+    assert len(by_id["0"][0]["calls"]) == 1
+
+
+STEP = """
+import pytest
+
+@pytest.mark.prodgate(accuracy_floor=0.5)
+@pytest.mark.parametrize("i", range(4))
+def test_case(prodgate_model, i):
+    prodgate_model(i)
+    if i == 3:
+        raise RuntimeError("harness bug in the last case")
+"""
+
+
+def test_stepwise_stop_after_the_last_case_is_not_an_interrupted_run(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(test_suite=STEP)
+    result = project.runpytest(
+        "--prodgate", "--prodgate-model=mymodel:echo", "--sw", "--prodgate-report=r.json"
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # pytest's own status for a stepwise stop
+    report = read_report(project.path / "r.json")
+    assert report["run"]["interrupted"] is False
+    (gate,) = report["suites"][0]["gates"]
+    assert gate["verdict"] == "INCOMPLETE"
+    assert "1 of 4 cases produced no result (1 error)" in gate["reason"]
+    assert "interrupted" not in gate["reason"]
+
+
+@pytest.mark.xdist_modes
+def test_junit_after_x_has_every_gate_row(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+
+        @pytest.mark.prodgate("ju", accuracy_floor=0.5, latency_p95_ms=1000)
+        @pytest.mark.parametrize("i", range(6))
+        def test_case(prodgate_model, i):
+            prodgate_model(i)
+            if i == 1:
+                raise RuntimeError("harness bug")
+        """
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo", "-x", "--junitxml=j.xml")
+    assert result.ret in (1, 2)  # -x: 1; under -n 2 xdist reports its stop as interrupted
+    root = ET.parse(project.path / "j.xml").getroot()
+    cases = {c.get("name"): c for c in root.iter("testcase") if c.get("classname") == "prodgate.ju"}
+    assert set(cases) == {"accuracy_floor", "latency_p95_ms"}
+    for case in cases.values():
+        failure = case.find("failure")
+        assert failure is not None
+        assert "INCOMPLETE" in (failure.get("message") or "")
+
+
+def test_report_header_and_red_final_line_after_a_failed_gate(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+
+        @pytest.mark.prodgate(accuracy_floor=0.99)
+        @pytest.mark.parametrize("i", range(5))
+        def test_case(i):
+            assert i < 3
+        """
+    )
+    result = project.runpytest("--prodgate", "--prodgate-seed=7", "--color=yes")
+    assert result.ret == 1
+    text = result.stdout.str()
+    assert "prodgate: mode gate, seed 7, confidence 0.95, 9,999 resamples" in text
+    final = [line for line in result.outlines if " in " in line and "missed" in line][-1]
+    assert "\x1b[31m" in final  # red, as after a failed test
+    assert "3 passed" in final
+    assert "2 missed" in final
+    plain = project.runpytest("--prodgate-seed=7")
+    assert "prodgate: mode" not in plain.stdout.str()
+
+
+def test_pytest_sugar_counts_misses_as_missed(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+
+        @pytest.mark.prodgate(accuracy_floor=0.1)
+        @pytest.mark.parametrize("i", range(5))
+        def test_case(i):
+            assert i < 3
+        """
+    )
+    result = project.runpytest_subprocess("--prodgate", "--force-sugar", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    text = result.stdout.str()
+    assert "3 passed" in text, text
+    assert "2 missed" in text, text
+    assert "5 passed" not in text
