@@ -33,6 +33,9 @@ import scipy.special
 import scipy.stats  # noqa: F401
 
 import pytest_prodgate.gating.gates
+import pytest_prodgate.measure.model
+import pytest_prodgate.plugin.active
+import pytest_prodgate.plugin.controller
 import pytest_prodgate.stats  # noqa: F401
 
 pytest_plugins = ["regate_check"]

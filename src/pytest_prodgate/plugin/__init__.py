@@ -6,10 +6,12 @@ Data flows one way: model call -> :class:`~pytest_prodgate.measure.recording.Cas
 through the same hook) -> :mod:`pytest_prodgate.gating.run` decides every verdict
 after the run loop -> table, JSON, JUnit, step summary, exit status.
 
-Only what every pytest run needs is imported here: pydantic, numpy and scipy load
-when ``--prodgate`` (or ``--prodgate-lock``) is given, so plain runs stay as fast as before.
-The hooks and fixtures live in the modules below and are re-exported here, where
-pytest looks for them.
+What every pytest run pays for is kept small: this module registers the options,
+the fixtures, one collection hook (skip eval cases) and the hook specs. The
+per-item hooks (:mod:`pytest_prodgate.plugin.active`) are registered by
+``pytest_configure`` only when ``--prodgate`` is on, and pydantic, numpy and
+scipy load only then (the controller gates; xdist workers never import them
+unless a test does).
 """
 
 from __future__ import annotations
@@ -23,24 +25,11 @@ from pytest_prodgate.plugin.fixtures import (
     prodgate_model,
     prodgate_trial,
 )
-from pytest_prodgate.plugin.items import find_conflicts, pytest_generate_tests
-from pytest_prodgate.plugin.locking import seal_collected
 from pytest_prodgate.plugin.options import pytest_addoption, pytest_configure
-from pytest_prodgate.plugin.outcomes import (
-    pytest_report_teststatus,
-    pytest_runtest_call,
-    pytest_runtest_makereport,
-    pytest_runtest_setup,
-    pytest_sessionfinish,
-    pytest_unconfigure,
-)
 from pytest_prodgate.plugin.state import (
-    CONFLICTS_KEY,
+    SETTINGS_KEY,
     SKIP_REASON,
-    enabled,
-    is_eval_case,
-    is_worker,
-    locking,
+    has_prodgate_marker,
 )
 
 __all__ = [
@@ -53,13 +42,6 @@ __all__ = [
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",
-    "pytest_generate_tests",
-    "pytest_report_teststatus",
-    "pytest_runtest_call",
-    "pytest_runtest_makereport",
-    "pytest_runtest_setup",
-    "pytest_sessionfinish",
-    "pytest_unconfigure",
 ]
 
 
@@ -72,12 +54,17 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    if locking(config) and not is_worker(config):
-        seal_collected(config, items)
-    if not enabled(config):
-        skip = pytest.mark.skip(reason=SKIP_REASON)
-        for item in items:
-            if is_eval_case(item):
-                item.add_marker(skip)
-        return
-    config.stash[CONFLICTS_KEY] = find_conflicts(items)
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if settings is not None:
+        from pytest_prodgate.plugin.active import prepare_items
+
+        prepare_items(config, items)
+        if settings.enabled:
+            return
+    skip: pytest.MarkDecorator | None = None
+    seen: dict[int, bool] = {}
+    for item in items:
+        if has_prodgate_marker(item, seen):
+            if skip is None:
+                skip = pytest.mark.skip(reason=SKIP_REASON)
+            item.add_marker(skip)

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from pytest_prodgate.measure import recording
 from pytest_prodgate.plugin.state import (
     MARKER_DOC,
     MODEL_FN_KEY,
@@ -92,6 +91,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (settings.enabled or settings.lock):
         return  # options given without --prodgate: checked (a typo exits 4), otherwise inert
     config.stash[SETTINGS_KEY] = settings
+    from pytest_prodgate.measure import recording
+
     ledger = getattr(config, "workerinput", {}).get("prodgate_spend_ledger")
     recording.spend().reset(settings.max_spend_usd, ledger)
     if settings.lock:
@@ -120,6 +121,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "prodgate: --prodgate-lock reads every dataset in this process: run it without -n"
         )
+    if settings.enabled:
+        # import_module, not an attribute of the package: after pytester's in-process
+        # runs the package may still hold a module that sys.modules dropped.
+        active = importlib.import_module("pytest_prodgate.plugin.active")
+        config.pluginmanager.register(active, active.PLUGIN_NAME)
     if settings.enabled and settings.shard is None:  # a shard never stops early
         from pytest_prodgate.plugin.early import EARLY_KEY, EarlyStop
 

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_prodgate.measure import recording
-
 if TYPE_CHECKING:
+    from pytest_prodgate.measure import recording
     from pytest_prodgate.schema.options import Settings
     from pytest_prodgate.schema.targets import Targets
 
@@ -95,6 +94,35 @@ def is_eval_case(item: pytest.Item) -> bool:
         flag = isinstance(item, pytest.Function) and item.get_closest_marker("prodgate") is not None
         item.stash[EVAL_KEY] = flag
     return flag
+
+
+def has_prodgate_marker(item: pytest.Item, seen: dict[int, bool]) -> bool:
+    """:func:`is_eval_case` without the stash, for the one pass over every item of a plain run.
+
+    ``seen`` caches each parent node's answer (by ``id``) across the items of one
+    pass: a module, class or package is looked at once, not once per test.
+    """
+    if not isinstance(item, pytest.Function):
+        return False
+    if any(m.name == "prodgate" for m in item.own_markers):
+        return True
+    node = item.parent
+    chain: list[int] = []
+    found = False
+    while node is not None:
+        key = id(node)
+        cached = seen.get(key)
+        if cached is not None:
+            found = cached
+            break
+        chain.append(key)
+        if any(m.name == "prodgate" for m in node.own_markers):
+            found = True
+            break
+        node = node.parent
+    for key in chain:
+        seen[key] = found
+    return found
 
 
 def active(item: pytest.Item) -> bool:
