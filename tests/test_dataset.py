@@ -218,8 +218,7 @@ def test_relative_path_resolves_against_the_calling_module(
     data = write(suite / "evals" / "support.jsonl", jsonl({"id": "a", "input": 1, "expected": 1}))
     write(
         suite / "test_support.py",
-        "from pytest_prodgate import load_cases\n"
-        "PARAMS = load_cases('evals/support.jsonl')\n",
+        "from pytest_prodgate import load_cases\nPARAMS = load_cases('evals/support.jsonl')\n",
     )
     elsewhere = tmp_path / "elsewhere"
     # A decoy at the same relative path under the cwd must not be picked up.

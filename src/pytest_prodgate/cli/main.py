@@ -85,20 +85,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: usage line + one error line, or --help/--version
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    from pytest_prodgate.schema.report import paused_gc
+
     try:
-        if args.command == "show":
-            return show(_load(args.source), sys.stdout)
-        if args.command in ("merge", "compare"):
-            import importlib
+        with paused_gc():
+            if args.command == "show":
+                return show(_load(args.source), sys.stdout)
+            if args.command in ("merge", "compare"):
+                import importlib
 
-            module = importlib.import_module(f"pytest_prodgate.cli.{args.command}")
-            return int(getattr(module, args.command)(args, sys.stdout))
-        if args.command == "plan":
-            from pytest_prodgate.cli.plan import plan
+                module = importlib.import_module(f"pytest_prodgate.cli.{args.command}")
+                return int(getattr(module, args.command)(args, sys.stdout))
+            if args.command == "plan":
+                from pytest_prodgate.cli.plan import plan
 
-            source = _load(args.source, "--from") if args.source is not None else None
-            return plan(args, sys.stdout, source)
-        return gate(args, sys.stdout)
+                source = _load(args.source, "--from") if args.source is not None else None
+                return plan(args, sys.stdout, source)
+            return gate(args, sys.stdout)
     except (UsageError, PlanError) as exc:
         print(f"prodgate {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -183,10 +186,10 @@ def gate(args: argparse.Namespace, out: TextIO) -> int:
     )
     show(result, out)
     if "report" in given:
-        from pytest_prodgate.schema.report import write_atomic
+        from pytest_prodgate.schema.report import dump_report, write_atomic
 
         try:
-            write_atomic(given["report"], result.model_dump_json(indent=2) + "\n")
+            write_atomic(given["report"], dump_report(result) + "\n")
         except OSError as exc:
             raise UsageError(f"{json_flag} {given['report']}: cannot write: {exc}") from None
         print(f"prodgate: report written to {given['report']}", file=out)

@@ -72,7 +72,10 @@ class Controller:
             raise
         stopped = bool(session.shouldstop or session.shouldfail)
         self.interrupted = stopped and self.finished_items < session.testscollected
-        report = self.evaluate()
+        from pytest_prodgate.schema.report import paused_gc
+
+        with paused_gc():
+            report = self.evaluate()
         if report.fails_run:
             session.testsfailed += 1
         return result
@@ -276,18 +279,22 @@ class Controller:
         if self.ledger is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.ledger)
-        if self.report is None:  # the run loop did not finish normally
-            self.evaluate()
-        assert self.report is not None
-        self.write_outputs(self.report)
+        from pytest_prodgate.schema.report import paused_gc
+
+        with paused_gc():
+            if self.report is None:  # the run loop did not finish normally
+                self.evaluate()
+            assert self.report is not None
+            self.write_outputs(self.report)
 
     def write_outputs(self, report: RunReport) -> None:
         from pytest_prodgate.output.markdown import markdown
-        from pytest_prodgate.schema.report import write_atomic
+        from pytest_prodgate.schema.report import dump_report, write_atomic
 
         if self.settings.report is not None:
             try:
-                write_atomic(self.settings.report, report.model_dump_json(indent=2) + "\n")
+                text = dump_report(report, self.config.rootpath)
+                write_atomic(self.settings.report, text + "\n")
             except OSError as exc:
                 self._warn(f"cannot write the report to {self.settings.report}: {exc}")
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
