@@ -203,53 +203,86 @@ class CaseReport(_Model):
         trials = self.trials
         if not trials:
             return self  # built by hand with its summary given
-        if len(trials) == 1 and len(trials[0].calls) <= 1 and not trials[0].error:
-            return _summarise_single(self, trials[0])
-        calls = [c for t in trials for c in t.calls]
-        costs = [c.cost_usd for c in calls if c.cost_usd is not None]
-        added = sum(t.added_cost_usd for t in trials)
-        ins = [c.input_tokens for c in calls if c.input_tokens is not None]
-        outs = [c.output_tokens for c in calls if c.output_tokens is not None]
-        errors = [t.error for t in trials if t.error] + [c.error for c in calls if c.error]
-        scored = [t.score for t in trials if t.outcome in SCORED and t.score is not None]
+        t = trials[0]
+        if len(trials) == 1 and len(t.calls) <= 1 and not t.error:
+            derived = _summary_single(t)
+        else:
+            derived = _summary(trials)
+        given = self.model_fields_set & _SUMMARY
+        for key in given:  # a summary given (read back, or built by hand) is kept
+            del derived[key]
         # Straight into __dict__: pydantic's __setattr__ costs more than the summary.
-        self.__dict__.update(
-            scores=[t.score for t in trials],
-            latencies_ms=[c.latency_ms for c in calls],
-            cost_usd=(sum(costs) + added) if (costs or added) else None,
-            input_tokens=sum(ins) if ins else None,
-            output_tokens=sum(outs) if outs else None,
-            error=errors[0] if errors else None,
-            pass_rate=sum(scored) / len(scored) if scored else None,
-            flaky=set(scored) == {0.0, 1.0},
-        )
+        self.__dict__.update(derived)
         return self
+
+
+#: The fields :meth:`CaseReport._summarise` derives from the trials.
+_SUMMARY = frozenset(
+    {
+        "scores",
+        "latencies_ms",
+        "cost_usd",
+        "input_tokens",
+        "output_tokens",
+        "error",
+        "pass_rate",
+        "flaky",
+    }
+)
+
+
+def _summary(trials: list[TrialReport]) -> dict[str, Any]:
+    calls = [c for t in trials for c in t.calls]
+    costs = [c.cost_usd for c in calls if c.cost_usd is not None]
+    added = sum(t.added_cost_usd for t in trials)
+    ins = [c.input_tokens for c in calls if c.input_tokens is not None]
+    outs = [c.output_tokens for c in calls if c.output_tokens is not None]
+    errors = [t.error for t in trials if t.error] + [c.error for c in calls if c.error]
+    scored = [t.score for t in trials if t.outcome in SCORED and t.score is not None]
+    return {
+        "scores": [t.score for t in trials],
+        "latencies_ms": [c.latency_ms for c in calls],
+        "cost_usd": (sum(costs) + added) if (costs or added) else None,
+        "input_tokens": sum(ins) if ins else None,
+        "output_tokens": sum(outs) if outs else None,
+        "error": errors[0] if errors else None,
+        "pass_rate": sum(scored) / len(scored) if scored else None,
+        "flaky": set(scored) == {0.0, 1.0},
+    }
+
+
+def _summary_single(t: TrialReport) -> dict[str, Any]:
+    """:func:`_summary` for one trial of at most one call (most cases), faster."""
+    call = t.calls[0] if t.calls else None
+    added = t.added_cost_usd
+    scored = t.outcome in SCORED and t.score is not None
+    out: dict[str, Any] = {
+        "scores": [t.score],
+        "pass_rate": t.score if scored else None,
+        "flaky": False,
+    }
+    if call is None:
+        out.update(
+            latencies_ms=[],
+            cost_usd=added if added else None,
+            input_tokens=None,
+            output_tokens=None,
+            error=None,
+        )
+    else:
+        cost = call.cost_usd
+        out.update(
+            latencies_ms=[call.latency_ms],
+            cost_usd=cost + added if cost is not None else (added if added else None),
+            input_tokens=call.input_tokens,
+            output_tokens=call.output_tokens,
+            error=call.error or None,
+        )
+    return out
 
 
 #: Trial outcomes that produced a score (also ``gating.gates.SCORED``).
 SCORED = frozenset({"passed", "missed", "model_error"})
-
-
-def _summarise_single(case: CaseReport, t: TrialReport) -> CaseReport:
-    """:meth:`CaseReport._summarise` for one trial of at most one call (most cases), faster."""
-    call = t.calls[0] if t.calls else None
-    added = t.added_cost_usd
-    d = case.__dict__
-    d["scores"] = [t.score]
-    if call is None:
-        d["latencies_ms"] = []
-        d["cost_usd"] = added if added else None
-        d["input_tokens"] = d["output_tokens"] = d["error"] = None
-    else:
-        d["latencies_ms"] = [call.latency_ms]
-        cost = call.cost_usd
-        d["cost_usd"] = cost + added if cost is not None else (added if added else None)
-        d["input_tokens"] = call.input_tokens
-        d["output_tokens"] = call.output_tokens
-        d["error"] = call.error or None
-    d["pass_rate"] = t.score if t.outcome in SCORED and t.score is not None else None
-    d["flaky"] = False
-    return case
 
 
 class SliceSummary(_Model):
