@@ -22,7 +22,6 @@ each, rather than every scenario paying for three runs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,10 @@ import scipy.special
 import scipy.stats  # noqa: F401
 
 import pytest_prodgate.gating.gates
+import pytest_prodgate.measure.model
+import pytest_prodgate.plugin.active
+import pytest_prodgate.plugin.ahead
+import pytest_prodgate.plugin.controller
 import pytest_prodgate.schema.redact
 import pytest_prodgate.stats  # noqa: F401
 
@@ -118,8 +121,10 @@ def run(project: pytest.Pytester, xdist_args: list[str]) -> RunFn:
 
 
 def read_report(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
+    """A report with every field (the file leaves defaults out), as builtins."""
+    from pytest_prodgate.schema.report import load_report
+
+    return load_report(path).model_dump(mode="json")
 
 
 def is_timing_gate(gate: str) -> bool:

@@ -8,7 +8,14 @@ import pytest
 
 from pytest_prodgate.cli.main import main
 from pytest_prodgate.gating.compare import compare_reports
-from pytest_prodgate.schema.report import CaseReport, RunInfo, RunReport, SuiteReport, TrialReport
+from pytest_prodgate.schema.report import (
+    CallReport,
+    CaseReport,
+    RunInfo,
+    RunReport,
+    SuiteReport,
+    TrialReport,
+)
 
 
 def _run(seed: int = 0) -> RunInfo:
@@ -30,7 +37,11 @@ def _run(seed: int = 0) -> RunInfo:
 
 def _case(i: int, score: float, latency: float, cost: float | None) -> CaseReport:
     trial = TrialReport(
-        nodeid=f"t.py::t[q{i}]", outcome="passed" if score >= 0.5 else "missed", score=score
+        nodeid=f"t.py::t[q{i}]",
+        outcome="passed" if score >= 0.5 else "missed",
+        score=score,
+        # The call holds the latency: a report keeps no per-case copy (schema version 2).
+        calls=[CallReport(latency_ms=latency, ok=True, cost_usd=cost)],
     )
     return CaseReport(
         id=f"q{i}",

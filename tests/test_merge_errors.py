@@ -173,7 +173,7 @@ def test_a_case_in_two_shards_is_refused(
     ("text", "message"),
     [
         ("{not json", "*corrupt.json: not valid JSON (line 1: *"),
-        ('{"schema_version": 2}', "*corrupt.json: report schema_version 2 is not supported*"),
+        ('{"schema_version": 3}', "*corrupt.json: report schema_version 3 is not supported*"),
         ("[]", "*corrupt.json: not a prodgate report (no schema_version)"),
     ],
 )

@@ -95,7 +95,13 @@ def _comparable(report: dict[str, Any]) -> dict[str, Any]:
             for g in s["gates"]
         ]
         cases = [
-            (c["id"], c["scores"], c["tags"], c["pass_rate"], [t["outcome"] for t in c["trials"]])
+            (
+                c["id"],
+                [t["score"] for t in c["trials"]],
+                c["tags"],
+                c["pass_rate"],
+                [t["outcome"] for t in c["trials"]],
+            )
             for c in s["cases"]
         ]
         keep = ("name", "targets", "verdict", "counts", "slices", "trials", "pass_all_rate")

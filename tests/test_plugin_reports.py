@@ -51,7 +51,7 @@ def test_json_report_holds_run_suites_gates_and_cases(run: RunFn, project: pytes
     result.stdout.fnmatch_lines(["prodgate: report written to *report.json"])
     path = project.path / "out" / "report.json"
     report = RunReport.model_validate_json(path.read_text(encoding="utf-8"))
-    assert report.schema_version == 1
+    assert report.schema_version == 2
     assert report.verdict == "PASS"
     assert report.run.model_name == "shouty"
     assert report.run.warmup_calls >= 1

@@ -11,6 +11,7 @@ exercises exactly that.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .model import SPLIT_SEED, VERSION, split, trained
+
+#: Seconds each prediction stalls: set DIGITS_SLOW_MS=400 to serve a broken-slow build
+#: and watch the latency and throughput gates fail (README).
+SLOW_S = float(os.environ.get("DIGITS_SLOW_MS", "0")) / 1000.0
 
 BAD_VERSION = "logreg-shuffled"
 
@@ -73,6 +78,9 @@ def make_app(registry: Registry) -> Starlette:
             return JSONResponse({"error": "expected 64 pixel values"}, status_code=422)
         version = registry.current
         label = int(registry.versions[version].predict(pixels.reshape(1, -1))[0])
+        if SLOW_S:
+            # A deliberately slow build (DIGITS_SLOW_MS): blocks the server's one event loop.
+            time.sleep(SLOW_S)
         return JSONResponse({"label": label, "version": version})
 
     async def health(request: Request) -> JSONResponse:

@@ -36,7 +36,9 @@ def test_sustained_throughput(prodgate_load, prodgate_model: Model) -> None:
         prodgate_model,
         [case.input for case in CASES],
         concurrency=8,
-        duration_s=3.0,
+        # A count, not a duration: a slow runner takes longer but still gets enough
+        # time windows for an interval (>= 5 windows of ~5 latencies need ~200 here).
+        requests=300,
         warmup=40,
     )
     assert run.errors() == 0, f"{run.errors()} requests failed under load"

@@ -88,22 +88,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: usage line + one error line, or --help/--version
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    from pytest_prodgate.schema.report import paused_gc
+
     try:
         if hasattr(args, "run"):  # a command module's subcommand (cli/pages.py)
-            return int(args.run(args, sys.stdout))
-        if args.command == "show":
-            return show(_load(args.source), sys.stdout)
-        if args.command in ("merge", "compare"):
-            import importlib
+            with paused_gc():
+                return int(args.run(args, sys.stdout))
+        with paused_gc():
+            if args.command == "show":
+                return show(_load(args.source), sys.stdout)
+            if args.command in ("merge", "compare"):
+                import importlib
 
-            module = importlib.import_module(f"pytest_prodgate.cli.{args.command}")
-            return int(getattr(module, args.command)(args, sys.stdout))
-        if args.command == "plan":
-            from pytest_prodgate.cli.plan import plan
+                module = importlib.import_module(f"pytest_prodgate.cli.{args.command}")
+                return int(getattr(module, args.command)(args, sys.stdout))
+            if args.command == "plan":
+                from pytest_prodgate.cli.plan import plan
 
-            source = _load(args.source, "--from") if args.source is not None else None
-            return plan(args, sys.stdout, source)
-        return gate(args, sys.stdout)
+                source = _load(args.source, "--from") if args.source is not None else None
+                return plan(args, sys.stdout, source)
+            return gate(args, sys.stdout)
     except (UsageError, PlanError) as exc:
         print(f"prodgate {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -187,12 +191,12 @@ def gate(args: argparse.Namespace, out: TextIO) -> int:
     )
     show(result, out)
     if "report" in given:
-        from pytest_prodgate.schema.report import write_atomic
+        from pytest_prodgate.schema.report import dump_report, write_atomic
 
         try:
             from pytest_prodgate.schema.redact import redact_json_text
 
-            text = redact_json_text(result.model_dump_json(indent=2))  # SPEC §18
+            text = redact_json_text(dump_report(result))  # SPEC §18
             write_atomic(given["report"], text + "\n")
         except OSError as exc:
             raise UsageError(f"{json_flag} {given['report']}: cannot write: {exc}") from None

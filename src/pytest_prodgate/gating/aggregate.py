@@ -15,13 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from pytest_prodgate.gating.gates import SCORED
-from pytest_prodgate.schema.report import (
-    CaseReport,
-    EarlyStopReport,
-    RegressionReport,
-    TrialReport,
-)
+from pytest_prodgate.schema.report import CaseReport, EarlyStopReport, RegressionReport
 
 __all__ = ["Aggregator", "SuiteData", "natural_key"]
 
@@ -75,22 +69,18 @@ class Aggregator:
                         "reason": "no result arrived (the process running it crashed)",
                     },
                 }
-        # One validation pass over every trial (much faster than one call per trial).
-        models = _TRIALS.validate_python([p["trial"] for p in payloads.values()])
-        payloads = {
-            nodeid: {**p, "trial_model": m}
-            for (nodeid, p), m in zip(payloads.items(), models, strict=True)
-        }
         by_suite: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
         targets: dict[str, dict[str, Any]] = {}
         for p in payloads.values():
-            key = (str(p.get("function", "")), str(p["case_id"]))
+            key = (p.get("function", ""), p["case_id"])
             by_suite.setdefault(p["suite"], {}).setdefault(key, []).append(p)
             merged = targets.setdefault(p["suite"], {})
             for k, v in p["targets"].items():
                 merged.setdefault(k, v)
-        out = []
-        for name in sorted(by_suite):
+        names = sorted(by_suite)
+        raw: list[dict[str, Any]] = []
+        sizes: list[int] = []
+        for name in names:
             groups = by_suite[name]
             # Ids as given, unless several test functions pooled into a named suite
             # reuse one: only those are qualified by their test, so adding a test with
@@ -99,9 +89,18 @@ class Aggregator:
             for function, case_id in groups:
                 owners.setdefault(case_id, set()).add(function)
             ids = {key: _qualified(*key) if len(owners[key[1]]) > 1 else key[1] for key in groups}
-            ordered = sorted(groups, key=lambda key: natural_key(ids[key]))
-            cases = [_case(name, ids[key], groups[key]) for key in ordered]
-            out.append(SuiteData(name, targets[name], cases))
+            keys = {key: natural_key(ident) for key, ident in ids.items()}
+            ordered = sorted(groups, key=keys.__getitem__)
+            raw.extend(_case(name, ids[key], groups[key]) for key in ordered)
+            sizes.append(len(ordered))
+        # One validation pass over every case (much faster than one call per case);
+        # CaseReport derives each case's summary from its trials.
+        cases = _CASES.validate_python(raw)
+        out = []
+        at = 0
+        for name, size in zip(names, sizes, strict=True):
+            out.append(SuiteData(name, targets[name], cases[at : at + size]))
+            at += size
         return out
 
 
@@ -116,38 +115,32 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     )
 
 
-_TRIALS = TypeAdapter(list[TrialReport])
+_CASES = TypeAdapter(list[CaseReport])
 
 
-def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> CaseReport:
+def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> dict[str, Any]:
+    """One case as :class:`CaseReport` validates it: its trials in order, tags, notes, source."""
+    if len(payloads) == 1:
+        p = payloads[0]
+        return {
+            "id": case_id,
+            "suite": suite,
+            "tags": p["tags"],
+            "notes": p["notes"],
+            "trials": [p["trial"]],
+            "source": p.get("source") or None,
+        }
     payloads = sorted(payloads, key=lambda p: (p["trial"].get("trial", 0), p["trial"]["nodeid"]))
-    trials: list[TrialReport] = [p["trial_model"] for p in payloads]
     tags: list[str] = []
     notes: dict[str, Any] = {}
     for p in payloads:
         tags.extend(t for t in p["tags"] if t not in tags)
         notes.update(p["notes"])
-    calls = [c for t in trials for c in t.calls]
-    costs = [c.cost_usd for c in calls if c.cost_usd is not None]
-    added = sum(t.added_cost_usd for t in trials)
-    ins = [c.input_tokens for c in calls if c.input_tokens is not None]
-    outs = [c.output_tokens for c in calls if c.output_tokens is not None]
-    errors = [t.error for t in trials if t.error] + [c.error for c in calls if c.error]
-    scores = [t.score for t in trials if t.outcome in SCORED and t.score is not None]
-    return CaseReport(
-        id=case_id,
-        suite=suite,
-        tags=tags,
-        notes=notes,
-        trials=trials,
-        scores=[t.score for t in trials],
-        latencies_ms=[c.latency_ms for c in calls],
-        cost_usd=(sum(costs) + added) if (costs or added) else None,
-        input_tokens=sum(ins) if ins else None,
-        output_tokens=sum(outs) if outs else None,
-        error=errors[0] if errors else None,
-        replayed_calls=sum(1 for c in calls if c.replayed),
-        pass_rate=sum(scores) / len(scores) if scores else None,
-        flaky=len(set(scores)) > 1,
-        source=next((p["source"] for p in payloads if p.get("source")), None),
-    )
+    return {
+        "id": case_id,
+        "suite": suite,
+        "tags": tags,
+        "notes": notes,
+        "trials": [p["trial"] for p in payloads],
+        "source": next((p["source"] for p in payloads if p.get("source")), None),
+    }

@@ -22,6 +22,7 @@ import numpy as np
 
 from pytest_prodgate import stats
 from pytest_prodgate.schema.report import (
+    SCORED,
     CaseReport,
     GateReport,
     RegressionReport,
@@ -58,8 +59,6 @@ LockKind = Literal["floor", "budget", "max_regression", "trials"]
 #: "Would likely resolve it": the n at which the gate resolves with this probability
 #: if the true value is the one observed.
 RESOLVE_POWER = 0.8
-#: Trial outcomes that produced a score.
-SCORED = frozenset({"passed", "missed", "model_error"})
 #: Trial outcomes that produced no result: the gate cannot pass on them.
 NO_RESULT = frozenset({"error", "crashed", "not_run"})
 _SEVERITY: tuple[str, ...] = (

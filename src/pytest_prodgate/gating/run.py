@@ -372,7 +372,7 @@ def _mark_shard(suites: Iterable[SuiteReport], label: str) -> None:
 def _suite_report(s: SuiteData, gates: list[GateReport]) -> SuiteReport:
     cases = s.cases
     fresh, replayed, fresh_usd, saved_usd = spend_split(cases)
-    return SuiteReport(
+    report = SuiteReport(
         name=s.name,
         targets=s.targets,
         verdict=worst(g.verdict for g in gates) or _no_gate_verdict(cases),
@@ -381,7 +381,7 @@ def _suite_report(s: SuiteData, gates: list[GateReport]) -> SuiteReport:
         slices=_slices(cases),
         trials=max((len(c.trials) for c in cases), default=1),
         pass_all_rate=_pass_all_rate(cases),
-        flaky_cases=[c.id for c in cases if c.flaky],
+        flaky_cases=[] if _graded(cases) else [c.id for c in cases if c.flaky],
         regression=s.regression,
         notes=s.notes,
         early_stop=s.early,
@@ -389,8 +389,10 @@ def _suite_report(s: SuiteData, gates: list[GateReport]) -> SuiteReport:
         replayed_calls=replayed,
         fresh_cost_usd=fresh_usd,
         replayed_cost_usd=saved_usd,
-        cases=cases,
     )
+    # Assigned, not passed: validating would summarise every case again.
+    report.cases = list(cases)
+    return report
 
 
 def _slices(cases: list[CaseReport]) -> dict[str, SliceSummary]:
@@ -402,9 +404,19 @@ def _slices(cases: list[CaseReport]) -> dict[str, SliceSummary]:
     return out
 
 
+def _graded(cases: list[CaseReport]) -> bool:
+    """Some trial scored strictly between 0 and 1: pass^N and flaky do not apply."""
+    return any(
+        t.score is not None and 0.0 < t.score < 1.0 and t.outcome in SCORED
+        for c in cases
+        for t in c.trials
+    )
+
+
 def _pass_all_rate(cases: list[CaseReport]) -> float | None:
+    """pass^N: the share of cases whose every scored trial passed (0/1 scores only)."""
     scored = [c for c in cases if c.pass_rate is not None]
-    if not scored:
+    if not scored or _graded(cases):
         return None
     passed_all = sum(all(t.score == 1.0 for t in c.trials if t.outcome in SCORED) for c in scored)
     return passed_all / len(scored)

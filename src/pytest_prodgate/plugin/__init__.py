@@ -6,46 +6,31 @@ Data flows one way: model call -> :class:`~pytest_prodgate.measure.recording.Cas
 through the same hook) -> :mod:`pytest_prodgate.gating.run` decides every verdict
 after the run loop -> table, JSON, JUnit, step summary, exit status.
 
-Only what every pytest run needs is imported here: pydantic, numpy and scipy load
-when ``--prodgate`` (or ``--prodgate-lock``) is given, so plain runs stay as fast as before.
-The hooks and fixtures live in the modules below and are re-exported here, where
-pytest looks for them.
+What every pytest run pays for is kept small: this module registers the options,
+the fixtures, one collection hook (skip eval cases) and the hook specs. The
+per-item hooks (:mod:`pytest_prodgate.plugin.active`) are registered by
+``pytest_configure`` only with ``--prodgate`` or ``--prodgate-lock``, and pydantic,
+numpy and scipy load only then (the controller gates; xdist workers never import
+them unless a test does).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from pytest_prodgate.plugin.ahead import (
-    prodgate_output,
-    pytest_runtest_teardown,
-    pytest_runtestloop,
-)
 from pytest_prodgate.plugin.fixtures import (
     prodgate_case,
     prodgate_drill,
     prodgate_load,
     prodgate_model,
+    prodgate_output,
     prodgate_trial,
 )
-from pytest_prodgate.plugin.items import find_conflicts, pytest_generate_tests
-from pytest_prodgate.plugin.locking import lock_exitstatus, lock_summary, seal_collected
 from pytest_prodgate.plugin.options import pytest_addoption, pytest_configure
-from pytest_prodgate.plugin.outcomes import (
-    pytest_report_teststatus,
-    pytest_runtest_call,
-    pytest_runtest_makereport,
-    pytest_runtest_setup,
-    pytest_unconfigure,
-)
-from pytest_prodgate.plugin.outcomes import pytest_sessionfinish as _outcomes_sessionfinish
 from pytest_prodgate.plugin.state import (
-    CONFLICTS_KEY,
+    SETTINGS_KEY,
     SKIP_REASON,
-    enabled,
-    is_eval_case,
-    is_worker,
-    locking,
+    has_prodgate_marker,
 )
 
 __all__ = [
@@ -59,17 +44,6 @@ __all__ = [
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",
-    "pytest_generate_tests",
-    "pytest_report_header",
-    "pytest_report_teststatus",
-    "pytest_runtest_call",
-    "pytest_runtest_makereport",
-    "pytest_runtest_setup",
-    "pytest_runtest_teardown",
-    "pytest_runtestloop",
-    "pytest_sessionfinish",
-    "pytest_terminal_summary",
-    "pytest_unconfigure",
 ]
 
 
@@ -82,38 +56,17 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    if locking(config) and not is_worker(config):
-        seal_collected(session, config, items)
-    if not enabled(config):
-        skip = pytest.mark.skip(reason=SKIP_REASON)
-        for item in items:
-            if is_eval_case(item):
-                item.add_marker(skip)
-        return
-    config.stash[CONFLICTS_KEY] = find_conflicts(items)
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if settings is not None:
+        from pytest_prodgate.plugin.active import prepare_items
 
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _outcomes_sessionfinish(session, exitstatus)
-    if locking(session.config) and not is_worker(session.config):
-        lock_exitstatus(session)
-
-
-def pytest_terminal_summary(terminalreporter: object, config: pytest.Config) -> None:
-    if locking(config) and not is_worker(config):
-        lock_summary(config, terminalreporter)
-
-
-def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    """One header line with what the statistics depend on, when ``--prodgate`` is on."""
-    if not enabled(config):
-        return None
-    from pytest_prodgate.plugin.state import settings_of
-
-    s = settings_of(config)
-    model = s.model or "the prodgate_model fixture"
-    spend = f", max spend ${s.max_spend_usd:g}" if s.max_spend_usd is not None else ""
-    return [
-        f"prodgate: mode {s.mode}, seed {s.seed}, confidence {s.confidence:g}, "
-        f"{s.resamples:,} resamples, ci {s.ci_method}, trials {s.trials}, model {model}{spend}"
-    ]
+        prepare_items(session, config, items)
+        if settings.enabled:
+            return
+    skip: pytest.MarkDecorator | None = None
+    seen: dict[int, bool] = {}
+    for item in items:
+        if has_prodgate_marker(item, seen):
+            if skip is None:
+                skip = pytest.mark.skip(reason=SKIP_REASON)
+            item.add_marker(skip)

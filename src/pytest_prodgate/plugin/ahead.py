@@ -179,14 +179,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         runahead.stop()
 
 
-@pytest.fixture
-def prodgate_output(request: pytest.FixtureRequest, prodgate_model: Any) -> Any:
-    """The response of ``prodgate_model`` to this case's input, called ahead of the case.
-
-    The calls of all planned cases run ahead, up to ``--prodgate-concurrency`` in
-    flight (SPEC §11); each is recorded on its case exactly as a direct call is.
-    An exception of the call is raised as the test's call and scored as a model error.
-    """
+def output_for(request: pytest.FixtureRequest, prodgate_model: Any) -> Any:
+    """What the ``prodgate_output`` fixture returns (the fixture is in ``plugin.fixtures``)."""
     item = request.node
     state = item.stash.get(TRIAL_KEY, None) if isinstance(item, pytest.Item) else None
     if state is None:
@@ -240,7 +234,7 @@ def wasted_calls(config: pytest.Config) -> int:
 __all__ = [
     "RUNAHEAD_KEY",
     "Runahead",
-    "prodgate_output",
+    "output_for",
     "pytest_runtest_teardown",
     "pytest_runtestloop",
     "wasted_calls",

@@ -84,7 +84,10 @@ class Controller:
             raise
         stopped = bool(session.shouldstop or session.shouldfail)
         self.interrupted = stopped and self.finished_items < session.testscollected
-        report = self.evaluate()
+        from pytest_prodgate.schema.report import paused_gc
+
+        with paused_gc():
+            report = self.evaluate()
         if report.fails_run:
             session.testsfailed += 1
         return result
@@ -317,17 +320,20 @@ class Controller:
         if self.ledger is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.ledger)
-        if self.report is None:  # the run loop did not finish normally
-            self.evaluate()
-        assert self.report is not None
-        if self.config.option.collectonly:
-            return  # nothing was measured: no file is written or replaced
-        self.write_outputs(self.report)
+        from pytest_prodgate.schema.report import paused_gc
+
+        with paused_gc():
+            if self.report is None:  # the run loop did not finish normally
+                self.evaluate()
+            assert self.report is not None
+            if self.config.option.collectonly:
+                return  # nothing was measured: no file is written or replaced
+            self.write_outputs(self.report)
 
     def write_outputs(self, report: RunReport) -> None:
         from pytest_prodgate.output.markdown import markdown
         from pytest_prodgate.schema.redact import redact_json_text
-        from pytest_prodgate.schema.report import write_atomic
+        from pytest_prodgate.schema.report import dump_report, write_atomic
 
         path = self.settings.report
         if path is not None and not self.aggregator.payloads and path.exists():
@@ -339,7 +345,7 @@ class Controller:
             )
             path = None
         if path is not None:
-            text = redact_json_text(report.model_dump_json(indent=2))  # SPEC §18
+            text = redact_json_text(dump_report(report, self.config.rootpath))  # SPEC §18
             try:
                 write_atomic(path, text + "\n")
             except OSError as exc:

@@ -6,11 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_prodgate.measure import recording
-from pytest_prodgate.plugin.items import item_spec
 from pytest_prodgate.plugin.state import MODEL_FN_KEY, TRIAL_KEY, ItemSpec, settings_of
 
 if TYPE_CHECKING:
+    from pytest_prodgate.measure import recording
     from pytest_prodgate.measure.model import Model
 
 
@@ -95,6 +94,8 @@ class LoadRunner:
         self._nodeid = nodeid
 
     def _record(self, result: Any, count_latency: bool) -> None:
+        from pytest_prodgate.measure import recording
+
         rec = recording.current_case()
         if rec is not None:
             with rec.lock:
@@ -178,5 +179,20 @@ def prodgate_case(request: pytest.FixtureRequest) -> CaseHandle:
             "(tests marked @pytest.mark.prodgate) run with --prodgate",
             pytrace=False,
         )
+    from pytest_prodgate.plugin.items import item_spec
+
     spec = item_spec(item)
     return CaseHandle(spec, state.recorder, spec.case)
+
+
+@pytest.fixture
+def prodgate_output(request: pytest.FixtureRequest, prodgate_model: Any) -> Any:
+    """The response of ``prodgate_model`` to this case's input, called ahead of the case.
+
+    The calls of all planned cases run ahead, up to ``--prodgate-concurrency`` in
+    flight (SPEC §11); each is recorded on its case exactly as a direct call is.
+    An exception of the call is raised as the test's call and scored as a model error.
+    """
+    from pytest_prodgate.plugin.ahead import output_for
+
+    return output_for(request, prodgate_model)

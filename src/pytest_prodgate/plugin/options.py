@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from pytest_prodgate.measure import recording
 from pytest_prodgate.plugin.state import (
     MARKER_DOC,
     MODEL_FN_KEY,
@@ -98,6 +97,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not is_worker(config):
         _check_outputs(config, settings, raw)
     config.stash[SETTINGS_KEY] = settings
+    from pytest_prodgate.measure import recording
+
     if settings.cache is not None:
         from pytest_prodgate.plugin.cache import configure_cache
 
@@ -130,6 +131,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "prodgate: --prodgate-lock reads every dataset in this process: run it without -n"
         )
+    if settings.enabled or settings.lock:  # the per-item hooks; nothing else pays for them
+        # import_module, not an attribute of the package: after pytester's in-process
+        # runs the package may still hold a module that sys.modules dropped.
+        active = importlib.import_module("pytest_prodgate.plugin.active")
+        config.pluginmanager.register(active, active.PLUGIN_NAME)
     if settings.enabled and settings.shard is None:  # a shard never stops early
         from pytest_prodgate.plugin.early import EARLY_KEY, EarlyStop
 

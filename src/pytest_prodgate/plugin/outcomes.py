@@ -191,7 +191,7 @@ def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[
             score=state.score,
             reason=state.reason,
             error=state.error,
-            duration_s=time.perf_counter() - state.started,
+            duration_s=round(time.perf_counter() - state.started, 6),
         ),
     }
 

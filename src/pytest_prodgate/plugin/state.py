@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_prodgate.measure import recording
-
 if TYPE_CHECKING:
+    from pytest_prodgate.measure import recording
     from pytest_prodgate.schema.options import Settings
     from pytest_prodgate.schema.targets import Targets
 
@@ -140,6 +139,35 @@ def conftest_marks(config: pytest.Config, path: Path) -> list[pytest.Mark]:
 def prodgate_marks(node: Any) -> list[pytest.Mark]:
     """Every ``prodgate`` mark that applies to ``node`` (an item or a definition), closest first."""
     return [*node.iter_markers("prodgate"), *conftest_marks(node.config, node.path)]
+
+
+def has_prodgate_marker(item: pytest.Item, seen: dict[int, bool]) -> bool:
+    """:func:`is_eval_case` without the stash, for the one pass over every item of a plain run.
+
+    ``seen`` caches each parent node's answer (by ``id``) across the items of one
+    pass: a module, class or package is looked at once, not once per test.
+    """
+    if not isinstance(item, pytest.Function):
+        return False
+    if any(m.name == "prodgate" for m in item.own_markers):
+        return True
+    node = item.parent
+    chain: list[int] = []
+    found = False
+    while node is not None:
+        key = id(node)
+        cached = seen.get(key)
+        if cached is not None:
+            found = cached
+            break
+        chain.append(key)
+        if any(m.name == "prodgate" for m in node.own_markers):
+            found = True
+            break
+        node = node.parent
+    for key in chain:
+        seen[key] = found
+    return found or bool(conftest_marks(item.config, item.path))
 
 
 def active(item: pytest.Item) -> bool:

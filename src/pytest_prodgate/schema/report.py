@@ -8,14 +8,25 @@ An unbounded side of an interval is written as ``null``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from pytest_prodgate.errors import ReportError
 
@@ -38,11 +49,17 @@ __all__ = [
     "SuiteReport",
     "TrialReport",
     "Verdict",
+    "dump_report",
     "load_report",
+    "paused_gc",
     "write_atomic",
 ]
 
-SCHEMA_VERSION = 1
+#: 2: compact JSON, defaults left out, dataset paths once per run (``datasets``) and
+#: relative to the rootdir, no per-case ``suite`` / ``scores`` / ``latencies_ms``.
+#: Version-1 reports still read (as version 2).
+SCHEMA_VERSION: Literal[2] = 2
+READABLE_VERSIONS = (1, 2)
 
 Verdict = Literal[
     "PASS", "FAIL", "INCONCLUSIVE", "NO_DATA", "INCOMPLETE", "TAMPERED", "LOOSENED", "SHARD"
@@ -165,15 +182,23 @@ class TrialReport(_Model):
 
 
 class CaseReport(_Model):
-    """One eval case, with every trial it ran."""
+    """One eval case, with every trial it ran.
+
+    The summary fields (``scores`` … ``flaky``) are derived from ``trials`` when the
+    case is built (:meth:`_summarise`, the one place they are computed), so a
+    report read back has them without storing each twice: ``scores`` and
+    ``latencies_ms`` are not written to the JSON (each trial holds its score and
+    calls), nor ``suite`` (the enclosing suite's name) and ``source`` (the
+    report's ``datasets`` list, see :attr:`dataset`).
+    """
 
     id: str
-    suite: str
+    suite: str = Field("", exclude=True)
     tags: list[str] = Field(default_factory=list)
     notes: dict[str, Any] = Field(default_factory=dict)
     trials: list[TrialReport] = Field(default_factory=list)
-    scores: list[float | None] = Field(default_factory=list)
-    latencies_ms: list[float] = Field(default_factory=list)
+    scores: list[float | None] = Field(default_factory=list, exclude=True)
+    latencies_ms: list[float] = Field(default_factory=list, exclude=True)
     cost_usd: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -182,9 +207,101 @@ class CaseReport(_Model):
     replayed_calls: int = 0
     #: Mean score over the trials that scored (the per-case pass rate).
     pass_rate: float | None = None
-    #: Some trials passed and some missed.
+    #: Scores of 0 and 1 only, and both among its trials (see docs/concepts.md).
     flaky: bool = False
-    source: str | None = None
+    #: The dataset file the case came from, as this run read it (in the JSON: ``dataset``).
+    source: str | None = Field(None, exclude=True)
+    #: Index of :attr:`source` in :attr:`RunReport.datasets` (paths relative to the rootdir).
+    dataset: int | None = None
+
+    @model_validator(mode="after")
+    def _summarise(self) -> CaseReport:
+        trials = self.trials
+        if not trials:
+            return self  # built by hand with its summary given
+        t = trials[0]
+        if len(trials) == 1 and len(t.calls) <= 1 and not t.error:
+            derived = _summary_single(t)
+        else:
+            derived = _summary(trials)
+        given = self.model_fields_set & _SUMMARY
+        for key in given:  # a summary given (read back, or built by hand) is kept
+            del derived[key]
+        # Straight into __dict__: pydantic's __setattr__ costs more than the summary.
+        self.__dict__.update(derived)
+        return self
+
+
+#: The fields :meth:`CaseReport._summarise` derives from the trials.
+_SUMMARY = frozenset(
+    {
+        "scores",
+        "latencies_ms",
+        "cost_usd",
+        "input_tokens",
+        "output_tokens",
+        "error",
+        "pass_rate",
+        "flaky",
+        "replayed_calls",
+    }
+)
+
+
+def _summary(trials: list[TrialReport]) -> dict[str, Any]:
+    calls = [c for t in trials for c in t.calls]
+    costs = [c.cost_usd for c in calls if c.cost_usd is not None]
+    added = sum(t.added_cost_usd for t in trials)
+    ins = [c.input_tokens for c in calls if c.input_tokens is not None]
+    outs = [c.output_tokens for c in calls if c.output_tokens is not None]
+    errors = [t.error for t in trials if t.error] + [c.error for c in calls if c.error]
+    scored = [t.score for t in trials if t.outcome in SCORED and t.score is not None]
+    return {
+        "scores": [t.score for t in trials],
+        "latencies_ms": [c.latency_ms for c in calls],
+        "cost_usd": (sum(costs) + added) if (costs or added) else None,
+        "input_tokens": sum(ins) if ins else None,
+        "output_tokens": sum(outs) if outs else None,
+        "error": errors[0] if errors else None,
+        "pass_rate": sum(scored) / len(scored) if scored else None,
+        "flaky": set(scored) == {0.0, 1.0},
+        "replayed_calls": sum(1 for c in calls if c.replayed),
+    }
+
+
+def _summary_single(t: TrialReport) -> dict[str, Any]:
+    """:func:`_summary` for one trial of at most one call (most cases), faster."""
+    call = t.calls[0] if t.calls else None
+    added = t.added_cost_usd
+    scored = t.outcome in SCORED and t.score is not None
+    out: dict[str, Any] = {
+        "scores": [t.score],
+        "pass_rate": t.score if scored else None,
+        "flaky": False,
+        "replayed_calls": 1 if call is not None and call.replayed else 0,
+    }
+    if call is None:
+        out.update(
+            latencies_ms=[],
+            cost_usd=added if added else None,
+            input_tokens=None,
+            output_tokens=None,
+            error=None,
+        )
+    else:
+        cost = call.cost_usd
+        out.update(
+            latencies_ms=[call.latency_ms],
+            cost_usd=cost + added if cost is not None else (added if added else None),
+            input_tokens=call.input_tokens,
+            output_tokens=call.output_tokens,
+            error=call.error or None,
+        )
+    return out
+
+
+#: Trial outcomes that produced a score (also ``gating.gates.SCORED``).
+SCORED = frozenset({"passed", "missed", "model_error"})
 
 
 class SliceSummary(_Model):
@@ -242,6 +359,15 @@ class GateReport(_Model):
 
     _finite = field_validator("estimate", "lower", "upper", mode="before")(_finite_or_none)
 
+    @model_serializer(mode="wrap")
+    def _interval_always(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A compact report leaves defaults out, but an unbounded side is written as
+        # null (SPEC §8): the interval's three figures are always there.
+        data: dict[str, Any] = handler(self)
+        for key in ("estimate", "lower", "upper"):
+            data.setdefault(key, getattr(self, key))
+        return data
+
 
 class EarlyStopReport(_Model):
     """How a suite run with early stopping (SPEC §13) looked at its data and where it stopped."""
@@ -285,6 +411,12 @@ class SuiteReport(_Model):
     fresh_cost_usd: float | None = None
     replayed_cost_usd: float | None = None
     cases: list[CaseReport] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _own_cases(self) -> SuiteReport:
+        for case in self.cases:
+            case.suite = self.name
+        return self
 
 
 class ShardInfo(_Model):
@@ -355,13 +487,28 @@ class RunInfo(_Model):
 class RunReport(_Model):
     """A whole ``--prodgate`` run. ``schema_version`` changes when the format does."""
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     run: RunInfo
     verdict: Verdict | None
     fails_run: bool
     suites: list[SuiteReport] = Field(default_factory=list)
     #: Run-level remarks, e.g. locked suites this run did not gate.
     notes: list[str] = Field(default_factory=list)
+    #: The dataset files the cases came from, relative to the rootdir (POSIX
+    #: separators; absolute when outside it), each once: a case's ``dataset`` indexes it.
+    datasets: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _resolve_datasets(self) -> RunReport:
+        # A version-1 report kept each case's path inline; it reads as version 2.
+        self.schema_version = SCHEMA_VERSION
+        if self.datasets:
+            n = len(self.datasets)
+            for suite in self.suites:
+                for case in suite.cases:
+                    if case.dataset is not None and 0 <= case.dataset < n:
+                        case.source = self.datasets[case.dataset]
+        return self
 
 
 def load_report(path: str | os.PathLike[str]) -> RunReport:
@@ -379,10 +526,10 @@ def load_report(path: str | os.PathLike[str]) -> RunReport:
         raise ReportError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ReportError(f"{p}: not a prodgate report (no schema_version)")
-    if data["schema_version"] != SCHEMA_VERSION:
+    if data["schema_version"] not in READABLE_VERSIONS:
         raise ReportError(
             f"{p}: report schema_version {data['schema_version']!r} is not supported "
-            f"(this pytest-prodgate reads version {SCHEMA_VERSION})"
+            f"(this pytest-prodgate reads versions 1 and {SCHEMA_VERSION})"
         )
     try:
         return RunReport.model_validate(data)
@@ -395,8 +542,60 @@ def load_report(path: str | os.PathLike[str]) -> RunReport:
         ) from None
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large report is built, read or written.
+
+    Building 100,000 cases allocates millions of objects and no cycles; the
+    collector would scan the whole heap (pytest's items too) again and again, for
+    half the CPU time of gating. It runs as before afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def dump_report(report: RunReport, root: str | os.PathLike[str] | None = None) -> str:
+    """The report as compact JSON (one line, defaults left out): what ``--prodgate-report`` writes.
+
+    Each case's ``source`` goes into the run's ``datasets`` list once, relative to
+    ``root`` (the rootdir) when under it, and the case keeps its index. Fills
+    ``report.datasets`` and each case's ``dataset``.
+    """
+    index: dict[str, int] = {p: i for i, p in enumerate(report.datasets)}
+    seen: dict[str, int] = {}
+    for suite in report.suites:
+        for case in suite.cases:
+            source = case.source
+            if source is None:
+                continue
+            i = seen.get(source)
+            if i is None:
+                key = _relative(source, root)
+                i = seen[source] = index.setdefault(key, len(index))
+            case.__dict__["dataset"] = i  # not pydantic's __setattr__: once per case
+    report.datasets = list(index)
+    text = report.model_dump_json(exclude_defaults=True)
+    # exclude_defaults leaves out the version too; a reader needs it first.
+    return f'{{"schema_version":{SCHEMA_VERSION},{text[1:]}' if text != "{}" else text
+
+
+def _relative(path: str, root: str | os.PathLike[str] | None) -> str:
+    p = Path(path)
+    if root is not None and p.is_absolute():
+        try:
+            return p.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return p.as_posix()
+
+
 def _umask() -> int:
-    mask = os.umask(0o022)
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
     os.umask(mask)
     return mask
 
@@ -410,7 +609,9 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets what open() gives
+        # mkstemp makes the file 0600; a report or lock is as readable as any file
+        # the user creates (0666 less the umask).
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

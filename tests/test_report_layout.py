@@ -1,0 +1,150 @@
+"""The report at scale: compact layout (schema version 2), dataset paths, file modes, pass^N."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from pytest_prodgate.gating.aggregate import Aggregator
+from pytest_prodgate.gating.gates import GatePolicy
+from pytest_prodgate.gating.run import decide, regate
+from pytest_prodgate.schema.report import (
+    CaseReport,
+    TrialReport,
+    dump_report,
+    load_report,
+    write_atomic,
+)
+from test_run import _decide, _info
+
+
+def _payload(i: int, source: str, score: float = 1.0, trial: int = 0) -> dict[str, object]:
+    nodeid = f"t.py::test_c[trial{trial}-c{i}]"
+    return {
+        "suite": "s",
+        "case_id": f"c{i}",
+        "function": "t.py::test_c",
+        "source": source,
+        "targets": {"accuracy_floor": 0.5},
+        "tags": [],
+        "notes": {},
+        "trial": {
+            "nodeid": nodeid,
+            "trial": trial,
+            "outcome": "passed" if score else "missed",
+            "score": score,
+            "calls": [{"latency_ms": 1.5, "ok": True, "cost_usd": 2e-6}],
+        },
+    }
+
+
+def _report(tmp_path: Path, n: int = 30) -> tuple[str, object]:
+    agg = Aggregator()
+    source = str(tmp_path / "evals" / "cases.jsonl")
+    for i in range(n):
+        agg.add(_payload(i, source, score=float(i % 5 != 0)))
+    report = decide(agg.suites(), run=_info(), policy=GatePolicy(resamples=999))
+    return dump_report(report, tmp_path), report
+
+
+def test_dataset_paths_are_relative_to_the_rootdir_and_stored_once(tmp_path: Path) -> None:
+    text, _ = _report(tmp_path)
+    data = json.loads(text)
+    assert data["schema_version"] == 2
+    assert data["datasets"] == ["evals/cases.jsonl"]
+    case = data["suites"][0]["cases"][0]
+    assert case["dataset"] == 0
+    # No per-case repetition: the suite's name, the path, scores and latencies are
+    # not copied onto each case, and defaults are left out.
+    assert not {"suite", "source", "scores", "latencies_ms", "flaky", "error"} & set(case)
+    assert str(tmp_path) not in text
+    assert "\n" not in text  # compact
+
+
+def test_a_compact_report_reads_back_whole_and_regates_identically(tmp_path: Path) -> None:
+    text, report = _report(tmp_path)
+    path = tmp_path / "r.json"
+    path.write_text(text, encoding="utf-8")
+    back = load_report(path)
+    case = back.suites[0].cases[1]
+    assert (case.suite, case.source, case.scores, case.latencies_ms) == (
+        "s",
+        "evals/cases.jsonl",
+        [1.0],
+        [1.5],
+    )
+    assert case.cost_usd == 2e-6
+    gate = back.suites[0].gates[0]
+    again = regate(back).suites[0].gates[0]
+    assert (again.estimate, again.lower, again.upper, again.verdict) == (
+        gate.estimate,
+        gate.lower,
+        gate.upper,
+        gate.verdict,
+    )
+    assert again.estimate == report.suites[0].gates[0].estimate  # type: ignore[attr-defined]
+
+
+def test_a_version_1_report_still_reads(tmp_path: Path) -> None:
+    text, _ = _report(tmp_path, n=3)
+    data = json.loads(text)
+    data["schema_version"] = 1
+    data.pop("datasets")
+    for case in data["suites"][0]["cases"]:
+        case.pop("dataset")
+        case.update(suite="s", source="/abs/evals/cases.jsonl", scores=[1.0], latencies_ms=[1.5])
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    back = load_report(path)
+    assert back.schema_version == 2
+    assert back.suites[0].cases[0].source == "/abs/evals/cases.jsonl"
+
+
+def test_an_unbounded_interval_side_is_still_written_as_null(tmp_path: Path) -> None:
+    report = _decide({"latency_p99_ms": 10.0}, [_case(i, 1.0) for i in range(5)])
+    gate = json.loads(dump_report(report))["suites"][0]["gates"][0]
+    assert "upper" in gate
+    assert gate["upper"] is None
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_reports_and_locks_are_created_with_the_umask(tmp_path: Path, mask: int) -> None:
+    old = os.umask(mask)
+    try:
+        write_atomic(tmp_path / "r.json", "{}\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o666 & ~mask
+
+
+def _case(i: int, *scores: float) -> CaseReport:
+    trials = [
+        TrialReport(nodeid=f"t[{k}-c{i}]", trial=k, outcome="passed", score=s, calls=[])
+        for k, s in enumerate(scores)
+    ]
+    for t in trials:
+        if t.score == 0.0:
+            t.outcome = "missed"
+    for t in trials:
+        t.calls = []
+    return CaseReport(id=f"c{i}", suite="s", trials=trials)
+
+
+def test_pass_all_and_flaky_apply_to_0_1_scores() -> None:
+    cases = [_case(0, 1.0, 0.0, 1.0), _case(1, 1.0, 1.0, 1.0), _case(2, 0.0, 0.0, 0.0)]
+    suite = _decide({"accuracy_floor": 0.1}, cases).suites[0]
+    assert suite.flaky_cases == ["c0"]
+    assert suite.pass_all_rate == pytest.approx(1 / 3)
+
+
+def test_graded_scores_have_no_pass_all_rate_and_no_flaky_cases() -> None:
+    # The reported bug: graded trials (0.7, 0.8, 0.9) made every case "flaky" and pass^3 0.
+    cases = [_case(i, 0.7, 0.8, 0.9) for i in range(10)]
+    suite = _decide({"accuracy_floor": 0.1}, cases).suites[0]
+    assert suite.flaky_cases == []
+    assert suite.pass_all_rate is None
+    assert not any(c.flaky for c in suite.cases)
