@@ -121,10 +121,25 @@ def run(project: pytest.Pytester, xdist_args: list[str]) -> RunFn:
 
 
 def read_report(path: Path) -> dict[str, Any]:
-    """A report with every field (the file leaves defaults out), as builtins."""
+    """A report with every field (the file leaves defaults out), as builtins.
+
+    The case fields the file does not store (``scores``, ``latencies_ms``,
+    ``suite``, ``source``: derived from the trials, the suite and ``datasets``) are
+    filled in from the loaded model, so tests can read them as before.
+    """
     from pytest_prodgate.schema.report import load_report
 
-    return load_report(path).model_dump(mode="json")
+    report = load_report(path)
+    out = report.model_dump(mode="json")
+    for suite, dumped in zip(report.suites, out["suites"], strict=True):
+        for case, row in zip(suite.cases, dumped["cases"], strict=True):
+            row.update(
+                scores=list(case.scores),
+                latencies_ms=list(case.latencies_ms),
+                suite=case.suite,
+                source=case.source,
+            )
+    return out
 
 
 def is_timing_gate(gate: str) -> bool:

@@ -75,7 +75,8 @@ import pytest
 from pytest_prodgate import load_cases
 
 pytestmark = pytest.mark.prodgate(
-    "chat", accuracy_floor=0.5, cost_per_call_usd=0.001, error_rate_max=0.5{extra})
+    "chat", accuracy_floor=0.5, cost_per_call_usd=0.001, cost_cap_usd=0.001,
+    error_rate_max=0.5{extra})
 
 @pytest.mark.parametrize("case", load_cases("cases.jsonl"))
 def test_chat(prodgate_output, case):

@@ -133,6 +133,11 @@ def cost(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     iv = cost_interval(arr, cl if multi else None, cap, ctx.policy, ctx.seed(gate))
     report = finish(ctx, kind, gate, budget, iv, "mean cost per call (USD)", "call")
     if iv.method == "too-few-calls":
+        report.reason = (
+            f"mean cost per call (USD) {iv.estimate:.6g} from {len(arr)} calls: below "
+            f"{MIN_CALLS_UNCAPPED} calls a mean of unbounded costs has no trustworthy "
+            "interval, so it can neither pass nor fail."
+        )
         report.hint = (
             f"Without a per-call cap the mean cost needs at least {MIN_CALLS_UNCAPPED} calls "
             f"for an interval; this run has {len(arr)}. Declare cost_cap_usd (e.g. max_tokens "
