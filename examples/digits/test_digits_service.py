@@ -1,6 +1,6 @@
 """The served digits model under production conditions: throughput and recovery.
 
-A load test holds 8 concurrent clients on the running server for 3 seconds; a
+A load test sends 1,200 requests from 8 concurrent clients to the running server; a
 recovery drill deploys a bad model version to the running server, detects it
 with a canary evaluation, rolls back, and times fault -> healthy again.
 """
@@ -38,7 +38,7 @@ def test_sustained_throughput(prodgate_load, prodgate_model: Model) -> None:
         concurrency=8,
         # A count, not a duration: a slow runner takes longer but still gets enough
         # time windows for an interval (>= 5 windows of ~5 latencies need ~200 here).
-        requests=300,
+        requests=1200,
         warmup=40,
     )
     assert run.errors() == 0, f"{run.errors()} requests failed under load"
