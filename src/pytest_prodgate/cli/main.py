@@ -191,12 +191,10 @@ def gate(args: argparse.Namespace, out: TextIO) -> int:
     )
     show(result, out)
     if "report" in given:
-        from pytest_prodgate.schema.report import dump_report, write_atomic
+        from pytest_prodgate.schema.report import dump_report, redact_report, write_atomic
 
         try:
-            from pytest_prodgate.schema.redact import redact_json_text
-
-            text = redact_json_text(dump_report(result))  # SPEC §18
+            text = dump_report(redact_report(result))  # SPEC §18
             write_atomic(given["report"], text + "\n")
         except OSError as exc:
             raise UsageError(f"{json_flag} {given['report']}: cannot write: {exc}") from None

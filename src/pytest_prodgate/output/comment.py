@@ -20,8 +20,7 @@ from html import escape
 
 from pytest_prodgate.gating.registry import REGRESSION, fmt, kind_of
 from pytest_prodgate.output.terminal import gate_rows, verdict_line
-from pytest_prodgate.schema.redact import redact_model
-from pytest_prodgate.schema.report import RunReport, SuiteReport
+from pytest_prodgate.schema.report import RunReport, SuiteReport, redact_report
 
 __all__ = ["LIMIT", "MARKER", "code", "comment", "prose"]
 
@@ -160,7 +159,7 @@ def _fit_list(label: str, suite: str, ids: list[str], budget: int) -> tuple[list
 
 def comment(report: RunReport, limit: int = LIMIT) -> str:
     """The Markdown comment of ``report``, at most ``limit`` characters long."""
-    report = redact_model(report)  # SPEC §18, also for a report written elsewhere
+    report = redact_report(report)  # SPEC §18, also for a report written elsewhere
     top = [MARKER, f"### {prose(verdict_line(report))}", ""]
     if report.run.git_commit:
         top += [f"Commit `{report.run.git_commit[:12]}`, mode {report.run.mode}.", ""]

@@ -32,8 +32,7 @@ from pytest_prodgate.output.html_parts import (
     verdict,
 )
 from pytest_prodgate.output.terminal import gate_rows, verdict_line
-from pytest_prodgate.schema.redact import redact_model
-from pytest_prodgate.schema.report import GateReport, RunReport, SuiteReport
+from pytest_prodgate.schema.report import GateReport, RunReport, SuiteReport, redact_report
 
 __all__ = ["INSTALL_HINT", "html_report"]
 
@@ -294,7 +293,7 @@ def _suite(suite: SuiteReport, index: int, with_plots: bool) -> str:
 
 def html_report(report: RunReport, *, with_plots: bool = True) -> str:
     """The whole page; ``with_plots=False`` (or no matplotlib) gives the tables only."""
-    report = redact_model(report)  # SPEC §18, also for a report written elsewhere
+    report = redact_report(report)  # SPEC §18, also for a report written elsewhere
     with_plots = with_plots and plots.available()
     line = verdict_line(report)
     ok = "bad" if report.fails_run else "ok"

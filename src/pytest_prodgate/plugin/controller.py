@@ -332,8 +332,7 @@ class Controller:
 
     def write_outputs(self, report: RunReport) -> None:
         from pytest_prodgate.output.markdown import markdown
-        from pytest_prodgate.schema.redact import redact_json_text
-        from pytest_prodgate.schema.report import dump_report, write_atomic
+        from pytest_prodgate.schema.report import dump_report, redact_report, write_atomic
 
         path = self.settings.report
         if path is not None and not self.aggregator.payloads and path.exists():
@@ -345,7 +344,7 @@ class Controller:
             )
             path = None
         if path is not None:
-            text = redact_json_text(dump_report(report, self.config.rootpath))  # SPEC §18
+            text = dump_report(redact_report(report), self.config.rootpath)  # SPEC §18
             try:
                 write_atomic(path, text + "\n")
             except OSError as exc:

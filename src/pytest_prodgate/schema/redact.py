@@ -27,12 +27,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, TypeVar
-
-if TYPE_CHECKING:
-    from pydantic import BaseModel
-
-_M = TypeVar("_M", bound="BaseModel")
 
 __all__ = [
     "REDACTED",
@@ -158,7 +152,3 @@ def redact_optional(text: str | None) -> str | None:
     """:func:`redact` for a value that may be ``None``."""
     return None if text is None else redact(text)
 
-
-def redact_model(model: _M) -> _M:
-    """A copy of a pydantic model with :func:`redact` applied to every string in it."""
-    return type(model).model_validate_json(redact_json_text(model.model_dump_json()))

@@ -621,3 +621,51 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def redact_report(report: RunReport) -> RunReport:
+    """Redact secrets (SPEC §18) in every free-text field of ``report``, in place; returns it.
+
+    The plugin redacts where text is captured; this is the last pass before a
+    report is printed or written, also for a report written elsewhere. Only the
+    fields that hold free text are looked at (most are ``None``), so it costs little
+    at 100,000 cases, where redacting every JSON string would cost seconds.
+    """
+    from pytest_prodgate.schema.redact import redact
+
+    def fix(obj: BaseModel, *names: str) -> None:
+        for name in names:
+            value = obj.__dict__.get(name)
+            if isinstance(value, str) and value:
+                clean = redact(value)
+                if clean != value:
+                    obj.__dict__[name] = clean  # no re-validation: a str stays a str
+
+    def fix_notes(notes: Any) -> Any:
+        if isinstance(notes, list):
+            return [redact(n) if isinstance(n, str) else n for n in notes]
+        if isinstance(notes, dict):
+            return {k: redact(v) if isinstance(v, str) else v for k, v in notes.items()}
+        return notes
+
+    report.__dict__["notes"] = fix_notes(report.notes)
+    for suite in report.suites:
+        suite.__dict__["notes"] = fix_notes(suite.notes)
+        for g in suite.gates:
+            fix(g, "reason", "hint")
+        if suite.regression is not None:
+            fix(suite.regression, "note")
+        for case in suite.cases:
+            fix(case, "error")
+            if case.notes:
+                case.__dict__["notes"] = fix_notes(case.notes)
+            for t in case.trials:
+                fix(t, "reason", "error")
+                for c in t.calls:
+                    if c.error_message or c.cost_error or c.cache_note or c.error:
+                        fix(c, "error", "error_message", "cost_error", "cache_note")
+                for d in t.drills:
+                    fix(d, "error")
+                    for step in d.steps:
+                        fix(step, "last_error")
+    return report
