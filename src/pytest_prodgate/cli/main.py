@@ -209,7 +209,7 @@ def show(report: RunReport, out: TextIO) -> int:
     from pytest_prodgate.output.terminal import summary
 
     width = _width(out)
-    lines = [_sep(sep, text, width) if sep else text for sep, text in summary(report)]
+    lines = [_sep(sep, text, width) if sep else text for sep, text in summary(report, width)]
     from pytest_prodgate.output.annotations import enabled, gate_annotations
 
     if enabled(os.environ):
