@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from conftest import RunFn
 from pytest_prodgate.output.terminal import fit, gate_rows, significant, summary, table_lines
 from report_factory import reports
+
+from conftest import RunFn
 
 LONG_SUITE = """
 import pytest
