@@ -221,6 +221,9 @@ def show(report: RunReport, out: TextIO) -> int:
 def _width(out: TextIO) -> int:
     import shutil
 
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
     return shutil.get_terminal_size((80, 24)).columns if out.isatty() else 80
 
 
