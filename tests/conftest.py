@@ -93,6 +93,13 @@ def _not_in_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pytester runs print to a 1,000-column terminal, so reasons stay on one line for
+    the patterns that match them; tests/test_terminal_width.py sets real widths."""
+    monkeypatch.setenv("COLUMNS", "1000")
+
+
 @pytest.fixture
 def xdist_args(request: pytest.FixtureRequest) -> list[str]:
     """Extra command-line arguments of the current xdist mode ("plain" unless marked)."""

@@ -207,7 +207,7 @@ def show(report: RunReport, out: TextIO) -> int:
     from pytest_prodgate.output.terminal import summary
 
     width = _width(out)
-    lines = [_sep(sep, text, width) if sep else text for sep, text in summary(report)]
+    lines = [_sep(sep, text, width) if sep else text for sep, text in summary(report, width)]
     from pytest_prodgate.output.annotations import enabled, gate_annotations
 
     if enabled(os.environ):
@@ -219,6 +219,9 @@ def show(report: RunReport, out: TextIO) -> int:
 def _width(out: TextIO) -> int:
     import shutil
 
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
     return shutil.get_terminal_size((80, 24)).columns if out.isatty() else 80
 
 

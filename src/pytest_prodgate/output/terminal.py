@@ -6,27 +6,94 @@ and, for how each gate's figures look, the gate registry.
 
 from __future__ import annotations
 
+import math
+import textwrap
 from collections import Counter
+from collections.abc import Callable
 
 from pytest_prodgate.gating.registry import fmt, interval_text, kind_of, target_text
 from pytest_prodgate.schema.redact import redact
 from pytest_prodgate.schema.report import DrillReport, LoadRunReport, RunReport, SuiteReport
 
-__all__ = ["gate_rows", "suite_details", "summary", "table_lines", "verdict_line"]
+__all__ = [
+    "DEFAULT_WIDTH",
+    "VERDICT_COLOURS",
+    "Paint",
+    "fit",
+    "gate_rows",
+    "significant",
+    "suite_details",
+    "summary",
+    "table_lines",
+    "verdict_line",
+]
+
+#: The width when the terminal's is unknown.
+DEFAULT_WIDTH = 80
+#: The terminal writer's colour of each verdict (``--color``).
+VERDICT_COLOURS = {
+    "PASS": "green",
+    "FAIL": "red",
+    "INCOMPLETE": "red",
+    "NO_DATA": "red",
+    "TAMPERED": "red",
+    "LOOSENED": "red",
+    "INCONCLUSIVE": "yellow",
+    "SHARD": "cyan",
+}
+#: ``paint(text, colour)``: ``text`` in the terminal writer's markup for ``colour``.
+Paint = Callable[[str, str], str]
+_DIGITS = 3
+#: Below this a figure prints in scientific notation (``5.25e-06``).
+_SCIENTIFIC_BELOW = 1e-4
+
+
+def significant(x: float | None, digits: int = _DIGITS) -> str:
+    """``x`` with ``digits`` significant digits, trailing zeros kept.
+
+    Plain notation (``0.0123``, ``1,230``) from ``1e-4``; scientific below
+    (``5.25e-06``); ``0`` for zero, ``-`` for none, ``∞``/``-∞`` for unbounded.
+    """
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return "∞" if x > 0 else "-∞"
+    if x == 0:
+        return "0"
+    if abs(x) < _SCIENTIFIC_BELOW:
+        return f"{x:.{digits - 1}e}"
+    places = max(0, digits - 1 - math.floor(math.log10(abs(float(f"{x:.{digits - 1}e}")))))
+    return f"{x:,.{places}f}"
+
+
+def _usd(gate: str) -> bool:
+    """Whether a gate's figures are dollars (the cost rows, and their locked keywords)."""
+    return kind_of(gate).unit == "USD" or kind_of(gate.partition(":")[2]).unit == "USD"
 
 
 def gate_rows(report: RunReport) -> list[tuple[str, ...]]:
-    """One row per gate: suite, gate, target, observed, interval, n, verdict."""
+    """One row per gate: suite, gate, target, observed, interval, n, verdict.
+
+    Dollar figures (estimate, target and bounds alike) have :func:`significant` digits.
+    """
     rows: list[tuple[str, ...]] = []
     for suite in report.suites:
         for g in suite.gates:
+            target, observed, interval = target_text(g), fmt(g.gate, g.estimate), interval_text(g)
+            if _usd(g.gate):
+                target = f"{g.comparator} {significant(g.target)}"
+                observed = significant(g.estimate)
+                if g.estimate is not None:
+                    lo = g.lower if g.lower is not None else -math.inf
+                    hi = g.upper if g.upper is not None else math.inf
+                    interval = f"[{significant(lo)}, {significant(hi)}]"
             rows.append(
                 (
                     suite.name,
                     g.gate,
-                    target_text(g),
-                    fmt(g.gate, g.estimate),
-                    interval_text(g),
+                    target,
+                    observed,
+                    interval,
                     f"{g.n:,}",
                     f"{g.verdict} (replayed)" if g.replayed else g.verdict,
                 )
@@ -34,27 +101,97 @@ def gate_rows(report: RunReport) -> list[tuple[str, ...]]:
     return rows
 
 
-def table_lines(report: RunReport) -> list[str]:
-    """The gate table, then one line (plus a hint) for every gate that did not pass."""
+def _elide(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` wrapped at ``width`` (continuations indented); a word too long is cut with ``…``.
+
+    One string, its lines joined by newlines.
+    """
+    lines = []
+    for raw in text.split("\n"):
+        if len(raw) <= width:
+            lines.append(raw)
+            continue
+        lead = raw[: len(raw) - len(raw.lstrip(" "))]
+        wrapped = textwrap.wrap(
+            raw,
+            width,
+            initial_indent="",
+            subsequent_indent=lead + "    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+            drop_whitespace=True,
+        )
+        lines.extend(_elide(part, width) for part in wrapped or [raw])
+    return "\n".join(lines)
+
+
+def _layout(rows: list[tuple[str, ...]], width: int) -> tuple[list[int], str, bool]:
+    """Column widths, separator and whether the suite column moves to a line of its own.
+
+    The separator narrows to one space, then the suite and gate columns shrink, the
+    widest first, down to 10 characters; when that is still too wide the suite names go on
+    lines of their own above their rows and the gate column shrinks further.
+    """
+    for grouped, floor in ((False, 10), (True, 3)):
+        cells = [r[1:] if grouped else r for r in rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]) - 1)]
+        shrink = (0,) if grouped else (0, 1)
+        sep = "  "
+        while True:
+            total = sum(widths) + len(sep) * len(widths) + max(len(r[-1]) for r in cells)
+            if total <= width:
+                return widths, sep, grouped
+            col = max(shrink, key=lambda i: widths[i])
+            if sep == "  ":
+                sep = " "
+            elif widths[col] > floor:
+                widths[col] -= 1
+            else:
+                break
+    return widths, sep, True
+
+
+def table_lines(
+    report: RunReport, width: int = DEFAULT_WIDTH, paint: Paint | None = None
+) -> list[str]:
+    """The gate table, then one line (plus a hint) for every gate that did not pass.
+
+    Fits ``width``: the suite and gate columns shrink (with ``…``) before a row would
+    wrap; detail lines wrap. ``paint`` colours each verdict (:data:`VERDICT_COLOURS`).
+    """
     pct = f"{report.run.confidence:.0%} interval"
     header = ("suite", "gate", "target", "observed", pct, "n", "verdict")
     rows = gate_rows(report)
     if not rows:
         out = ["no gates declared"]
         for suite in report.suites:
-            out.extend(f"{suite.name}: {line}" for line in suite_details(suite))
+            out.extend(fit(f"{suite.name}: {line}", width) for line in suite_details(suite))
         return out
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    right = {5}
+    widths, sep, grouped = _layout([header, *rows], width)
+    right = {4} if grouped else {5}
 
-    def line(r: tuple[str, ...]) -> str:
+    def line(r: tuple[str, ...], painted: bool = True) -> str:
+        r = r[1:] if grouped else r
         cells = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            _elide(c, w).rjust(w) if i in right else _elide(c, w).ljust(w)
+            for i, (c, w) in enumerate(zip(r[:-1], widths, strict=False))
         ]
-        return "  ".join(cells).rstrip()
+        verdict = r[-1]
+        word, _, rest = verdict.partition(" ")
+        colour = VERDICT_COLOURS.get(word)
+        if painted and paint is not None and colour is not None:
+            verdict = paint(word, colour) + (f" {rest}" if rest else "")
+        return (sep.join(cells) + sep + verdict).rstrip()
 
-    out = [line(header)] + [line(r) for r in rows]
+    out = [line(header, painted=False)]
+    for i, r in enumerate(rows):
+        if grouped and (i == 0 or rows[i - 1][0] != r[0]):
+            out.append(_elide(f"{r[0]}:", width))
+        out.append(line(r))
     for suite in report.suites:
         # Gates that share a verdict and reason (INCOMPLETE, interrupted) say it once.
         shown = [g for g in suite.gates if g.verdict != "PASS" or g.reason]
@@ -65,11 +202,12 @@ def table_lines(report: RunReport) -> list[str]:
         for g in shown:
             names = same.pop((g.verdict, g.reason), None) if not g.hint else [g.gate]
             if names:
-                out.append(f"{suite.name} {', '.join(names)} {g.verdict}: {g.reason}".rstrip())
+                text = f"{suite.name} {', '.join(names)} {g.verdict}: {g.reason}".rstrip()
+                out.append(fit(text, width))
             if g.hint:
-                out.append(f"  {g.hint}")
+                out.append(fit(f"  {g.hint}", width))
     for suite in report.suites:
-        out.extend(f"{suite.name}: {line}" for line in suite_details(suite))
+        out.extend(fit(f"{suite.name}: {line}", width) for line in suite_details(suite))
     return out
 
 
@@ -203,12 +341,16 @@ def verdict_line(report: RunReport) -> str:
     return f"prodgate: PASSED — {len(gates)} gate{'s' if len(gates) > 1 else ''}{tail}"
 
 
-def summary(report: RunReport) -> list[tuple[str, str]]:
+def summary(
+    report: RunReport, width: int = DEFAULT_WIDTH, paint: Paint | None = None
+) -> list[tuple[str, str]]:
     """Everything a run prints after pytest's own summary, as ``(separator, text)`` pairs.
 
     ``separator`` is the character of a full-width title line (``"-"``, ``"="``) or
-    ``""`` for a plain line. With suites, the last pair is the verdict line. The
-    pytest controller and ``prodgate show`` both print this, so they cannot drift.
+    ``""`` for a plain text, which may hold several lines, none wider than ``width``.
+    With suites, the last pair is the verdict line. The pytest controller and
+    ``prodgate show`` both print this, so they cannot drift. ``paint``: see
+    :func:`table_lines`.
     """
     missed = [
         (t.nodeid, t.reason)
@@ -221,11 +363,12 @@ def summary(report: RunReport) -> list[tuple[str, str]]:
     if missed:
         out.append(("-", f"prodgate: {len(missed)} missed"))
         out += [("", f"MISSED {nodeid} - {reason}") for nodeid, reason in missed[:10]]
+        out = [(sep, _elide(text, width) if not sep else text) for sep, text in out]
         if len(missed) > 10:
             out.append(("", f"... and {len(missed) - 10} more (see --prodgate-report)"))
     if not report.suites:
         out.append(("=", "prodgate: no eval cases ran"))
-        out += [("", f"prodgate: note: {note}") for note in report.notes]
+        out += [("", fit(f"prodgate: note: {note}", width)) for note in report.notes]
         return _redacted(out)
     n_suites = len(report.suites)
     n_gates = sum(len(s.gates) for s in report.suites)
@@ -236,18 +379,17 @@ def summary(report: RunReport) -> list[tuple[str, str]]:
             f"{n_gates} gate{'s' if n_gates != 1 else ''}",
         )
     )
-    out += [("", line) for line in table_lines(report)]
-    out += [("", f"prodgate: note: {note}") for note in report.notes]
+    out += [("", line) for line in table_lines(report, width, paint)]
+    out += [("", fit(f"prodgate: note: {note}", width)) for note in report.notes]
     if report.run.calls_wasted:
         n = report.run.calls_wasted
-        out.append(
-            ("", f"prodgate: note: {n} call{'s' if n != 1 else ''} made ahead for cases "
-             "that did not run (the run stopped early)")
-        )  # fmt: skip
+        note = (f"prodgate: note: {n} call{'s' if n != 1 else ''} made ahead for cases "
+                "that did not run (the run stopped early)")  # fmt: skip
+        out.append(("", fit(note, width)))
     final = verdict_line(report)
     if report.run.interrupted:
         final += " (run interrupted: gates saw only the cases that ran)"
-    out.append(("", final))
+    out.append(("", fit(final, width)))
     return _redacted(out)
 
 

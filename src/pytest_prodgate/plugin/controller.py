@@ -391,7 +391,13 @@ class Controller:
         if report is None:
             return
         tr = terminalreporter
-        entries = summary(report)
+        tw = tr._tw
+        width = int(getattr(tw, "fullwidth", 0)) or 80
+
+        def paint(text: str, colour: str) -> str:
+            return str(tw.markup(text, **{colour: True}))
+
+        entries = summary(report, width, paint if getattr(tw, "hasmarkup", False) else None)
         for i, (sep, text) in enumerate(entries):
             if sep:
                 tr.write_sep(sep, text, yellow=not report.suites and sep == "=")

@@ -1,0 +1,129 @@
+"""The terminal summary fits the width pytest gives, colours verdicts, and formats figures."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pytest_prodgate.output.terminal import fit, gate_rows, significant, summary, table_lines
+from report_factory import reports
+
+from conftest import RunFn
+
+LONG_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.prodgate(
+    "the-support-bot-answers-billing-and-account-questions-in-german",
+    accuracy_floor=0.99, error_rate_max=0.10,
+)
+
+@pytest.mark.parametrize("i", range(40))
+def test_answers(prodgate_model, i):
+    prodgate_model(i)
+    assert i % 10 != 3, f"case {i} answered something other than what the reference says"
+"""
+
+
+def _section(text: str) -> list[str]:
+    """The prodgate summary: from its title line to the verdict line."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if "prodgate: 1 suite, 2 gates" in line)
+    end = next(i for i, line in enumerate(lines) if line.startswith("prodgate: FAILED"))
+    return lines[start : end + 1]
+
+
+@pytest.mark.parametrize("width", [60, 80, 200])
+def test_the_summary_fits_the_terminal_width(
+    run: RunFn, project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    project.makepyfile(test_suite=LONG_SUITE)
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    assert result.ret == 1, result.stdout.str()
+    section = _section(result.stdout.str())
+    too_wide = [line for line in section[1:] if len(line) > width]
+    assert not too_wide, too_wide
+    header = next(i for i, line in enumerate(section) if line.startswith(("suite ", "gate ")))
+    assert section[header].endswith("verdict")
+    below = section[header + 1 : header + 4]  # at 60: the suite on a line of its own
+    rows = [line for line in below if line.endswith(("PASS", "FAIL"))]
+    assert len(rows) == 2, below
+    # each verdict on its gate's line, never wrapped onto the next one
+    assert re.search(r"\bacc\w*…?\s.*\sFAIL$", rows[0]), rows
+    assert re.search(r"\berr\w*…?\s.*\sPASS$", rows[1]), rows
+    if width == 200:
+        assert rows[0].startswith("the-support-bot-answers-billing-and-account-questions-in-german")
+        assert "accuracy_floor" in rows[0]
+    else:
+        assert any("…" in line.split()[0] for line in below)  # the suite name is elided
+    reason = "the-support-bot-answers-billing-and-account-questions-in-german accuracy_floor FAIL"
+    assert reason in " ".join(section) or width < len(reason)
+
+
+def test_verdicts_are_coloured_with_color_yes(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(test_suite=LONG_SUITE)
+    result = run("--prodgate", "--prodgate-model=mymodel:echo", "--color=yes")
+    out = result.stdout.str()
+    assert "\x1b[32mPASS\x1b[0m" in out
+    assert "\x1b[31mFAIL\x1b[0m" in out
+
+
+def test_verdicts_are_plain_without_colour(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(test_suite=LONG_SUITE)
+    result = run("--prodgate", "--prodgate-model=mymodel:echo", "--color=no")
+    assert "\x1b[" not in "\n".join(_section(result.stdout.str()))
+
+
+@pytest.mark.parametrize(
+    ("x", "text"),
+    [
+        (5.25e-06, "5.25e-06"),
+        (-5.25e-06, "-5.25e-06"),
+        (0.0001, "0.000100"),
+        (0.00123, "0.00123"),
+        (0.0150, "0.0150"),
+        (0.2, "0.200"),
+        (0.9996, "1.00"),
+        (12.345, "12.3"),
+        (1234.5, "1,234"),
+        (0.0, "0"),
+        (None, "-"),
+        (float("inf"), "∞"),
+        (float("-inf"), "-∞"),
+    ],
+)
+def test_significant_digits(x: float | None, text: str) -> None:
+    assert significant(x) == text
+
+
+def test_cost_figures_share_their_digits() -> None:
+    current, _ = reports(60, service=False)
+    (row,) = [r for r in gate_rows(current) if r[1] == "cost_per_call_usd"]
+    _, _, target, observed, interval, _, _ = row
+    assert target == "<= 0.00200"
+    bounds = interval.strip("[]").split(", ")
+    for figure in [observed, *bounds]:
+        digits = re.sub(r"e[-+]\d+$", "", figure).replace(".", "").lstrip("0-")
+        assert len(digits) == 3, (figure, row)
+
+
+def test_fit_wraps_and_cuts_at_the_width() -> None:
+    text = "suite gate FAIL: " + "word " * 30 + "x" * 90
+    lines = fit(text, 40).split("\n")
+    assert len(lines) > 3
+    assert all(len(line) <= 40 for line in lines)
+    assert all(line.startswith("    ") for line in lines[1:])
+    assert lines[-1].endswith("…")
+    assert fit("short", 40) == "short"
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_table_lines_fit_any_width(width: int) -> None:
+    current, _ = reports(60)
+    for line in "\n".join(table_lines(current, width)).split("\n"):
+        assert len(line) <= width or width < 60, line
+    for _, text in summary(current, width):
+        if width >= 60:
+            assert all(len(line) <= width for line in text.split("\n")), text
