@@ -129,13 +129,18 @@ def accuracy(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
 def slice_floors(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     """``slice_floor[TAG]``: accuracy on the cases tagged TAG, one gate per tag."""
     floors: dict[str, Any] = ctx.targets.get(kind.keyword or "") or {}
+    # One pass over the scored trials for every slice, not one per slice.
+    tagged: dict[str, list[tuple[int, TrialReport]]] = {tag: [] for tag in floors}
+    for i, t in ctx.scored:
+        for tag in tagged.keys() & set(ctx.cases[i].tags):
+            tagged[tag].append((i, t))
     return [
         _share_gate(
             ctx,
             kind,
             f"{kind.name}[{tag}]",
             float(floor),
-            [(i, t) for i, t in ctx.scored if tag in ctx.cases[i].tags],
+            tagged[tag],
             _score,
             f"accuracy on slice {tag!r}",
             f"no scored case is tagged {tag!r}: tag cases in the dataset's tags field "

@@ -33,8 +33,6 @@ __all__ = [
     "add_patterns",
     "clear_patterns",
     "redact",
-    "redact_json_text",
-    "redact_optional",
 ]
 
 REDACTED = "[REDACTED]"
@@ -112,43 +110,3 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
         lambda m: m.group(0) if m.group(2) == REDACTED else m.group(1) + REDACTED, text
     )
     return text
-
-
-#: A cheap test that a string may hold a secret (the full patterns run only then).
-_TRIGGER = re.compile(
-    r"(?i)sk[-_]|[rp]k_|bearer|basic|authoriz|key|token|secret|passw|pwd|credential|xox|"
-    r"gh[pousr]_|github_pat|AKIA|AIza|eyJ"
-)
-#: A JSON string value (not a key) in ``json.dumps``/pydantic output.
-_JSON_VALUE = re.compile(r'"((?:[^"\\\n]|\\.)*)"(?!\s*:)')
-
-
-def redact_json_text(text: str) -> str:
-    """:func:`redact` applied to every string value of a JSON document, keeping it valid JSON.
-
-    Each string value is decoded, redacted and re-encoded, so an escape sequence is
-    never cut; values without a hint of a secret are left as they are.
-    """
-    import json
-
-    env = _env_pattern(os.environ)
-
-    def one(m: re.Match[str]) -> str:
-        raw = m.group(1)
-        hinted = _TRIGGER.search(raw) or _extra or (env is not None and env.search(raw))
-        if not hinted and "\\" not in raw:
-            return m.group(0)
-        try:
-            value = json.loads(m.group(0))
-        except ValueError:
-            return m.group(0)
-        clean = redact(value)
-        return m.group(0) if clean == value else json.dumps(clean, ensure_ascii=False)
-
-    return _JSON_VALUE.sub(one, text)
-
-
-def redact_optional(text: str | None) -> str | None:
-    """:func:`redact` for a value that may be ``None``."""
-    return None if text is None else redact(text)
-
