@@ -148,3 +148,22 @@ def test_graded_scores_have_no_pass_all_rate_and_no_flaky_cases() -> None:
     assert suite.flaky_cases == []
     assert suite.pass_all_rate is None
     assert not any(c.flaky for c in suite.cases)
+
+
+def test_a_payload_that_cannot_be_read_counts_as_an_error_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    agg = Aggregator()
+    good = _payload(1, str(tmp_path / "c.jsonl"))
+    bad = _payload(2, str(tmp_path / "c.jsonl"))
+    bad["trial"]["calls"] = [{"latency_ms": "soon", "ok": True}]  # type: ignore[index]
+    agg.add(good)
+    agg.add(bad)
+    (suite,) = agg.suites()
+    by_id = {c.id: c for c in suite.cases}
+    assert by_id["c1"].trials[0].outcome == "passed"
+    trial = by_id["c2"].trials[0]
+    assert trial.outcome == "error"
+    assert trial.reason is not None and "calls.0.latency_ms" in trial.reason
+    report = decide([suite], run=_info(), policy=GatePolicy(resamples=999))
+    assert report.verdict != "PASS"

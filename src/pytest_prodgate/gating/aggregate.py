@@ -13,9 +13,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import ValidationError
 
-from pytest_prodgate.schema.report import CaseReport, EarlyStopReport, RegressionReport
+from pytest_prodgate.schema.report import (
+    CaseReport,
+    EarlyStopReport,
+    RegressionReport,
+    TrialReport,
+)
 
 __all__ = ["Aggregator", "SuiteData", "natural_key"]
 
@@ -35,10 +40,20 @@ class SuiteData:
 
 @dataclass
 class Aggregator:
-    """Collects what every eval-case item reported."""
+    """Collects what every eval-case item reported.
+
+    Each trial is validated, and built into a one-trial case, when it arrives, so the
+    end of a run only groups and sorts: the work of a 100,000-case run is spread over
+    its cases instead of landing after the last one.
+    """
 
     announced: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: By nodeid: the payload as it arrived, with ``trial`` a :class:`TrialReport`.
     payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _built: dict[str, _Built] = field(default_factory=dict)
+    #: Model names and versions seen in any call (``RunInfo.models``).
+    models: set[str] = field(default_factory=set)
+    model_versions: set[str] = field(default_factory=set)
 
     def announce(self, nodeid: str, data: dict[str, Any]) -> None:
         self.announced[nodeid] = (
@@ -48,14 +63,51 @@ class Aggregator:
         )
 
     def add(self, payload: dict[str, Any]) -> None:
-        self.payloads[str(payload["trial"]["nodeid"])] = payload
+        raw = payload["trial"]
+        nodeid = str(raw.nodeid if isinstance(raw, TrialReport) else raw["nodeid"])
+        try:
+            trial = raw if isinstance(raw, TrialReport) else TrialReport.model_validate(raw)
+            case = CaseReport(
+                id=str(payload["case_id"]),
+                suite=str(payload["suite"]),
+                tags=payload["tags"],
+                notes=payload["notes"],
+                trials=[trial],
+                source=payload.get("source") or None,
+            )
+        except ValidationError as exc:
+            # A payload this version cannot read (a worker of another version, a
+            # plugin that rewrote it): the case counts as an error, never as passed.
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "payload"
+            trial = TrialReport(
+                nodeid=nodeid,
+                outcome="error",
+                reason=f"its result could not be read ({where}: {first['msg']})",
+            )
+            case = CaseReport(
+                id=str(payload["case_id"]), suite=str(payload["suite"]), trials=[trial], source=None
+            )
+        for call in trial.calls:
+            if call.model:
+                self.models.add(call.model)
+            if call.model_version:
+                self.model_versions.add(call.model_version)
+        self.payloads[nodeid] = {**payload, "trial": trial}
+        self._built[nodeid] = _Built(case, natural_key(case.id))
 
     def suites(self) -> list[SuiteData]:
         """Every suite seen, sorted by name, each case sorted by id (then trial, nodeid)."""
         payloads = dict(self.payloads)
+        built = dict(self._built)
         for nodeid, (suite, case_id, function) in self.announced.items():
             if nodeid not in payloads:
                 # Setup began but no teardown ever arrived: the worker died mid-case.
+                trial = TrialReport(
+                    nodeid=nodeid,
+                    outcome="crashed",
+                    reason="no result arrived (the process running it crashed)",
+                )
                 payloads[nodeid] = {
                     "suite": suite,
                     "case_id": case_id,
@@ -63,24 +115,20 @@ class Aggregator:
                     "targets": {},
                     "tags": [],
                     "notes": {},
-                    "trial": {
-                        "nodeid": nodeid,
-                        "outcome": "crashed",
-                        "reason": "no result arrived (the process running it crashed)",
-                    },
+                    "trial": trial,
                 }
-        by_suite: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
+                case = CaseReport(id=case_id, suite=suite, trials=[trial], source=None)
+                built[nodeid] = _Built(case, natural_key(case_id))
+        by_suite: dict[str, dict[tuple[str, str], list[str]]] = {}
         targets: dict[str, dict[str, Any]] = {}
-        for p in payloads.values():
+        for nodeid, p in payloads.items():
             key = (p.get("function", ""), p["case_id"])
-            by_suite.setdefault(p["suite"], {}).setdefault(key, []).append(p)
+            by_suite.setdefault(p["suite"], {}).setdefault(key, []).append(nodeid)
             merged = targets.setdefault(p["suite"], {})
             for k, v in p["targets"].items():
                 merged.setdefault(k, v)
-        names = sorted(by_suite)
-        raw: list[dict[str, Any]] = []
-        sizes: list[int] = []
-        for name in names:
+        out = []
+        for name in sorted(by_suite):
             groups = by_suite[name]
             # Ids as given, unless several test functions pooled into a named suite
             # reuse one: only those are qualified by their test, so adding a test with
@@ -88,20 +136,27 @@ class Aggregator:
             owners: dict[str, set[str]] = {}
             for function, case_id in groups:
                 owners.setdefault(case_id, set()).add(function)
-            ids = {key: _qualified(*key) if len(owners[key[1]]) > 1 else key[1] for key in groups}
-            keys = {key: natural_key(ident) for key, ident in ids.items()}
-            ordered = sorted(groups, key=keys.__getitem__)
-            raw.extend(_case(name, ids[key], groups[key]) for key in ordered)
-            sizes.append(len(ordered))
-        # One validation pass over every case (much faster than one call per case);
-        # CaseReport derives each case's summary from its trials.
-        cases = _CASES.validate_python(raw)
-        out = []
-        at = 0
-        for name, size in zip(names, sizes, strict=True):
-            out.append(SuiteData(name, targets[name], cases[at : at + size]))
-            at += size
+            cases: list[tuple[tuple[tuple[int, int | str], ...], CaseReport]] = []
+            for key, nodeids in groups.items():
+                qualified = len(owners[key[1]]) > 1
+                if len(nodeids) == 1 and not qualified:
+                    one = built[nodeids[0]]  # the common case: built when it arrived
+                    cases.append((one.key, one.case))
+                    continue
+                ident = _qualified(*key) if qualified else key[1]
+                case = _case(name, ident, [payloads[n] for n in nodeids])
+                cases.append((natural_key(ident), case))
+            cases.sort(key=lambda kc: kc[0])
+            out.append(SuiteData(name, targets[name], [c for _, c in cases]))
         return out
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A trial built into a one-trial case when it arrived, with its sort key."""
+
+    case: CaseReport
+    key: tuple[tuple[int, int | str], ...]
 
 
 def _qualified(function: str, case_id: str) -> str:
@@ -115,32 +170,19 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     )
 
 
-_CASES = TypeAdapter(list[CaseReport])
-
-
-def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> dict[str, Any]:
-    """One case as :class:`CaseReport` validates it: its trials in order, tags, notes, source."""
-    if len(payloads) == 1:
-        p = payloads[0]
-        return {
-            "id": case_id,
-            "suite": suite,
-            "tags": p["tags"],
-            "notes": p["notes"],
-            "trials": [p["trial"]],
-            "source": p.get("source") or None,
-        }
-    payloads = sorted(payloads, key=lambda p: (p["trial"].get("trial", 0), p["trial"]["nodeid"]))
+def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> CaseReport:
+    """One case of several trials (or a qualified id): its trials in order, tags, notes, source."""
+    payloads = sorted(payloads, key=lambda p: (p["trial"].trial, p["trial"].nodeid))
     tags: list[str] = []
     notes: dict[str, Any] = {}
     for p in payloads:
         tags.extend(t for t in p["tags"] if t not in tags)
         notes.update(p["notes"])
-    return {
-        "id": case_id,
-        "suite": suite,
-        "tags": tags,
-        "notes": notes,
-        "trials": [p["trial"] for p in payloads],
-        "source": next((p["source"] for p in payloads if p.get("source")), None),
-    }
+    return CaseReport(
+        id=case_id,
+        suite=suite,
+        tags=tags,
+        notes=notes,
+        trials=[p["trial"] for p in payloads],
+        source=next((p["source"] for p in payloads if p.get("source")), None),
+    )

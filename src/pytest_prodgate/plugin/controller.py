@@ -67,9 +67,13 @@ class Controller:
         payload = getattr(report, "prodgate_case", None)
         if payload is not None:
             self.aggregator.add(payload)
+            # Every other hook has seen it (this one runs last): the aggregator holds
+            # it now, so pytest's list of reports does not keep a second copy.
+            del report.prodgate_case
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        _preload()
         try:
             result = yield
         except BaseException as exc:
@@ -268,22 +272,8 @@ class Controller:
         from pytest_prodgate.schema.report import RunInfo
 
         s = self.settings
-        names = sorted(
-            {
-                str(c["model"])
-                for p in self.aggregator.payloads.values()
-                for c in p["trial"].get("calls", [])
-                if c.get("model")
-            }
-        )
-        versions = sorted(
-            {
-                str(c["model_version"])
-                for p in self.aggregator.payloads.values()
-                for c in p["trial"].get("calls", [])
-                if c.get("model_version")
-            }
-        )
+        names = sorted(self.aggregator.models)
+        versions = sorted(self.aggregator.model_versions)
         workers = getattr(self.config.option, "numprocesses", None)
         return RunInfo(
             started_at=_iso(self.started_wall),
@@ -444,3 +434,27 @@ def _git_commit(root: Path) -> str | None:
         return None
     sha = out.stdout.strip()
     return sha if out.returncode == 0 and len(sha) == 40 else None
+
+
+#: What gating imports (scipy.stats alone is ~0.5 s): loaded while the cases run.
+_GATING_MODULES = (
+    "pytest_prodgate.gating.run",
+    "pytest_prodgate.output.terminal",
+    "scipy.stats",
+)
+
+
+def _preload() -> None:
+    """Import the gating stack on a thread while the cases run, so the verdict does not
+    wait for it after the last case (under xdist the controller is idle meanwhile;
+    without it the import overlaps the model's calls). An import that fails here fails
+    again, with its message, where gating needs it."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in _GATING_MODULES:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    threading.Thread(target=load, name="prodgate-preload", daemon=True).start()

@@ -148,6 +148,10 @@ def pytest_runtest_makereport(
             state.reason = f"teardown: {_short(call.excinfo)}" if call.excinfo else "teardown"
             state.score = None
         rep.prodgate_case = _case_payload(item, spec, state)  # type: ignore[attr-defined]
+        if state.outcome != "error":
+            # Only a failed case is rerun (pytest-rerunfailures, flaky), carrying its
+            # calls: free the others' recordings, every item lives to the session's end.
+            del item.stash[TRIAL_KEY]
     return rep
 
 

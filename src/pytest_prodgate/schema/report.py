@@ -631,7 +631,9 @@ def redact_report(report: RunReport) -> RunReport:
     fields that hold free text are looked at (most are ``None``), so it costs little
     at 100,000 cases, where redacting every JSON string would cost seconds.
     """
-    from pytest_prodgate.schema.redact import redact
+    from pytest_prodgate.schema.redact import redactor
+
+    redact = redactor()
 
     def fix(obj: BaseModel, *names: str) -> None:
         for name in names:
