@@ -51,6 +51,9 @@ class Aggregator:
     #: By nodeid: the payload as it arrived, with ``trial`` a :class:`TrialReport`.
     payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
     _built: dict[str, _Built] = field(default_factory=dict)
+    #: By suite: (test function, case id) -> nodeids, and the targets its items declared.
+    _groups: dict[str, dict[tuple[str, str], list[str]]] = field(default_factory=dict)
+    _targets: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Model names and versions seen in any call (``RunInfo.models``).
     models: set[str] = field(default_factory=set)
     model_versions: set[str] = field(default_factory=set)
@@ -93,16 +96,36 @@ class Aggregator:
                 self.models.add(call.model)
             if call.model_version:
                 self.model_versions.add(call.model_version)
-        self.payloads[nodeid] = {**payload, "trial": trial}
+        old = self.payloads.get(nodeid)
+        if old is not None:  # the same item reported again: it replaces the first report
+            self._groups[old["suite"]][(old.get("function", ""), old["case_id"])].remove(nodeid)
+        self.payloads[nodeid] = entry = {**payload, "trial": trial}
         self._built[nodeid] = _Built(case, natural_key(case.id))
+        self._group(nodeid, entry)
+
+    def _group(self, nodeid: str, p: dict[str, Any]) -> None:
+        suite = p["suite"]
+        groups = self._groups.get(suite)
+        if groups is None:
+            groups = self._groups[suite] = {}
+            self._targets[suite] = {}
+        groups.setdefault((p.get("function", ""), p["case_id"]), []).append(nodeid)
+        merged = self._targets[suite]
+        for k, v in p["targets"].items():
+            merged.setdefault(k, v)
 
     def suites(self) -> list[SuiteData]:
         """Every suite seen, sorted by name, each case sorted by id (then trial, nodeid)."""
-        payloads = dict(self.payloads)
-        built = dict(self._built)
-        for nodeid, (suite, case_id, function) in self.announced.items():
-            if nodeid not in payloads:
+        payloads, built = self.payloads, self._built
+        by_suite, targets = self._groups, self._targets
+        crashed = [n for n in self.announced if n not in payloads]
+        if crashed:  # rare: copy, so a later report of the same item still counts
+            payloads, built = dict(payloads), dict(built)
+            by_suite = {name: {k: list(v) for k, v in g.items()} for name, g in by_suite.items()}
+            targets = {name: dict(t) for name, t in targets.items()}
+            for nodeid in crashed:
                 # Setup began but no teardown ever arrived: the worker died mid-case.
+                suite, case_id, function = self.announced[nodeid]
                 trial = TrialReport(
                     nodeid=nodeid,
                     outcome="crashed",
@@ -119,17 +142,13 @@ class Aggregator:
                 }
                 case = CaseReport(id=case_id, suite=suite, trials=[trial], source=None)
                 built[nodeid] = _Built(case, natural_key(case_id))
-        by_suite: dict[str, dict[tuple[str, str], list[str]]] = {}
-        targets: dict[str, dict[str, Any]] = {}
-        for nodeid, p in payloads.items():
-            key = (p.get("function", ""), p["case_id"])
-            by_suite.setdefault(p["suite"], {}).setdefault(key, []).append(nodeid)
-            merged = targets.setdefault(p["suite"], {})
-            for k, v in p["targets"].items():
-                merged.setdefault(k, v)
+                by_suite.setdefault(suite, {}).setdefault((function, case_id), []).append(nodeid)
+                targets.setdefault(suite, {})
         out = []
         for name in sorted(by_suite):
-            groups = by_suite[name]
+            groups = {k: v for k, v in by_suite[name].items() if v}
+            if not groups:
+                continue
             # Ids as given, unless several test functions pooled into a named suite
             # reuse one: only those are qualified by their test, so adding a test with
             # ids of its own renames nothing (the baseline still pairs).

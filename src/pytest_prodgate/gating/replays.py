@@ -11,12 +11,12 @@ the latency gates use fresh calls only (see :func:`pytest_prodgate.gating.latenc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from pytest_prodgate.gating.gates import SuiteContext
-from pytest_prodgate.schema.report import CaseReport, GateReport, TrialReport
+from pytest_prodgate.schema.report import GateReport, TrialReport
 
-__all__ = ["mark_replays", "spend_split"]
+__all__ = ["mark_replays"]
 
 
 def _replayed(trial: TrialReport) -> int:
@@ -27,7 +27,7 @@ def mark_replays(ctx: SuiteContext, gates: Iterable[GateReport]) -> None:
     """Mark the timing gates of one suite that rest on replayed calls."""
     for g in gates:
         if g.gate.startswith("latency_"):
-            replayed = sum(_replayed(t) for _, t in ctx.scored)
+            replayed = ctx.tally.replayed_scored_calls
             if not replayed:
                 continue
             if ctx.policy.cache_latency == "exclude":
@@ -61,30 +61,3 @@ def mark_replays(ctx: SuiteContext, gates: Iterable[GateReport]) -> None:
 
 def _say(g: GateReport, text: str) -> None:
     g.reason = f"{g.reason} {text}" if g.reason else text
-
-
-def spend_split(cases: Sequence[CaseReport]) -> tuple[int, int, float | None, float | None]:
-    """``(fresh calls, replayed calls, fresh cost, saved cost)`` of a suite's model calls.
-
-    Fresh cost includes the costs added with ``prodgate_case.add_cost`` (paid again
-    every run); a cost is ``None`` when no call of that kind had one.
-    """
-    fresh = replayed = 0
-    fresh_usd: float | None = None
-    saved_usd: float | None = None
-    for case in cases:
-        for t in case.trials:
-            if t.added_cost_usd:
-                fresh_usd = (fresh_usd or 0.0) + t.added_cost_usd
-            for c in t.calls:
-                if c.kind != "call":
-                    continue
-                if c.replayed:
-                    replayed += 1
-                    if c.cost_usd is not None:
-                        saved_usd = (saved_usd or 0.0) + c.cost_usd
-                else:
-                    fresh += 1
-                    if c.cost_usd is not None:
-                        fresh_usd = (fresh_usd or 0.0) + c.cost_usd
-    return fresh, replayed, fresh_usd, saved_usd

@@ -29,17 +29,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pytest_prodgate.gating import early
 from pytest_prodgate.gating.aggregate import SuiteData, natural_key
 from pytest_prodgate.gating.gates import (
-    NO_RESULT,
-    SCORED,
     GatePolicy,
     SuiteContext,
+    SuiteTally,
     incomplete_trials,
     worst,
 )
 from pytest_prodgate.gating.multiplicity import holm_fail
 from pytest_prodgate.gating.registry import REGRESSION, evaluate_suite, kind_of
 from pytest_prodgate.gating.regression import NEW_SUITE_NOTE, baseline_suites
-from pytest_prodgate.gating.replays import mark_replays, spend_split
+from pytest_prodgate.gating.replays import mark_replays
 from pytest_prodgate.schema.report import (
     CaseReport,
     GateReport,
@@ -48,7 +47,7 @@ from pytest_prodgate.schema.report import (
     RunReport,
     SliceSummary,
     SuiteReport,
-    Verdict,
+    TrialReport,
 )
 
 __all__ = ["ALWAYS_FAILING", "GatePolicy", "decide", "fails_run", "regate"]
@@ -234,7 +233,7 @@ def _decide(
             s.notes.append(NEW_SUITE_NOTE)
         if ctx.regression is not None:
             s.regression = ctx.regression
-        _no_partial_pass(gates, s.cases)
+        _no_partial_pass(gates, s.cases, ctx.tally.incomplete)
         mark_replays(ctx, gates)
         rows = integrity.get(s.name, [])
         subset = next((g for g in rows if g.verdict == "INCOMPLETE"), None)
@@ -251,7 +250,7 @@ def _decide(
             note = no_gate_note(s)
             if note not in s.notes:
                 s.notes.append(note)
-        out.append(_suite_report(s, gates))
+        out.append(_suite_report(s, gates, ctx.tally))
     if run.interrupted:
         _mark_interrupted(out)
     if run.shard is not None:
@@ -294,9 +293,14 @@ def no_gate_note(s: SuiteData) -> str:
     )
 
 
-def incomplete_reason(cases: Sequence[CaseReport]) -> str:
-    """Why no gate of these cases may pass: some produced no result (empty when none)."""
-    missing = incomplete_trials(cases)
+def incomplete_reason(
+    cases: Sequence[CaseReport], missing: Sequence[TrialReport] | None = None
+) -> str:
+    """Why no gate of these cases may pass: some produced no result (empty when none).
+
+    ``missing``: those trials when already counted (:attr:`SuiteTally.incomplete`).
+    """
+    missing = incomplete_trials(cases) if missing is None else missing
     if not missing:
         return ""
     kinds: dict[str, int] = {}
@@ -322,9 +326,11 @@ def incomplete_reason(cases: Sequence[CaseReport]) -> str:
     )
 
 
-def _no_partial_pass(gates: Iterable[GateReport], cases: Sequence[CaseReport]) -> None:
+def _no_partial_pass(
+    gates: Iterable[GateReport], cases: Sequence[CaseReport], missing: Sequence[TrialReport]
+) -> None:
     """Some cases produced no result: whatever the rest show, no gate can pass."""
-    reason = incomplete_reason(cases)
+    reason = incomplete_reason(cases, missing)
     if not reason:
         return
     for g in gates:
@@ -369,68 +375,29 @@ def _mark_shard(suites: Iterable[SuiteReport], label: str) -> None:
 # --------------------------------------------------------------------------- suite summary
 
 
-def _suite_report(s: SuiteData, gates: list[GateReport]) -> SuiteReport:
-    cases = s.cases
-    fresh, replayed, fresh_usd, saved_usd = spend_split(cases)
+def _suite_report(s: SuiteData, gates: list[GateReport], t: SuiteTally) -> SuiteReport:
     report = SuiteReport(
         name=s.name,
         targets=s.targets,
-        verdict=worst(g.verdict for g in gates) or _no_gate_verdict(cases),
-        counts=_counts(cases),
+        verdict=worst(g.verdict for g in gates) or ("INCOMPLETE" if t.incomplete else "PASS"),
+        counts=dict(t.counts),
         gates=gates,
-        slices=_slices(cases),
-        trials=max((len(c.trials) for c in cases), default=1),
-        pass_all_rate=_pass_all_rate(cases),
-        flaky_cases=[] if _graded(cases) else [c.id for c in cases if c.flaky],
+        slices={
+            tag: SliceSummary(n=len(r), accuracy=sum(r) / len(r) if r else None)
+            for tag, r in sorted(t.tag_rates.items(), key=lambda kv: natural_key(kv[0]))
+        },
+        trials=t.max_trials,
+        # pass^N and flaky: 0/1 scores only (see docs/concepts.md).
+        pass_all_rate=(t.passed_all / t.scored_cases if t.scored_cases and not t.graded else None),
+        flaky_cases=[] if t.graded else list(t.flaky),
         regression=s.regression,
         notes=s.notes,
         early_stop=s.early,
-        fresh_calls=fresh,
-        replayed_calls=replayed,
-        fresh_cost_usd=fresh_usd,
-        replayed_cost_usd=saved_usd,
+        fresh_calls=t.fresh_calls,
+        replayed_calls=t.replayed_calls,
+        fresh_cost_usd=t.fresh_usd,
+        replayed_cost_usd=t.saved_usd,
     )
     # Assigned, not passed: validating would summarise every case again.
-    report.cases = list(cases)
+    report.cases = list(s.cases)
     return report
-
-
-def _slices(cases: list[CaseReport]) -> dict[str, SliceSummary]:
-    tags = sorted({t for c in cases for t in c.tags}, key=natural_key)
-    out = {}
-    for tag in tags:
-        rates = [c.pass_rate for c in cases if tag in c.tags and c.pass_rate is not None]
-        out[tag] = SliceSummary(n=len(rates), accuracy=sum(rates) / len(rates) if rates else None)
-    return out
-
-
-def _graded(cases: list[CaseReport]) -> bool:
-    """Some trial scored strictly between 0 and 1: pass^N and flaky do not apply."""
-    return any(
-        t.score is not None and 0.0 < t.score < 1.0 and t.outcome in SCORED
-        for c in cases
-        for t in c.trials
-    )
-
-
-def _pass_all_rate(cases: list[CaseReport]) -> float | None:
-    """pass^N: the share of cases whose every scored trial passed (0/1 scores only)."""
-    scored = [c for c in cases if c.pass_rate is not None]
-    if not scored or _graded(cases):
-        return None
-    passed_all = sum(all(t.score == 1.0 for t in c.trials if t.outcome in SCORED) for c in scored)
-    return passed_all / len(scored)
-
-
-def _no_gate_verdict(cases: list[CaseReport]) -> Verdict:
-    """A suite that declares no gate: INCOMPLETE when some case produced no result."""
-    broken = any(t.outcome in NO_RESULT for c in cases for t in c.trials)
-    return "INCOMPLETE" if broken else "PASS"
-
-
-def _counts(cases: Iterable[CaseReport]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for c in cases:
-        for t in c.trials:
-            counts[t.outcome] = counts.get(t.outcome, 0) + 1
-    return counts

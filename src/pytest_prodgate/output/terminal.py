@@ -6,6 +6,7 @@ and, for how each gate's figures look, the gate registry.
 
 from __future__ import annotations
 
+import itertools
 import math
 import textwrap
 from collections import Counter
@@ -246,17 +247,26 @@ def calls_line(suite: SuiteReport) -> str | None:
 
     ``None`` when every call was made directly and none was rate-limited.
     """
-    calls = [c for case in suite.cases for t in case.trials for c in t.calls if c.kind == "call"]
-    ahead = [c for c in calls if c.ahead]
-    limited = sum(c.rate_limited for c in calls)
+    ahead = limited = peak = 0
+    throttled_ms = 0.0
+    for case in suite.cases:  # one tight pass: 100,000 cases are common
+        for t in case.trials:
+            for c in t.calls:
+                if c.kind != "call":
+                    continue
+                if c.ahead:
+                    ahead += 1
+                    peak = max(peak, c.in_flight or 1)
+                if c.rate_limited:
+                    limited += c.rate_limited
+                throttled_ms += c.throttled_ms
     if not ahead and not limited:
         return None
     parts = []
     if ahead:
-        peak = max((c.in_flight or 1) for c in ahead)
-        parts.append(f"{len(ahead):,} made ahead (prodgate_output), up to {peak} in flight")
+        parts.append(f"{ahead:,} made ahead (prodgate_output), up to {peak} in flight")
     if limited:
-        throttled = sum(c.throttled_ms for c in calls) / 1000.0
+        throttled = throttled_ms / 1000.0
         parts.append(
             f"{limited:,} rate-limited attempt{'s' if limited != 1 else ''}, "
             f"{throttled:.2f} s throttled (not in latency)"
@@ -294,8 +304,9 @@ def suite_details(suite: SuiteReport) -> list[str]:
         )
     for case in suite.cases:
         for trial in case.trials:
-            out.extend(_load_line(run) for run in trial.load_runs)
-            out.extend(_drill_line(drill) for drill in trial.drills)
+            if trial.load_runs or trial.drills:
+                out.extend(_load_line(run) for run in trial.load_runs)
+                out.extend(_drill_line(drill) for drill in trial.drills)
     if suite.slices:
         accuracy = kind_of("accuracy_floor")
         parts = [
@@ -352,20 +363,26 @@ def summary(
     ``prodgate show`` both print this, so they cannot drift. ``paint``: see
     :func:`table_lines`.
     """
-    missed = [
-        (t.nodeid, t.reason)
-        for s in report.suites
-        for c in s.cases
-        for t in c.trials
-        if t.outcome in ("missed", "model_error")
-    ]
+    n_missed = sum(
+        s.counts.get("missed", 0) + s.counts.get("model_error", 0) for s in report.suites
+    )
+    first = itertools.islice(
+        (
+            (t.nodeid, t.reason)
+            for s in report.suites
+            if s.counts.get("missed") or s.counts.get("model_error")
+            for c in s.cases
+            for t in c.trials
+            if t.outcome in ("missed", "model_error")
+        ),
+        10,
+    )
     out: list[tuple[str, str]] = []
-    if missed:
-        out.append(("-", f"prodgate: {len(missed)} missed"))
-        out += [("", f"MISSED {nodeid} - {reason}") for nodeid, reason in missed[:10]]
-        out = [(sep, _elide(text, width) if not sep else text) for sep, text in out]
-        if len(missed) > 10:
-            out.append(("", f"... and {len(missed) - 10} more (see --prodgate-report)"))
+    if n_missed:
+        out.append(("-", f"prodgate: {n_missed} missed"))
+        out += [("", _elide(f"MISSED {nodeid} - {reason}", width)) for nodeid, reason in first]
+        if n_missed > 10:
+            out.append(("", f"... and {n_missed - 10} more (see --prodgate-report)"))
     if not report.suites:
         out.append(("=", "prodgate: no eval cases ran"))
         out += [("", fit(f"prodgate: note: {note}", width)) for note in report.notes]

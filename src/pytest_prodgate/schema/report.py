@@ -657,12 +657,14 @@ def redact_report(report: RunReport) -> RunReport:
             fix(g, "reason", "hint")
         if suite.regression is not None:
             fix(suite.regression, "note")
-        for case in suite.cases:
-            fix(case, "error")
+        for case in suite.cases:  # tests before calls: most cases have no text at all
+            if case.error:
+                fix(case, "error")
             if case.notes:
                 case.__dict__["notes"] = fix_notes(case.notes)
             for t in case.trials:
-                fix(t, "reason", "error")
+                if t.reason or t.error:
+                    fix(t, "reason", "error")
                 for c in t.calls:
                     if c.error_message or c.cost_error or c.cache_note or c.error:
                         fix(c, "error", "error_message", "cost_error", "cache_note")
