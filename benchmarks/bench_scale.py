@@ -88,8 +88,12 @@ def test_case(model, plain, case):
     assert model(case.input) == case.expected or plain
 """
 
-#: Plugins this repo's dev install brings that a user's suite may not have; off on both sides.
-UNRELATED = ["-p", "no:benchmark", "-p", "no:hypothesispytest", "-p", "no:xdist"]
+#: Plugins this repo's dev install brings that a user's suite may not have; off on both sides
+#: (pytest-rerunfailures keeps every failed test's exception, frames and all, to the end).
+UNRELATED = [
+    "-p", "no:benchmark", "-p", "no:hypothesispytest", "-p", "no:xdist", "-p", "no:rerunfailures",
+    "-p", "no:sugar", "-p", "no:repeat",
+]  # fmt: skip
 
 
 def write_project(root: Path, cases: int) -> None:

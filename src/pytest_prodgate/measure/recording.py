@@ -96,7 +96,7 @@ class CallRecord:
             "recorded_at": self.recorded_at,
             "cache_note": self.cache_note,
             "rate_limited": self.rate_limited,
-            "throttled_ms": self.throttled_s * 1000.0,
+            "throttled_ms": round(self.throttled_s * 1000.0, 3),  # to the microsecond
             "in_flight": self.in_flight,
             "ahead": self.ahead,
         }
