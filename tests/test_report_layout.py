@@ -167,3 +167,10 @@ def test_a_payload_that_cannot_be_read_counts_as_an_error_naming_the_field(
     assert trial.reason is not None and "calls.0.latency_ms" in trial.reason
     report = decide([suite], run=_info(), policy=GatePolicy(resamples=999))
     assert report.verdict != "PASS"
+
+
+def test_case_ids_sort_naturally_whatever_their_digits() -> None:
+    from pytest_prodgate.gating.aggregate import natural_key
+
+    ids = ["q10", "q2", "²", "q٣", "q1"]
+    assert sorted(ids, key=natural_key) == ["q1", "q2", "q٣", "q10", "²"]

@@ -184,9 +184,10 @@ def _qualified(function: str, case_id: str) -> str:
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key that puts ``q2`` before ``q10``; total, so the order is deterministic."""
-    return tuple(
-        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text)
-    )
+    return tuple((0, int(part)) if part.isdecimal() else (1, part) for part in _DIGITS(text))
+
+
+_DIGITS = re.compile(r"(\d+)").split
 
 
 def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> CaseReport:

@@ -133,6 +133,18 @@ def _parse_cached(
     return cache[key]
 
 
+DECLARED_KEY = pytest.StashKey[dict[int, dict[str, Any]]]()
+
+
+def declared(config: pytest.Config, targets: Targets) -> dict[str, Any]:
+    """``targets.declared()``, once per parsed marker set (the parse cache keeps each alive)."""
+    cache = config.stash.setdefault(DECLARED_KEY, {})
+    got = cache.get(id(targets))
+    if got is None:
+        got = cache[id(targets)] = targets.declared()
+    return got
+
+
 def find_conflicts(items: list[pytest.Item]) -> dict[str, str]:
     """Cases of one suite that declare another target for a gate than an earlier case."""
     first: dict[tuple[str, str], tuple[Any, str]] = {}
@@ -143,7 +155,7 @@ def find_conflicts(items: list[pytest.Item]) -> dict[str, str]:
         spec = item_spec(item)
         if spec.targets is None:
             continue
-        for gate, value in spec.targets.declared().items():
+        for gate, value in declared(item.config, spec.targets).items():
             key = (spec.suite, gate)
             seen = first.setdefault(key, (value, spec.location))
             if seen[0] != value and item.nodeid not in conflicts:

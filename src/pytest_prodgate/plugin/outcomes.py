@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_prodgate.measure import recording
-from pytest_prodgate.plugin.items import item_spec
+from pytest_prodgate.plugin.items import declared, item_spec
 from pytest_prodgate.plugin.state import (
     CONFLICTS_KEY,
     TRIAL_KEY,
@@ -185,7 +185,7 @@ def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[
         "case_id": spec.case_id,
         "function": item.nodeid.split("[", 1)[0],
         "source": getattr(spec.case, "source", None) or None,
-        "targets": spec.targets.declared() if spec.targets is not None else {},
+        "targets": dict(declared(item.config, spec.targets)) if spec.targets is not None else {},
         "tags": list(rec.tags),
         "notes": dict(rec.notes),
         "trial": rec.trial_report(
