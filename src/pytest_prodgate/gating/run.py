@@ -138,7 +138,7 @@ def regate(
     note says so); with one, it is recomputed against it. ``report`` is not
     changed.
     """
-    report = report.model_copy(deep=True)
+    report = _detached(report)
     saved = report.run
     policy = GatePolicy(
         saved.confidence if confidence is None else confidence,
@@ -184,6 +184,26 @@ def regate(
         notes=notes,
         on_suite_gates=None,
         recorded_regression=recorded,
+    )
+
+
+def _detached(report: RunReport) -> RunReport:
+    """A copy of ``report`` that gating may change: everything but the cases, which
+    gating only reads (a deep copy of 100,000 cases took most of ``prodgate gate``)."""
+    suites = [
+        s.model_copy(
+            update={
+                "gates": [g.model_copy(deep=True) for g in s.gates],
+                "notes": list(s.notes),
+                "regression": s.regression.model_copy(deep=True) if s.regression else None,
+                "early_stop": s.early_stop.model_copy(deep=True) if s.early_stop else None,
+                "targets": dict(s.targets),
+            }
+        )
+        for s in report.suites
+    ]
+    return report.model_copy(
+        update={"suites": suites, "notes": list(report.notes), "run": report.run.model_copy()}
     )
 
 
