@@ -25,7 +25,7 @@ def _floor_power(se: float) -> float:
 
 
 def test_accuracy_plan_gives_its_power() -> None:
-    n = plan_accuracy(0.90, 0.95, POWER, 0.95)
+    n = plan_accuracy(0.90, 0.95, POWER, 0.95, "wilson")
     assert n is not None
     rng = np.random.default_rng(1)
     hits = rng.binomial(n, 0.95, size=REPS)
@@ -100,7 +100,7 @@ def test_plan_command_prints_each_number(capsys: pytest.CaptureFixture[str]) -> 
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
-    n_acc = plan_accuracy(0.90, 0.95, POWER, 0.95)
+    n_acc = plan_accuracy(0.90, 0.95, POWER, 0.95)  # clopper-pearson, as the gate's auto
     n_lat = plan_latency(0.95, 0.98, POWER, 0.95)
     n_reg = plan_regression(0.02, 0.10, 0.0, POWER, 0.95)
     assert n_acc is not None

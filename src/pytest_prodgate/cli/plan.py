@@ -78,8 +78,9 @@ def add_parser(commands: Any) -> None:
     p.add_argument(
         "--method",
         choices=("wilson", "clopper-pearson"),
-        default="wilson",
-        help="interval of the accuracy gate (default wilson, as --prodgate-ci-method=auto).",
+        default="clopper-pearson",
+        help="interval of the accuracy gate (default clopper-pearson, as "
+        "--prodgate-ci-method=auto).",
     )
     p.add_argument("--cost-per-call", type=float, metavar="USD", help="price of one call.")
     p.add_argument("--trials", type=int, default=1, help="calls per case (default 1).")
@@ -118,7 +119,11 @@ def _check(args: argparse.Namespace) -> tuple[float, float]:
 
 
 def plan_accuracy(
-    floor: float, expected: float, power: float, confidence: float, method: str = "wilson"
+    floor: float,
+    expected: float,
+    power: float,
+    confidence: float,
+    method: str = "clopper-pearson",
 ) -> int | None:
     """Cases at which a 0/1 accuracy gate resolves with probability ``power``."""
     from pytest_prodgate.stats import n_to_resolve_proportion
