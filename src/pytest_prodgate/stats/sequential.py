@@ -49,6 +49,8 @@ __all__ = [
 #: (``benchmarks/bench_early.py``).
 SPENDING_RHO = 2.0
 _TOL = 1e-12
+#: Stakes of the planned-n betting rule are truncated at this share of the largest safe one.
+_PLANNED_TRUNCATE = 0.75
 
 Side = Literal["PASS", "FAIL"]
 SequentialVerdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
@@ -219,15 +221,29 @@ def binomial_decision(
     return Decision("INCONCLUSIVE", seen, method, detail)
 
 
-def _capital(x: npt.NDArray[np.float64], m: float, alpha: float, sign: float) -> np.ndarray:
-    """The hedged capital after each value, betting that the mean is above (sign=1) m."""
+def _capital(
+    x: npt.NDArray[np.float64], m: float, alpha: float, sign: float, planned: int | None = None
+) -> np.ndarray:
+    """The hedged capital after each value, betting that the mean is above (sign=1) m.
+
+    Without ``planned`` the bets are tuned for every n at once (``i log(i + 1)``
+    in the stake's denominator); with it, for the planned number of values,
+    as the fixed-size betting bound's are, which is more powerful there. Any
+    predictable stake keeps the capital a test supermartingale, so both are
+    valid at any look.
+    """
     n = x.size
     i = np.arange(1, n + 1, dtype=float)
     mu = (0.5 + np.cumsum(x)) / (i + 1)
     var = (0.25 + np.cumsum((x - mu) ** 2)) / (i + 1)
     var_prev = np.concatenate(([0.25], var[:-1]))
-    lam = np.sqrt(2 * math.log(1 / alpha) / (var_prev * i * np.log(i + 1)))
-    cap = 0.5 / m if sign > 0 else 0.5 / (1 - m)
+    if planned is None:
+        lam = np.sqrt(2 * math.log(1 / alpha) / (var_prev * i * np.log(i + 1)))
+        share = 0.5
+    else:
+        lam = np.sqrt(2 * math.log(1 / alpha) / (var_prev * max(planned, 1)))
+        share = _PLANNED_TRUNCATE
+    cap = share / m if sign > 0 else share / (1 - m)
     lam = np.minimum(lam, cap)
     with np.errstate(divide="ignore"):
         log_wealth = np.cumsum(np.log1p(sign * lam * (x - m)))
@@ -241,13 +257,16 @@ def betting_decision(
     comparator: Literal[">=", "<="],
     alpha: float = 0.025,
     bounds: tuple[float, float] = (0.0, 1.0),
+    planned: int | None = None,
 ) -> Decision:
     """Anytime-valid test of a bounded mean against ``target`` at the looks seen so far.
 
     ``values`` in run order, within ``bounds``; ``looks``: cumulative counts at
     which to look (those beyond ``len(values)`` are ignored). PASS when the
     capital betting on the good side of the target reaches ``1/alpha`` at a
-    look, FAIL when the capital betting on the other side does.
+    look, FAIL when the capital betting on the other side does. ``planned``:
+    the number of values planned (the suite's size), for which the stakes are
+    tuned; ``None`` tunes them for every n (less power at the planned n).
     """
     lo, hi = (float(b) for b in bounds)
     if not hi > lo:
@@ -258,14 +277,18 @@ def betting_decision(
         raise ValueError(f"values must lie within {bounds!r}")
     x = np.clip(x, 0.0, 1.0)
     m = (float(target) - lo) / (hi - lo)
-    method = "anytime-valid betting confidence sequence"
+    method = (
+        "anytime-valid betting confidence sequence"
+        if planned is None
+        else f"betting test martingale (stakes tuned for {planned} values)"
+    )
     seen = [n for n in looks if 0 < n <= x.size]
     if not seen:
         return Decision("INCONCLUSIVE", 0, method)
     above_wins = comparator == ">="
     threshold = math.log(1 / alpha)
-    up = _capital(x, m, alpha, 1.0) if m < 1 else np.full(x.size, -math.inf)
-    down = _capital(x, m, alpha, -1.0) if m > 0 else np.full(x.size, -math.inf)
+    up = _capital(x, m, alpha, 1.0, planned) if m < 1 else np.full(x.size, -math.inf)
+    down = _capital(x, m, alpha, -1.0, planned) if m > 0 else np.full(x.size, -math.inf)
     first_up = _first(up >= threshold)
     first_down = _first(down >= threshold)
     for k, n in enumerate(seen, start=1):
