@@ -69,9 +69,10 @@ def _share_rule(
 ) -> Decision:
     """A share of trials against ``target``: exact binomial with one 0/1 trial, else betting.
 
-    The betting stakes are tuned for the suite's planned cases; a slice's
-    (``keep``) planned count is not known before its cases run, so its stakes
-    are tuned for every n.
+    The exact binomial rule keeps the fixed-size test at the suite's planned
+    cases as its last look, and the betting stakes are tuned for them; a
+    slice's (``keep``) planned count is not known before its cases run, so its
+    boundaries spend alpha itself and its stakes are tuned for every n.
     """
     tuned = planned if keep is None else None
     if keep is None:
@@ -88,7 +89,7 @@ def _share_rule(
         heads = [[v for v in values[:n] if v is not None] for n in looks]
         ones = [int(sum(h)) for h in heads]
         sizes = [len(h) for h in heads]
-        return binomial_decision(ones, sizes, target, comparator, alpha, fractions)
+        return binomial_decision(ones, sizes, target, comparator, alpha, fractions, final=tuned)
     means = [sum(v) / len(v) for v in per_case if v]
     counts = [sum(1 for c in ctx.cases[:n] if keep(c) and _scored(c)) for n in looks]
     return betting_decision(means, counts, target, comparator, alpha, planned=tuned)
