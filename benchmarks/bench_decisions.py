@@ -1,8 +1,8 @@
 """Decision quality of every gate kind, measured: false PASS, false FAIL and power by n.
 
 Run: ``PYTHONPATH=src python benchmarks/bench_decisions.py [--quick] [--before] [--reps R]``
-(``--margin``: the regression gate with ``max_regression`` > 0 only, exact
-McNemar against the bootstrap).
+(``--margin``: the regression gate with ``max_regression`` > 0 only: its
+betting bound, exact McNemar and the bootstrap).
 
 Each cell draws data whose truth is known, gates it with the functions the
 product's evaluators call (``share_interval``, ``cost_interval``,
@@ -283,10 +283,12 @@ def margin_cell(n: int, reps: int, margin: float, method: str) -> Cell:
 
     Δ = 0.1 (1 - 2θ), θ the share of discordant pairs that regressed; the truth
     is Δ = -margin at the target and -margin ± margin (e = margin) for power.
-    ``method``: ``auto`` (exact McNemar with the margin, Bonferroni over θ and
-    the discordance) or ``bootstrap`` (the paired BCa bootstrap).
+    ``method``: ``auto`` (the gate: the betting bound of the paired
+    differences), ``mcnemar`` (exact McNemar with the margin, Bonferroni over
+    θ and the discordance: the gate's method before) or ``bootstrap`` (the
+    paired BCa bootstrap).
     """
-    policy = GatePolicy(resamples=RESAMPLES, ci_method=method)
+    policy = GatePolicy(resamples=RESAMPLES, ci_method="auto" if method == "mcnemar" else method)
 
     def theta(delta: float) -> float:
         return (1.0 - delta / 0.1) / 2.0
@@ -301,6 +303,10 @@ def margin_cell(n: int, reps: int, margin: float, method: str) -> Cell:
         return cur, base
 
     def gate(pair: tuple[Any, Any], seed: np.random.SeedSequence) -> stats.Interval:
+        if method == "mcnemar":
+            cur, base = pair
+            b, f = int(np.count_nonzero(base > cur)), int(np.count_nonzero(cur > base))
+            return stats.mcnemar_delta(b, f, len(cur), policy.confidence, margin=margin)
         return paired_interval(pair[0], pair[1], margin, policy, seed)
 
     truths = (theta(-margin), theta(0.0), theta(-2 * margin))
@@ -314,7 +320,7 @@ def margin_table(reps: int) -> list[Cell]:
     return [
         margin_cell(n, reps, m, method)
         for m in MARGINS
-        for method in ("auto", "bootstrap")
+        for method in ("auto", "mcnemar", "bootstrap")
         for n in MARGIN_NS
     ]
 
@@ -441,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--margin",
         action="store_true",
-        help="only the regression gate with max_regression > 0: exact McNemar vs bootstrap",
+        help="only the regression gate with max_regression > 0: betting, exact McNemar, bootstrap",
     )
     args = ap.parse_args(argv)
     if args.margin:
