@@ -136,7 +136,6 @@ def test_the_openai_sdk_pays_once_and_replays_as_recorded(
     assert "authorization" not in journal.lower()
 
 
-
 OUTPUT_TEST = """
 import pytest
 from pytest_prodgate import Case

@@ -298,10 +298,12 @@ def test_the_cost_gate_never_passes_without_a_cap() -> None:
 def test_the_cost_gate_without_a_cap_fails_on_its_lower_bound() -> None:
     g = _cost_gate({"cost_per_call_usd": 0.01}, [0.02] * 60)
     assert (g.verdict, g.method) == ("FAIL", "betting-lower")
-    assert g.lower is not None and 0.01 < g.lower <= 0.02
+    assert g.lower is not None
+    assert 0.01 < g.lower <= 0.02
     g = _cost_gate({"cost_per_call_usd": 0.01}, [0.011] * 3)  # above, but too few to show it
     assert g.verdict == "INCONCLUSIVE"
-    assert g.to_resolve is not None and g.to_resolve > 3  # more calls could show the FAIL
+    assert g.to_resolve is not None
+    assert g.to_resolve > 3
     assert "a FAIL" in g.hint
 
 
