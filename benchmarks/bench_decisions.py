@@ -24,7 +24,8 @@ worst cell is printed with its Monte-Carlo standard error.
 0/1 shares, the BCa bootstrap for graded scores, trials, cost (no minimum n)
 and regression, the window bootstrap for throughput, no Holm correction
 (today's code reaches each of them through ``--prodgate-ci-method``, except
-the uncapped cost's minimum n, which is bypassed by calling the bootstrap).
+the uncapped cost, which today has only a lower bound: the bench calls the
+bootstrap for it).
 """
 
 from __future__ import annotations

@@ -11,7 +11,10 @@ exact one-sided test at 1,000 cases for comparison.
 Table 2: false PASS and false FAIL at the target (truth = target) with early
 stopping on, for each sequential rule and several planned n, with the
 Monte-Carlo standard error and whether the cell is within 2.5% + 3 SE; then
-the power at a stated effect against the fixed-size test's.
+the power at a stated effect against the fixed-size test's (Table 3: the
+product's rule, whose last look keeps the fixed-size test, and alpha spent
+alone; Table 5: the spending power rho; Table 4: the betting rule, stakes
+tuned for the planned n and for every n, against the fixed-size betting gate).
 """
 
 from __future__ import annotations
