@@ -101,10 +101,11 @@ def throughput_interval(
     estimate, ``w̄`` the mean window length).
 
     ``method="auto"``: the exact Poisson (Garwood) interval of the total count
-    over the total duration, scaled by the windows' dispersion φ (count
-    variance / mean count, at least 1) times the AR(1) long-run factor ``(1 +
-    ρ) / (1 - ρ)``, ρ the windows' lag-1 autocorrelation within runs
-    (bias-corrected, clipped to [0, 0.9]): neighbouring windows are not
+    over the total duration, scaled by the windows' dispersion φ (long-run
+    count variance / mean count, at least 1; the long-run variance allows for
+    an AR(1) in the counts, factor ``(1 + ρ) / (1 - ρ)``, and for Poisson
+    counts over an AR(1) rate), ρ the windows' lag-1 autocorrelation within
+    runs (bias-corrected, clipped to [0, 0.9]): neighbouring windows are not
     independent (a slow spell spans two), and a rate from few requests is
     skewed. Method ``"window-poisson-ar1"``; never zero-width, not even with
     no success. :func:`window_autocorrelation` gives ρ.
