@@ -1,6 +1,8 @@
 """Decision quality of every gate kind, measured: false PASS, false FAIL and power by n.
 
-Run: ``PYTHONPATH=src python benchmarks/bench_decisions.py [--quick] [--before] [--reps R]``.
+Run: ``PYTHONPATH=src python benchmarks/bench_decisions.py [--quick] [--before] [--reps R]``
+(``--margin``: the regression gate with ``max_regression`` > 0 only: its
+betting bound, exact McNemar and the bootstrap).
 
 Each cell draws data whose truth is known, gates it with the functions the
 product's evaluators call (``share_interval``, ``cost_interval``,
@@ -22,7 +24,8 @@ worst cell is printed with its Monte-Carlo standard error.
 0/1 shares, the BCa bootstrap for graded scores, trials, cost (no minimum n)
 and regression, the window bootstrap for throughput, no Holm correction
 (today's code reaches each of them through ``--prodgate-ci-method``, except
-the uncapped cost's minimum n, which is bypassed by calling the bootstrap).
+the uncapped cost, which today has only a lower bound: the bench calls the
+bootstrap for it).
 """
 
 from __future__ import annotations
@@ -272,6 +275,57 @@ def throughput_cell(n: int, reps: int, before: bool) -> Cell:
     return _mc_cell("throughput", n, reps, target, (1.0, 1.15, 0.85), ">=", draw, gate, 7)
 
 
+MARGINS = (0.02, 0.05)
+MARGIN_NS = (50, 100, 400, 1000)
+
+
+def margin_cell(n: int, reps: int, margin: float, method: str) -> Cell:
+    """``max_regression = margin`` > 0: paired 0/1 outcomes, 10% discordant, Δ = -margin.
+
+    Δ = 0.1 (1 - 2θ), θ the share of discordant pairs that regressed; the truth
+    is Δ = -margin at the target and -margin ± margin (e = margin) for power.
+    ``method``: ``auto`` (the gate: the betting bound of the paired
+    differences), ``mcnemar`` (exact McNemar with the margin, Bonferroni over
+    θ and the discordance: the gate's method before) or ``bootstrap`` (the
+    paired BCa bootstrap).
+    """
+    policy = GatePolicy(resamples=RESAMPLES, ci_method="auto" if method == "mcnemar" else method)
+
+    def theta(delta: float) -> float:
+        return (1.0 - delta / 0.1) / 2.0
+
+    def draw(rng: np.random.Generator, n: int, th: float) -> tuple[Any, Any]:
+        base = (rng.random(n) < 0.8).astype(float)
+        disc = rng.random(n) < 0.1
+        regress = rng.random(n) < th
+        cur = base.copy()
+        cur[disc & regress], base[disc & regress] = 0.0, 1.0
+        cur[disc & ~regress], base[disc & ~regress] = 1.0, 0.0
+        return cur, base
+
+    def gate(pair: tuple[Any, Any], seed: np.random.SeedSequence) -> stats.Interval:
+        if method == "mcnemar":
+            cur, base = pair
+            b, f = int(np.count_nonzero(base > cur)), int(np.count_nonzero(cur > base))
+            return stats.mcnemar_delta(b, f, len(cur), policy.confidence, margin=margin)
+        return paired_interval(pair[0], pair[1], margin, policy, seed)
+
+    truths = (theta(-margin), theta(0.0), theta(-2 * margin))
+    key = 9 + MARGINS.index(margin)
+    name = f"max_regression {margin:g} ({method})"
+    return _mc_cell(name, n, reps, -margin, truths, ">=", draw, gate, key)
+
+
+def margin_table(reps: int) -> list[Cell]:
+    """Every margin × method × n of :func:`margin_cell` (same draws for both methods)."""
+    return [
+        margin_cell(n, reps, m, method)
+        for m in MARGINS
+        for method in ("auto", "mcnemar", "bootstrap")
+        for n in MARGIN_NS
+    ]
+
+
 def suite_cell(n: int, reps: int, before: bool) -> Cell:
     """A suite of 5 gates at 0.9: accuracy over 4 slices of n cases each, and each slice floor.
 
@@ -391,7 +445,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--before", action="store_true", help="the methods before issue 8")
     ap.add_argument("--reps", type=int, default=None, help="repetitions per simulated cell")
     ap.add_argument("--kind", action="append", choices=sorted(KINDS), help="only these kinds")
+    ap.add_argument(
+        "--margin",
+        action="store_true",
+        help="only the regression gate with max_regression > 0: betting, exact McNemar, bootstrap",
+    )
     args = ap.parse_args(argv)
+    if args.margin:
+        reps = args.reps or 1000
+        print(f"max_regression > 0, R = {reps}; 10% discordant pairs; e = the margin\n")
+        t0 = time.perf_counter()
+        print(table(margin_table(reps)))
+        print(f"\n({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+        return 0
     reps = args.reps or (200 if args.quick else 1000)
     ns = QUICK_NS if args.quick else NS
     kinds = args.kind or list(KINDS)

@@ -11,7 +11,10 @@ exact one-sided test at 1,000 cases for comparison.
 Table 2: false PASS and false FAIL at the target (truth = target) with early
 stopping on, for each sequential rule and several planned n, with the
 Monte-Carlo standard error and whether the cell is within 2.5% + 3 SE; then
-the power at a stated effect against the fixed-size test's.
+the power at a stated effect against the fixed-size test's (Table 3: the
+product's rule, whose last look keeps the fixed-size test, and alpha spent
+alone; Table 5: the spending power rho; Table 4: the betting rule, stakes
+tuned for the planned n and for every n, against the fixed-size betting gate).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from collections.abc import Callable
 import numpy as np
 from scipy.stats import binom
 
+from pytest_prodgate.stats.bounded import betting_mean
 from pytest_prodgate.stats.sequential import (
+    SPENDING_RHO,
     betting_decision,
     binomial_boundaries,
     plan_looks,
@@ -34,11 +39,24 @@ LOOKS = 10
 
 
 def binomial_runs(
-    p: float, p0: float, planned: int, reps: int, rng: np.random.Generator, good_high: bool
+    p: float,
+    p0: float,
+    planned: int,
+    reps: int,
+    rng: np.random.Generator,
+    good_high: bool,
+    rho: float = SPENDING_RHO,
+    keep_fixed: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Verdicts ("P", "F", "I") and cases used of ``reps`` sequential runs of a share."""
+    """Verdicts ("P", "F", "I") and cases used of ``reps`` sequential runs of a share.
+
+    ``keep_fixed``: the product's rule for a suite's gates (the last look keeps
+    the fixed-size test; ``final=planned``); ``False``: alpha spent by itself
+    (a slice's rule, and the rule before the last look kept the fixed test).
+    """
     looks = plan_looks(planned, LOOKS)
-    bounds = binomial_boundaries(p0, looks, alpha=ALPHA)
+    final = planned if keep_fixed else None
+    bounds = binomial_boundaries(p0, looks, alpha=ALPHA, rho=rho, final=final)
     steps = np.diff([0, *looks])
     counts = np.cumsum(rng.binomial(steps, p, size=(reps, len(steps))), axis=1)
     verdict = np.full(reps, "I")
@@ -73,7 +91,7 @@ def betting_runs(
     verdict = np.full(reps, "I")
     used = np.full(reps, planned)
     for r in range(reps):
-        d = betting_decision(draw(planned), looks, target, ">=", ALPHA, bounds)
+        d = betting_decision(draw(planned), looks, target, ">=", ALPHA, bounds, planned=planned)
         if d.verdict != "INCONCLUSIVE":
             verdict[r] = d.verdict[0]
             used[r] = looks[d.look - 1]
@@ -168,40 +186,82 @@ def error_table(reps: int, rng: np.random.Generator) -> bool:
 def power_table(reps: int, rng: np.random.Generator) -> None:
     print()
     print("Table 3: power at the last look vs the fixed-size exact test (0/1, floor 0.90)")
-    print(f"{'n':>5} {'truth':>6} {'sequential':>10} {'fixed-n':>8} {'gap':>6} {'saved':>6}")
-    for n, truth in ((100, 0.97), (400, 0.935), (1000, 0.92)):
+    print(
+        f"{'n':>5} {'truth':>6} {'sequential':>10} {'fixed-n':>8} {'gap':>6} {'saved':>6} "
+        f"{'alpha-only':>10} {'saved':>6}"
+    )
+    for n, truth in ((50, 0.99), (100, 0.97), (400, 0.935), (1000, 0.92)):
         v, used = binomial_runs(truth, 0.90, n, reps, rng, True)
+        v0, used0 = binomial_runs(truth, 0.90, n, reps, rng, True, keep_fixed=False)
         seq = float(np.mean(v == "P"))
         fixed = fixed_power(truth, 0.90, n, True)
         print(
             f"{n:>5} {truth:6.3f} {seq:10.1%} {fixed:8.1%} {fixed - seq:+6.1%} "
-            f"{1 - used.mean() / n:6.1%}"
+            f"{1 - used.mean() / n:6.1%} {float(np.mean(v0 == 'P')):10.1%} "
+            f"{1 - used0.mean() / n:6.1%}"
+        )
+
+
+def spending_table(reps: int, rng: np.random.Generator) -> None:
+    print()
+    print(
+        "Table 5: the spending power rho (alpha * t^rho) against calls saved and last-look "
+        "power (0/1, floor 0.90)"
+    )
+    print(
+        f"{'rho':>4} {'saved 0.85':>10} {'saved 0.95':>10} {'power n=100':>11} "
+        f"{'n=400':>6} {'n=1000':>6}"
+    )
+    for rho in (1.0, 2.0, 3.0):
+        saved = [
+            1 - binomial_runs(t, 0.90, 1000, reps, rng, True, rho)[1].mean() / 1000
+            for t in (0.85, 0.95)
+        ]
+        power = [
+            float(np.mean(binomial_runs(t, 0.90, n, reps, rng, True, rho)[0] == "P"))
+            for n, t in ((100, 0.97), (400, 0.935), (1000, 0.92))
+        ]
+        print(
+            f"{rho:4g} {saved[0]:10.1%} {saved[1]:10.1%} {power[0]:11.1%} "
+            f"{power[1]:6.1%} {power[2]:6.1%}"
         )
 
 
 def betting_power_table(reps: int, rng: np.random.Generator) -> None:
     print()
     print(
-        "Table 4: power of the betting rule vs a fixed-size normal interval (graded "
-        "5-point scores, target 0.775)"
+        "Table 4: power of the betting rule (stakes tuned for n, as the suite's gates; and "
+        "for every n, as a slice's) vs the fixed-size gate (betting bound) and a normal "
+        "interval (graded 5-point scores, target 0.775)"
     )
-    print(f"{'n':>5} {'truth':>6} {'sequential':>10} {'fixed-n':>8} {'gap':>6} {'saved':>6}")
+    print(
+        f"{'n':>5} {'truth':>6} {'sequential':>10} {'any-n':>6} {'fixed gate':>10} "
+        f"{'normal':>7} {'gap':>6} {'saved':>6}"
+    )
     grid = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
     base = np.array([0.05, 0.05, 0.15, 0.25, 0.5])
     better = np.array([0.02, 0.03, 0.12, 0.25, 0.58])  # mean 0.830
     z = 1.959963984540054
     r = max(200, reps // 4)
-    for n in (100, 400, 1000):
+    for n in (50, 100, 400, 1000):
         target = float(grid @ base)
         x = rng.choice(grid, size=(r, n), p=better)
-        fixed = float(np.mean(x.mean(1) - z * x.std(1, ddof=1) / math.sqrt(n) >= target))
+        normal = float(np.mean(x.mean(1) - z * x.std(1, ddof=1) / math.sqrt(n) >= target))
+        gate = float(
+            np.mean([betting_mean(row, 0.95, k).lower >= target for k, row in enumerate(x)])
+        )
         looks = plan_looks(n, LOOKS)
-        ds = [betting_decision(row, looks, target, ">=", ALPHA) for row in x]
+        ds = [betting_decision(row, looks, target, ">=", ALPHA, planned=n) for row in x]
         seq = float(np.mean([d.verdict == "PASS" for d in ds]))
+        anyn = float(
+            np.mean(
+                [betting_decision(row, looks, target, ">=", ALPHA).verdict == "PASS" for row in x]
+            )
+        )
         used = np.mean([looks[d.look - 1] if d.verdict != "INCONCLUSIVE" else n for d in ds])
         print(
-            f"{n:>5} {float(grid @ better):6.3f} {seq:10.1%} {fixed:8.1%} "
-            f"{fixed - seq:+6.1%} {1 - used / n:6.1%}"
+            f"{n:>5} {float(grid @ better):6.3f} {seq:10.1%} {anyn:6.1%} {gate:10.1%} "
+            f"{normal:7.1%} {gate - seq:+6.1%} {1 - used / n:6.1%}"
         )
 
 
@@ -214,6 +274,7 @@ def main() -> None:
     saved_table(args.reps, rng)
     ok = error_table(args.reps, rng)
     power_table(args.reps, rng)
+    spending_table(args.reps, rng)
     betting_power_table(args.reps, rng)
     print()
     print("every cell within 2.5% + 3 SE" if ok else "SOME CELL EXCEEDS 2.5% + 3 SE")

@@ -29,6 +29,7 @@ TARGETS = {
     "accuracy_floor": 0.85,
     "latency_p95_ms": 400.0,
     "cost_per_call_usd": 0.002,
+    "cost_cap_usd": 0.0015,  # every call costs 0.0011-0.0015
     "error_rate_max": 0.05,
     "slice_floors": {"lang:de": 0.9},
     "max_regression": 0.02,

@@ -76,6 +76,7 @@ import pytest
 
 pytestmark = pytest.mark.prodgate(
     "llm", accuracy_floor=0.5, latency_p95_ms=10_000, cost_per_call_usd=0.1,
+    cost_cap_usd=0.04,  # prompts of <= 20 tokens at $1000/M, answers of <= 10 at $2000/M
 )
 
 @pytest.mark.parametrize("i", range(80))
@@ -135,12 +136,13 @@ def test_the_openai_sdk_pays_once_and_replays_as_recorded(
     assert "authorization" not in journal.lower()
 
 
-
 OUTPUT_TEST = """
 import pytest
 from pytest_prodgate import Case
 
-pytestmark = pytest.mark.prodgate("llm", accuracy_floor=0.5, cost_per_call_usd=0.1)
+pytestmark = pytest.mark.prodgate(
+    "llm", accuracy_floor=0.5, cost_per_call_usd=0.1, cost_cap_usd=0.04
+)
 
 @pytest.mark.parametrize("case", [Case(id=f"c{i}", input=f"What is {i} + {i}?") for i in range(80)])
 def test_llm(prodgate_output, case):

@@ -43,7 +43,7 @@ SUITES = {
 
         pytestmark = pytest.mark.prodgate(
             "det", accuracy_floor=0.5, latency_p95_ms=10_000, cost_per_call_usd=1.0,
-            error_rate_max=0.5,
+            cost_cap_usd=0.01, error_rate_max=0.5,
         )
 
         @pytest.mark.parametrize("i", range(80))

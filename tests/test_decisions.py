@@ -50,7 +50,8 @@ SLICE = [
     ("error rate", 400, 0),
     ("latency p95", 100, 200),
     ("cost (cap)", 30, 150),
-    ("cost (no cap)", 10, 100),
+    ("cost (no cap)", 30, 150),
+    ("cost (no cap)", 100, 150),
     ("regression", 50, 200),
     ("throughput", 20, 150),
     ("throughput", 100, 150),
@@ -74,9 +75,9 @@ def test_the_slice_can_fail_wilson_breaks_the_promise_at_a_high_floor() -> None:
     assert cell.false_fail <= ALPHA
 
 
-def test_uncapped_cost_never_passes_below_the_minimum() -> None:
-    (cell,) = BENCH.run(["cost (no cap)"], [1], 50, before=False)
-    assert cell.false_pass == cell.power_pass == 0.0
+def test_uncapped_cost_never_passes_at_any_n() -> None:
+    for cell in BENCH.run(["cost (no cap)"], [1, 30, 100], 50, before=False):
+        assert cell.false_pass == cell.power_pass == 0.0, cell
     (cell,) = BENCH.run(["cost (no cap)"], [1], 50, before=True)
     assert cell.false_pass > 0.3  # today's constant interval passes one call
 
@@ -283,12 +284,39 @@ def _cost_gate(targets: dict[str, float], costs: list[float]) -> Any:
     return next(g for g in gates if g.gate == "cost_per_call_usd")
 
 
-def test_one_call_never_passes_the_cost_gate_without_a_cap() -> None:
-    g = _cost_gate({"cost_per_call_usd": 0.01}, [0.001])
-    assert (g.verdict, g.method, g.to_resolve) == ("INCONCLUSIVE", "too-few-calls", 30)
-    assert "cost_cap_usd" in g.hint
-    g = _cost_gate({"cost_per_call_usd": 0.01}, [0.001] * 30)
-    assert (g.verdict, g.method) == ("PASS", "constant")  # a stated price, from 30 calls
+def test_the_cost_gate_never_passes_without_a_cap() -> None:
+    for costs in ([0.001], [0.001] * 30, [0.001] * 2000):  # a stated price, any n
+        g = _cost_gate({"cost_per_call_usd": 0.01}, costs)
+        assert (g.verdict, g.method, g.upper) == ("INCONCLUSIVE", "betting-lower", None)  # ∞
+        assert g.reason.endswith(
+            "declare cost_cap_usd (the most one call can cost) to let this gate pass."
+        )
+        assert g.to_resolve is None  # no number of calls would PASS it
+        assert g.hint.startswith("No number of calls shows an uncapped mean cost within budget")
+
+
+def test_the_cost_gate_without_a_cap_fails_on_its_lower_bound() -> None:
+    g = _cost_gate({"cost_per_call_usd": 0.01}, [0.02] * 60)
+    assert (g.verdict, g.method) == ("FAIL", "betting-lower")
+    assert g.lower is not None
+    assert 0.01 < g.lower <= 0.02
+    g = _cost_gate({"cost_per_call_usd": 0.01}, [0.011] * 3)  # above, but too few to show it
+    assert g.verdict == "INCONCLUSIVE"
+    assert g.to_resolve is not None
+    assert g.to_resolve > 3
+    assert "a FAIL" in g.hint
+
+
+def test_nonnegative_lower_holds_its_level_for_skewed_costs() -> None:
+    """False FAIL of the uncapped cost gate: lognormal σ = 1.5 at its mean, R = 400."""
+    mean = math.exp(1.5**2 / 2)
+    rng = np.random.default_rng(8)
+    for n in (2, 10, 40):
+        above = sum(
+            stats.nonnegative_lower(rng.lognormal(0.0, 1.5, n), seed=r).lower > mean
+            for r in range(400)
+        )
+        assert above / 400 <= 0.025 + 3 * math.sqrt(0.025 * 0.975 / 400)
 
 
 def test_a_declared_cap_gives_the_betting_bound_and_a_wrong_cap_no_pass() -> None:

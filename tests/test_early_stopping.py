@@ -46,7 +46,7 @@ def test_a_clear_suite_stops_early_and_says_where(run: RunFn, project: pytest.Py
     assert suite["counts"] == {"passed": 100, "skipped": 100}
     result.stdout.fnmatch_lines(
         [
-            "*qa accuracy_floor PASS: Sequential test: 20 of 20 at look 1 (boundary >= 18).",
+            "*qa accuracy_floor PASS: Sequential test: 20 of 20 at look 1 (boundary >= 19).",
             "*qa: early stopping: resolved at look 5 of 10 after 100 of 200 cases; 100 run, "
             "100 calls saved",
             "prodgate: PASSED*",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ def _floor_power(se: float) -> float:
 
 
 def test_accuracy_plan_gives_its_power() -> None:
-    n = plan_accuracy(0.90, 0.95, POWER, 0.95)
+    n = plan_accuracy(0.90, 0.95, POWER, 0.95, "wilson")
     assert n is not None
     rng = np.random.default_rng(1)
     hits = rng.binomial(n, 0.95, size=REPS)
@@ -99,7 +100,7 @@ def test_plan_command_prints_each_number(capsys: pytest.CaptureFixture[str]) -> 
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
-    n_acc = plan_accuracy(0.90, 0.95, POWER, 0.95)
+    n_acc = plan_accuracy(0.90, 0.95, POWER, 0.95)  # clopper-pearson, as the gate's auto
     n_lat = plan_latency(0.95, 0.98, POWER, 0.95)
     n_reg = plan_regression(0.02, 0.10, 0.0, POWER, 0.95)
     assert n_acc is not None
@@ -160,6 +161,39 @@ def test_plan_from_a_report_lists_its_inconclusive_gates(
         f"qa accuracy_floor: n=50: about {gate.to_resolve:,} cases in all, {extra:,} more "
         f"(~${extra * 0.002:,.2f} at this run's $0.002 a case)"
     ) in out
+
+
+def _cost_report(costs: list[float], budget: float) -> Any:
+    cases = []
+    for i, c in enumerate(costs):
+        call = CallReport(latency_ms=10.0, ok=True, cost_usd=c)
+        trial = TrialReport(nodeid=f"t[c{i}]", outcome="passed", score=1.0, calls=[call])
+        cases.append(CaseReport(id=f"c{i}", suite="qa", trials=[trial], cost_usd=c))
+    return decide(
+        [SuiteData("qa", {"cost_per_call_usd": budget}, cases)],
+        run=_info(),
+        policy=GatePolicy(resamples=999),
+    )
+
+
+def test_plan_never_promises_a_pass_to_an_uncapped_cost_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    under = _cost_report([0.001, 0.002] * 100, 0.01)  # well under budget: still no PASS
+    over = _cost_report([0.0105, 0.0115] * 2, 0.01)  # over, too few calls to show it
+    assert [r.suites[0].gates[0].verdict for r in (under, over)] == ["INCONCLUSIVE"] * 2
+    lines = []
+    for name, report in (("under", under), ("over", over)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(report.model_dump_json())
+        assert main(["plan", "--from", str(path)]) == 0
+        lines.append(capsys.readouterr().out.strip())
+    advice = "declare cost_cap_usd (the most one call can cost) to let this gate pass."
+    assert lines[0] == f"qa cost_per_call_usd: n=200: no number of calls lets it pass; {advice}"
+    gate = over.suites[0].gates[0]
+    assert gate.to_resolve is not None
+    assert lines[1].startswith(f"qa cost_per_call_usd: n=4: about {gate.to_resolve:,} calls in all")
+    assert lines[1].endswith(f" more to show a FAIL; {advice}")
 
 
 @pytest.mark.parametrize(

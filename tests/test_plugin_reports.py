@@ -34,6 +34,7 @@ def prodgate_model():
     return m
 
 pytestmark = pytest.mark.prodgate("shout", accuracy_floor=0.8, cost_per_call_usd=0.001,
+                                  cost_cap_usd=0.00084,  # 3 x (100 in at $2/M + 10 out at $8/M)
                                   latency_p95_ms=10_000)
 
 @pytest.mark.parametrize("q", [f"q{i}" for i in range(80)])

@@ -26,6 +26,12 @@ from .server import ChatServer
 SERVICE_TIME_S = 0.02
 #: A small model's list prices (USD per million tokens).
 PRICING = Pricing(input_per_mtok=0.15, output_per_mtok=0.60)
+#: No answer is longer than this (the request says so; the sealed answers are <= 4 tokens).
+MAX_TOKENS = 16
+#: No prompt is longer than this: the system message and the longest sealed question.
+MAX_PROMPT_TOKENS = 64
+#: The most one completion can cost, the cost gate's cap (USD).
+COST_CAP_USD = PRICING.cost(MAX_PROMPT_TOKENS, MAX_TOKENS)
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +50,7 @@ def prodgate_model(chat_server: ChatServer) -> Iterator[Model]:
     def ask(question: str) -> Any:
         return client.chat.completions.create(
             model="loopback-small",
+            max_tokens=MAX_TOKENS,
             messages=[
                 {"role": "system", "content": "Answer with one number."},
                 {"role": "user", "content": question},

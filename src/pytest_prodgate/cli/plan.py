@@ -14,7 +14,9 @@ unless ``--power`` says otherwise):
   regression gate's lower bound clears ``-M`` for an unchanged model (or one
   changed by ``--expected-change``) when a share D of cases flip either way;
 * ``--cost-per-call USD`` (with ``--trials``): what that many cases cost;
-* ``--from REPORT``: the extra cases for every inconclusive gate of a saved run.
+* ``--from REPORT``: the extra cases for every inconclusive gate of a saved run
+  (an uncapped cost gate gets no number to PASS, only the advice to declare
+  ``cost_cap_usd``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
     from pytest_prodgate.schema.report import RunReport
 
 __all__ = ["PlanError", "add_parser", "plan"]
+
+#: The method of a cost gate without ``cost_cap_usd``: it can FAIL, never PASS.
+UNCAPPED = "betting-lower"
 
 
 class PlanError(ProdgateError):
@@ -73,8 +78,9 @@ def add_parser(commands: Any) -> None:
     p.add_argument(
         "--method",
         choices=("wilson", "clopper-pearson"),
-        default="wilson",
-        help="interval of the accuracy gate (default wilson, as --prodgate-ci-method=auto).",
+        default="clopper-pearson",
+        help="interval of the accuracy gate (default clopper-pearson, as "
+        "--prodgate-ci-method=auto).",
     )
     p.add_argument("--cost-per-call", type=float, metavar="USD", help="price of one call.")
     p.add_argument("--trials", type=int, default=1, help="calls per case (default 1).")
@@ -113,7 +119,11 @@ def _check(args: argparse.Namespace) -> tuple[float, float]:
 
 
 def plan_accuracy(
-    floor: float, expected: float, power: float, confidence: float, method: str = "wilson"
+    floor: float,
+    expected: float,
+    power: float,
+    confidence: float,
+    method: str = "clopper-pearson",
 ) -> int | None:
     """Cases at which a 0/1 accuracy gate resolves with probability ``power``."""
     from pytest_prodgate.stats import n_to_resolve_proportion
@@ -215,7 +225,13 @@ def plan(args: argparse.Namespace, out: TextIO, report: RunReport | None) -> int
 
 
 def _from_report(report: RunReport, args: argparse.Namespace) -> list[str]:
-    """Extra cases (calls) for every inconclusive gate of a saved run."""
+    """Extra cases (calls) for every inconclusive gate of a saved run.
+
+    An uncapped cost gate (method ``betting-lower``) can never PASS: its line
+    says to declare ``cost_cap_usd`` instead of promising a number.
+    """
+    from pytest_prodgate.gating.cost import NO_CAP
+
     lines = []
     for s in report.suites:
         per_case = [c.cost_usd for c in s.cases if c.cost_usd is not None]
@@ -224,6 +240,9 @@ def _from_report(report: RunReport, args: argparse.Namespace) -> list[str]:
             if g.verdict != "INCONCLUSIVE":
                 continue
             head = f"{s.name} {g.gate}: n={g.n:,}"
+            if g.method == UNCAPPED and g.to_resolve is None:
+                lines.append(f"{head}: no number of calls lets it pass; {NO_CAP}")
+                continue
             if g.to_resolve is None:
                 lines.append(f"{head}: no number resolves it ({g.hint or g.reason})")
                 continue
@@ -234,7 +253,10 @@ def _from_report(report: RunReport, args: argparse.Namespace) -> list[str]:
                 cost = _cost(extra, args)
             elif mean_cost is not None and unit == "case":
                 cost = f" (~${extra * mean_cost:,.2f} at this run's ${mean_cost:.4g} a case)"
-            lines.append(f"{head}: about {g.to_resolve:,} {unit}s in all, {extra:,} more{cost}")
+            more = f"{head}: about {g.to_resolve:,} {unit}s in all, {extra:,} more{cost}"
+            if g.method == UNCAPPED:  # more calls can show a FAIL, never a PASS
+                more += f" to show a FAIL; {NO_CAP}"
+            lines.append(more)
     if not lines:
         lines.append(f"no inconclusive gate in {args.source}")
     return lines

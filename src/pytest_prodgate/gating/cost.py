@@ -4,9 +4,10 @@ With a declared per-call cap (marker keyword ``cost_cap_usd``, e.g. max_tokens
 × output price) the mean of costs in ``[0, cap]`` has an exact bound, the
 betting bound over cases (:func:`~pytest_prodgate.stats.betting_mean`).
 Without one, no method can bound the mean of an unbounded, skewed cost from
-few calls: below :data:`MIN_CALLS_UNCAPPED` calls the gate is INCONCLUSIVE
-and says how many it needs (never a PASS on one call); from there on it uses
-the BCa bootstrap, whose error the decision table measures.
+above at any n (one call in a thousand could cost a fortune), so the gate
+never PASSes: it FAILs when the betting lower bound of costs ``>= 0``
+(:func:`~pytest_prodgate.stats.nonnegative_lower`) is above the budget, and
+is otherwise INCONCLUSIVE, asking for the cap.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from pytest_prodgate.gating.gates import (
 )
 from pytest_prodgate.schema.report import GateReport
 
-__all__ = ["MIN_CALLS_UNCAPPED", "cost", "cost_interval"]
+__all__ = ["NO_CAP", "cost", "cost_interval"]
 
-#: Fewer calls than this, without a ``cost_cap_usd``, give an INCONCLUSIVE cost gate.
-MIN_CALLS_UNCAPPED = 30
+#: The reason of an uncapped cost gate that did not FAIL.
+NO_CAP = "declare cost_cap_usd (the most one call can cost) to let this gate pass."
 
 
 def cost_interval(
@@ -39,34 +40,33 @@ def cost_interval(
     policy: GatePolicy,
     seed: np.random.SeedSequence,
 ) -> stats.Interval:
-    """Interval of the mean cost per call; unbounded below the minimum without a cap.
+    """Interval of the mean cost per call; unbounded above without a cap.
 
     With ``cap`` (and ``ci_method`` other than ``bootstrap``): the betting
     bound of the per-case mean cost per call in ``[0, cap]`` (method
-    ``"betting"``; the estimate stays the mean over calls). Without: fewer
-    than :data:`MIN_CALLS_UNCAPPED` calls give ``(-inf, inf)``, method
-    ``"too-few-calls"``; more give the BCa bootstrap (clustered by case).
+    ``"betting"``); under ``bootstrap`` the BCa bootstrap (clustered by case).
+    Without a cap: the betting lower bound of the per-case mean cost per call,
+    costs being ``>= 0``, and upper bound ``inf`` (method ``"betting-lower"``),
+    whatever ``ci_method``. The estimate stays the mean over calls.
     """
-    if cap is not None and policy.ci_method != "bootstrap":
-        if clusters is None:
-            iv = stats.betting_mean(values, policy.confidence, seed, low=0.0, high=cap)
-        else:
-            _, codes = np.unique(clusters, return_inverse=True)
-            means = np.bincount(codes, weights=values) / np.bincount(codes)
-            iv = stats.betting_mean(
-                np.clip(means, 0.0, cap), policy.confidence, seed, low=0.0, high=cap
-            )
-        est = float(values.mean())
-        return stats.Interval(est, min(iv.lower, est), max(iv.upper, est), len(values), "betting")
-    if cap is None and len(values) < MIN_CALLS_UNCAPPED:
-        return stats.Interval(float(values.mean()), -np.inf, np.inf, len(values), "too-few-calls")
-    return stats.bootstrap_mean(
-        values,
-        confidence=policy.confidence,
-        resamples=policy.resamples,
-        seed=seed,
-        clusters=clusters,
-    )
+    if cap is not None and policy.ci_method == "bootstrap":
+        return stats.bootstrap_mean(
+            values,
+            confidence=policy.confidence,
+            resamples=policy.resamples,
+            seed=seed,
+            clusters=clusters,
+        )
+    units = values
+    if clusters is not None:
+        _, codes = np.unique(clusters, return_inverse=True)
+        units = np.bincount(codes, weights=values) / np.bincount(codes)
+    est = float(values.mean())
+    if cap is None:
+        iv = stats.nonnegative_lower(np.maximum(units, 0.0), policy.confidence, seed)
+        return stats.Interval(est, min(iv.lower, est), np.inf, len(values), iv.method)
+    iv = stats.betting_mean(np.clip(units, 0.0, cap), policy.confidence, seed, low=0.0, high=cap)
+    return stats.Interval(est, min(iv.lower, est), max(iv.upper, est), len(values), "betting")
 
 
 def cost(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
@@ -132,16 +132,16 @@ def cost(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     multi = len(np.unique(cl)) < len(cl)
     iv = cost_interval(arr, cl if multi else None, cap, ctx.policy, ctx.seed(gate))
     report = finish(ctx, kind, gate, budget, iv, "mean cost per call (USD)", "call")
-    if iv.method == "too-few-calls":
+    if cap is None and report.verdict == "INCONCLUSIVE":
         report.reason = (
-            f"mean cost per call (USD) {iv.estimate:.6g} from {len(arr)} calls: below "
-            f"{MIN_CALLS_UNCAPPED} calls a mean of unbounded costs has no trustworthy "
-            "interval, so it can neither pass nor fail."
+            f"mean cost per call (USD) {kind.value(iv.estimate)}; without a cap it has no "
+            f"upper bound: {NO_CAP}"
         )
-        report.hint = (
-            f"Without a per-call cap the mean cost needs at least {MIN_CALLS_UNCAPPED} calls "
-            f"for an interval; this run has {len(arr)}. Declare cost_cap_usd (e.g. max_tokens "
-            "x price per token) for an exact bound at any n."
-        )
-        report.to_resolve, report.to_resolve_unit = MIN_CALLS_UNCAPPED, "call"
+        if iv.estimate <= budget:  # more calls could show a FAIL, never a PASS
+            report.hint = (
+                "No number of calls shows an uncapped mean cost within budget; with the "
+                "cap (e.g. max_tokens x output price + the longest prompt x input price) "
+                "the bound is exact at any n."
+            )
+            report.to_resolve, report.to_resolve_unit = None, ""
     return [report]

@@ -18,7 +18,9 @@ The rules (:mod:`pytest_prodgate.stats.sequential`), one-sided at
   binomial group-sequential boundaries;
 * graded scores, ``trials > 1`` (a case's mean score; a case stops whole), the
   regression gate (paired per-case differences with the baseline, in [-1, 1]):
-  the anytime-valid betting confidence sequence.
+  a betting test martingale, its stakes tuned for the suite's planned cases
+  (a slice's, whose size is not known ahead, for every n: the anytime-valid
+  confidence sequence). Any predictable stakes keep it valid at every look.
 """
 
 from __future__ import annotations
@@ -63,9 +65,18 @@ def _share_rule(
     alpha: float,
     *,
     value: Callable[[TrialReport], float],
-    keep: Callable[[CaseReport], bool] = lambda c: True,
+    keep: Callable[[CaseReport], bool] | None = None,
 ) -> Decision:
-    """A share of trials against ``target``: exact binomial with one 0/1 trial, else betting."""
+    """A share of trials against ``target``: exact binomial with one 0/1 trial, else betting.
+
+    The exact binomial rule keeps the fixed-size test at the suite's planned
+    cases as its last look, and the betting stakes are tuned for them; a
+    slice's (``keep``) planned count is not known before its cases run, so its
+    boundaries spend alpha itself and its stakes are tuned for every n.
+    """
+    tuned = planned if keep is None else None
+    if keep is None:
+        keep = _every
     cases = [c for c in ctx.cases[: looks[-1]] if keep(c)] if looks else []
     if _broken(cases):
         return Decision("INCONCLUSIVE", len(looks), "", _NO_RESULT)
@@ -78,10 +89,10 @@ def _share_rule(
         heads = [[v for v in values[:n] if v is not None] for n in looks]
         ones = [int(sum(h)) for h in heads]
         sizes = [len(h) for h in heads]
-        return binomial_decision(ones, sizes, target, comparator, alpha, fractions)
+        return binomial_decision(ones, sizes, target, comparator, alpha, fractions, final=tuned)
     means = [sum(v) / len(v) for v in per_case if v]
     counts = [sum(1 for c in ctx.cases[:n] if keep(c) and _scored(c)) for n in looks]
-    return betting_decision(means, counts, target, comparator, alpha)
+    return betting_decision(means, counts, target, comparator, alpha, planned=tuned)
 
 
 def _values_of(
@@ -95,6 +106,10 @@ def _values_of(
         scored = _scored(c) if keep(c) else []
         out.append(value(scored[0]) if scored else None)
     return out
+
+
+def _every(c: CaseReport) -> bool:
+    return True
 
 
 def _score(t: TrialReport) -> float:
@@ -182,7 +197,9 @@ def _regression(
     now = case_scores(head)
     diffs = [now[c.id] - base[c.id] for c in head if c.id in now and c.id in base]
     counts = [sum(1 for c in ctx.cases[:n] if c.id in now and c.id in base) for n in looks]
-    return betting_decision(diffs, counts, -target, ">=", alpha, bounds=(-1.0, 1.0))
+    return betting_decision(
+        diffs, counts, -target, ">=", alpha, bounds=(-1.0, 1.0), planned=planned
+    )
 
 
 #: The sequential rule of each gate kind, by registry name (absent: no rule, run to the end).

@@ -82,15 +82,18 @@ def paired_interval(
 ) -> stats.Interval:
     """Interval of mean(current - baseline) over paired per-case scores.
 
-    ``auto``: 0/1 scores on both sides give the exact McNemar interval
-    (:func:`~pytest_prodgate.stats.mcnemar_delta`, at ``max_regression``);
-    graded scores or trials give the betting bound of the differences in
-    [-1, 1]. ``bootstrap``: the paired BCa bootstrap.
+    ``auto``: 0/1 scores on both sides with ``max_regression == 0`` give the
+    exact McNemar interval (:func:`~pytest_prodgate.stats.mcnemar_delta`);
+    with ``max_regression > 0``, graded scores or trials, the betting bound of
+    the differences in [-1, 1] (for 0/1 scores with a margin it is valid too
+    and more powerful than McNemar's Bonferroni-combined margin interval:
+    ``benchmarks/bench_decisions.py --margin``). ``bootstrap``: the paired BCa
+    bootstrap.
     """
     if policy.ci_method == "bootstrap":
         return stats.paired_delta(current, baseline, policy.confidence, policy.resamples, seed=seed)
     binary = bool(np.all(np.isin(current, (0.0, 1.0))) and np.all(np.isin(baseline, (0.0, 1.0))))
-    if binary:
+    if binary and max_regression == 0.0:
         regressed = int(np.count_nonzero(baseline > current))
         fixed = int(np.count_nonzero(current > baseline))
         return stats.mcnemar_delta(

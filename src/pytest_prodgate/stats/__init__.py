@@ -45,6 +45,10 @@ Methods an :class:`Interval` can name (its ``method``):
     Ramdas): graded scores, trials (one value per case: its mean), costs
     under a declared cap. Each side's error is at most ``(1 - confidence) / 2``
     at every n.
+``betting-lower``
+    Lower betting bound of the mean of values known only to be ``>= 0``
+    (costs with no declared cap), upper bound ``inf``: it can show a mean is
+    above a budget, never that it is within one.
 ``mcnemar-exact`` / ``mcnemar-exact-margin``
     Exact paired test of 0/1 outcomes (conditional binomial on the discordant
     pairs), inverted into an interval of the accuracy change.
@@ -58,7 +62,7 @@ confidence, never on internal block sizes.
 """
 
 from pytest_prodgate.stats.bootstrap import bootstrap_mean, paired_delta
-from pytest_prodgate.stats.bounded import betting_mean, mcnemar_delta
+from pytest_prodgate.stats.bounded import betting_mean, mcnemar_delta, nonnegative_lower
 from pytest_prodgate.stats.intervals import (
     Interval,
     clopper_pearson,
@@ -88,6 +92,7 @@ __all__ = [
     "n_to_resolve_mean",
     "n_to_resolve_proportion",
     "n_to_resolve_quantile",
+    "nonnegative_lower",
     "paired_delta",
     "quantile_bounds",
     "wilson",

@@ -11,6 +11,11 @@ JRSS-B): each side is a test martingale, so its one-sided error is at most
 :func:`mcnemar_delta` is the exact paired test of 0/1 outcomes: the
 conditional binomial (exact McNemar) test on the discordant pairs, inverted
 into an interval of the accuracy change.
+
+:func:`nonnegative_lower` bounds the mean of values known only to be ``>= 0``
+(costs with no declared cap) from below, by the same betting argument: a
+lower bound needs no upper limit, an upper bound does (no method can bound
+the mean of an unbounded cost from above), so its upper bound is ``inf``.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from pytest_prodgate.stats.intervals import (
 )
 from pytest_prodgate.stats.seeds import SeedLike, _generator
 
-__all__ = ["betting_mean", "mcnemar_delta"]
+__all__ = ["betting_mean", "mcnemar_delta", "nonnegative_lower"]
 
 # Bets are truncated at this share of the largest bet that keeps the capital positive.
 _TRUNCATE = 0.75
@@ -116,6 +121,69 @@ def betting_mean(
         int(x.size),
         "betting",
     )
+
+
+def _lower_nonnegative(x: Floats, alpha: float) -> float:
+    """One-sided (1 - alpha) lower bound of the mean of ``x >= 0`` (in this order).
+
+    Betting that the mean exceeds m with stakes below 1/m keeps the capital
+    positive for any x >= 0, and under mean <= m it is a nonnegative
+    supermartingale. The stakes are predictable plug-in bets from the values
+    before each one (the first bets nothing), with a prior pseudo-value of
+    variance mean²; the procedure is scale-equivariant.
+    """
+    n = x.size
+    t = np.arange(1, n + 1, dtype=np.float64)
+    mu = np.cumsum(x) / t
+    dev = np.concatenate(([0.0], (x[1:] - mu[:-1]) ** 2))
+    var = (mu**2 + np.cumsum(dev)) / (t + 1.0)
+    prev_var = np.concatenate(([0.0], var[:-1]))
+    log_threshold = math.log(1.0 / alpha)
+    with np.errstate(divide="ignore"):
+        lam = np.where(prev_var > 0.0, np.sqrt(2.0 * log_threshold / (n * prev_var)), 0.0)
+    top = float(x.max())
+    if top <= 0.0 or not _rejects(x, lam, top * 2.0**-52, log_threshold):
+        return 0.0
+    lo, hi = 0.0, top  # every m >= max(x) keeps the capital <= 1
+    for _ in range(_STEPS):
+        mid = 0.5 * (lo + hi)
+        if _rejects(x, lam, mid, log_threshold):
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * top:
+            break
+    return lo
+
+
+def nonnegative_lower(
+    values: npt.ArrayLike, confidence: float = 0.95, seed: SeedLike = 0
+) -> Interval:
+    """Lower betting bound of the mean of values known only to be ``>= 0``; upper ``inf``.
+
+    The lower bound errs with probability at most ``(1 - confidence) / 2`` for
+    every n and every distribution on ``[0, inf)`` (a test martingale, as in
+    :func:`betting_mean`); there is no finite upper bound without a cap, so
+    an interval from this function can FAIL a budget but never PASS one. The
+    bet order is a seeded permutation of the sorted values. Method
+    ``"betting-lower"``.
+
+    Raises:
+        ValueError: empty or non-finite values, a negative value, or
+            ``confidence`` outside (0, 1).
+    """
+    c = _check_confidence(confidence)
+    x = _as_values(values)
+    if float(x.min()) < 0.0:
+        raise ValueError(f"values must be >= 0, got {float(x.min()):g}")
+    estimate = float(np.mean(x))
+    top = float(x.max())
+    if top == 0.0:
+        return Interval(estimate, 0.0, math.inf, int(x.size), "betting-lower")
+    u = np.sort(x) / top  # the bound is scale-equivariant; this keeps squares finite
+    u = u[_generator(seed).permutation(u.size)]
+    lower = top * _lower_nonnegative(u, (1.0 - c) / 2.0)
+    return Interval(estimate, min(lower, estimate), math.inf, int(x.size), "betting-lower")
 
 
 def mcnemar_delta(

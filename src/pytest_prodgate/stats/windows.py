@@ -101,10 +101,11 @@ def throughput_interval(
     estimate, ``w̄`` the mean window length).
 
     ``method="auto"``: the exact Poisson (Garwood) interval of the total count
-    over the total duration, scaled by the windows' dispersion φ (count
-    variance / mean count, at least 1) times the AR(1) long-run factor ``(1 +
-    ρ) / (1 - ρ)``, ρ the windows' lag-1 autocorrelation within runs
-    (bias-corrected, clipped to [0, 0.9]): neighbouring windows are not
+    over the total duration, scaled by the windows' dispersion φ (long-run
+    count variance / mean count, at least 1; the long-run variance allows for
+    an AR(1) in the counts, factor ``(1 + ρ) / (1 - ρ)``, and for Poisson
+    counts over an AR(1) rate), ρ the windows' lag-1 autocorrelation within
+    runs (bias-corrected, clipped to [0, 0.9]): neighbouring windows are not
     independent (a slow spell spans two), and a rate from few requests is
     skewed. Method ``"window-poisson-ar1"``; never zero-width, not even with
     no success. :func:`window_autocorrelation` gives ρ.
@@ -189,9 +190,12 @@ def _poisson_ar1(
 ) -> tuple[float, float]:
     """Exact Poisson (Garwood) bounds of the rate, scaled for over-dispersion and AR(1).
 
-    The dispersion is the windows' count variance over their mean count, times
-    the AR(1) long-run factor ``(1 + ρ) / (1 - ρ)``, and at least 1 (Poisson):
-    the total count divided by it is read as a Poisson count.
+    The dispersion is the windows' long-run count variance over their mean
+    count, and at least 1 (Poisson): the larger of the count variance times the
+    AR(1) factor ``(1 + ρ) / (1 - ρ)``, and the mean plus the variance beyond
+    Poisson times the AR(1) factor of that signal (whose lag-1 autocorrelation
+    is ``ρ · var / (var - mean)``: Poisson noise is white). The total count
+    divided by it is read as a Poisson count.
     """
     from scipy.stats import chi2
 
@@ -201,7 +205,19 @@ def _poisson_ar1(
     counts = [v * mean_w for v in z]
     mean_count = sum(counts) / n
     var = sum((c - mean_count) ** 2 for c in counts) / (n - 1)
-    phi = max(1.0, var * (1.0 + rho) / (1.0 - rho) / mean_count) if mean_count > 0 else 1.0
+    if mean_count > 0:
+        # AR(1) on the counts themselves, and AR(1) on the rate beneath Poisson counts
+        # (white noise of variance mean plus an AR(1) signal: its autocorrelation is
+        # the counts' lag-1 covariance over the signal's variance); the larger of the
+        # two long-run variances, so that either model is allowed for.
+        long_run = var * (1.0 + rho) / (1.0 - rho)
+        signal = var - mean_count
+        if signal > 0.0:
+            rho_s = min(max(rho * var / signal, 0.0), 0.9)
+            long_run = max(long_run, mean_count + signal * (1.0 + rho_s) / (1.0 - rho_s))
+        phi = max(1.0, long_run / mean_count)
+    else:
+        phi = 1.0
     alpha = (1.0 - confidence) / 2.0
     k = successes / phi
     lower = float(chi2.ppf(alpha, 2.0 * k)) / 2.0 if k > 0 else 0.0
