@@ -694,3 +694,15 @@ def test_wilson_graded_matches_wilson_at_integral_counts_and_never_collapses() -
     constant = stats.wilson_graded(0.75, 3)  # three cases, all scored 0.75
     assert constant.lower < 0.5 < constant.upper  # too few cases to show a 0.5 floor
     assert constant.method == "wilson-graded"
+
+
+def test_binomial_tails_from_scipy_special_match_scipy_stats_at_every_k() -> None:
+    from scipy.stats import binom
+
+    from pytest_prodgate.stats.samplesize import binom_cdf, binom_sf
+
+    for n in (1, 2, 7, 30, 401):
+        for p in (0.001, 0.2, 0.5, 0.95):
+            for k in range(-2, n + 2):
+                assert binom_cdf(k, n, p) == pytest.approx(float(binom.cdf(k, n, p)), abs=1e-11)
+                assert binom_sf(k, n, p) == pytest.approx(float(binom.sf(k, n, p)), abs=1e-11)

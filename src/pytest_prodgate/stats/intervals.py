@@ -204,11 +204,12 @@ def clopper_pearson(successes: int, n: int, confidence: float = 0.95) -> Interva
     c, k, n = _check_binomial(successes, n, confidence)
     if n == 0:
         return Interval(0.5, 0.0, 1.0, 0, "clopper-pearson-empty")
-    from scipy import stats as sps
+    # scipy.special, not scipy.stats (a third of its import time): the same values.
+    from scipy.special import betainccinv, betaincinv
 
     alpha = (1.0 - c) / 2.0
-    lower = 0.0 if k == 0 else float(sps.beta.ppf(alpha, k, n - k + 1))
-    upper = 1.0 if k == n else float(sps.beta.isf(alpha, k + 1, n - k))
+    lower = 0.0 if k == 0 else float(betaincinv(k, n - k + 1, alpha))
+    upper = 1.0 if k == n else float(betainccinv(k + 1, n - k, alpha))
     return Interval(k / n, lower, upper, n, "clopper-pearson")
 
 

@@ -92,7 +92,6 @@ def n_to_resolve_proportion(
     pw = _check_power(power)
     if p in (0.0, 1.0):
         return _smallest_n(lambda n: clears(round(p * n), n))
-    from scipy.stats import binom
 
     def likely(n: int) -> bool:
         # The clearing counts form one tail (the bound is monotone in k): find its edge.
@@ -104,10 +103,7 @@ def n_to_resolve_proportion(
             else:
                 lo = mid
         edge = hi if above else lo  # above: k >= edge clears; below: k <= edge clears
-        if above:
-            chance = float(binom.sf(edge - 1, n, p)) if edge <= n else 0.0
-        else:
-            chance = float(binom.cdf(edge, n, p)) if edge >= 0 else 0.0
+        chance = binom_sf(edge - 1, n, p) if above else binom_cdf(edge, n, p)
         return chance >= pw
 
     return _smallest_n(likely)
@@ -190,12 +186,25 @@ def n_to_resolve_quantile(
     if power is None or share in (0.0, 1.0):
         return _smallest_n(resolved, _MAX_QUANTILE_N)
     pw = _check_power(power)
-    from scipy.stats import binom
 
     def likely(n: int) -> bool:
         low, high = _order_stat_indices(n, qf, c)
         if under:
-            return high < n and float(binom.sf(high, n, share)) >= pw
-        return low >= 0 and float(binom.cdf(low, n, share)) >= pw
+            return high < n and binom_sf(high, n, share) >= pw
+        return low >= 0 and binom_cdf(low, n, share) >= pw
 
     return _smallest_n(likely, _MAX_QUANTILE_N)
+
+
+def binom_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), any integer ``k`` (scipy.special, not scipy.stats)."""
+    from scipy.special import bdtr
+
+    return 0.0 if k < 0 else 1.0 if k >= n else float(bdtr(k, n, p))
+
+
+def binom_sf(k: int, n: int, p: float) -> float:
+    """P(X > k) for X ~ Binomial(n, p), any integer ``k``."""
+    from scipy.special import bdtrc
+
+    return 1.0 if k < 0 else 0.0 if k >= n else float(bdtrc(k, n, p))

@@ -197,7 +197,8 @@ def _poisson_ar1(
     is ``ρ · var / (var - mean)``: Poisson noise is white). The total count
     divided by it is read as a Poisson count.
     """
-    from scipy.stats import chi2
+    # chi2.ppf(a, 2k) / 2 is gammaincinv(k, a): scipy.special imports in a third of the time.
+    from scipy.special import gammainccinv, gammaincinv
 
     n = len(z)
     # The lag-1 estimate is biased low by about (1 + 4 rho) / n (Marriott & Pope).
@@ -220,6 +221,6 @@ def _poisson_ar1(
         phi = 1.0
     alpha = (1.0 - confidence) / 2.0
     k = successes / phi
-    lower = float(chi2.ppf(alpha, 2.0 * k)) / 2.0 if k > 0 else 0.0
-    upper = float(chi2.isf(alpha, 2.0 * k + 2.0)) / 2.0
+    lower = float(gammaincinv(k, alpha)) if k > 0 else 0.0
+    upper = float(gammainccinv(k + 1.0, alpha))
     return lower * phi / duration, upper * phi / duration
