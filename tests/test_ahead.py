@@ -160,3 +160,37 @@ def test_extend_keeps_the_first_plan_of_a_key() -> None:
 def test_concurrency_must_be_positive() -> None:
     with pytest.raises(ValueError, match="concurrency"):
         Ahead(Model(str.upper), 0)
+
+
+def test_drop_starts_none_of_the_dropped_and_moves_the_window_on() -> None:
+    gate = Gate()
+    ahead = Ahead(Model(gate), 3)
+    ahead.extend(plan(12))
+    wait_for(lambda: len(gate.started) == 3)
+    # k0..k2 are in flight; k3..k7 (a resolved suite) are dropped
+    assert ahead.drop([f"k{i}" for i in range(1, 8)]) == 5  # k1, k2 had started
+    assert not ahead.planned("k4")
+    assert ahead.planned("k8")
+    gate.release.set()
+    assert ahead.take("k0").output == "Q0"
+    assert [ahead.take(f"k{i}").output for i in range(8, 12)] == ["Q8", "Q9", "Q10", "Q11"]
+    assert sorted(gate.started) == sorted(["q0", "q1", "q2", "q8", "q9", "q10", "q11"])
+    assert ahead.wasted == 2  # k1, k2: called before the drop, never taken
+    ahead.close()
+
+
+def test_drop_right_after_a_take_keeps_the_window_full() -> None:
+    gate = Gate()
+    gate.release.set()
+    ahead = Ahead(Model(gate), 2)
+    ahead.extend(plan(10))
+    assert ahead.take("k0").output == "Q0"
+    wait_for(lambda: ahead._running == 0)
+    assert ahead.drop(["k1", "k2", "k3", "k4", "k5"]) == 4  # k1 had started
+    wait_for(lambda: "q6" in gate.started)  # the window (k0 taken, 2 ahead) moved to k6
+    assert ahead.drop(["k9"]) == 1
+    assert [ahead.take(f"k{i}").output for i in (6, 7, 8)] == ["Q6", "Q7", "Q8"]
+    assert "q9" not in gate.started
+    # a dropped case that is taken after all is called then
+    assert ahead.take("k3", ("q3",)).output == "Q3"
+    ahead.close()

@@ -16,7 +16,10 @@ at their own setup.
 ``-x``, ``--maxfail`` and Ctrl-C start no new call; a call made for a case
 that then does not run is *wasted* (``RunInfo.calls_wasted``), never recorded:
 at most ``--prodgate-concurrency`` per process, since no more are ever started
-ahead of the case that runs.
+ahead of the case that runs. A suite resolved by early stopping
+(:mod:`pytest_prodgate.plugin.early` calls :meth:`Runahead.stop_suite` in each
+process when it learns of it) is taken out of the plan: none of its remaining
+cases' calls starts, and the calls ahead move on to the cases after it.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ class Runahead:
     wasted_before: int = 0
     #: nodeid -> (case key, trial): what ``--prodgate-cache`` keys a call ahead by.
     scopes: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: suite -> node ids of its planned cases.
+    by_suite: dict[str, list[str]] = field(default_factory=dict)
+    #: Suites resolved early: their cases are not planned, their calls not started.
+    resolved: set[str] = field(default_factory=set)
 
     def plan(self, items: list[pytest.Item]) -> list[str]:
         """Add the cases of ``items`` that will call ahead; their node ids, newly planned."""
@@ -66,8 +73,11 @@ class Runahead:
             if item.nodeid in self.planned or not _will_call(item):
                 continue
             spec = item_spec(item)
+            if spec.suite in self.resolved:
+                continue
             self.planned[item.nodeid] = (_model_fixturedef(item), spec.case.input)
             self.scopes[item.nodeid] = (case_key(item), spec.trial)
+            self.by_suite.setdefault(spec.suite, []).append(item.nodeid)
             self.order.append(item.nodeid)
             new.append(item.nodeid)
         if new:
@@ -101,6 +111,19 @@ class Runahead:
     def stop(self) -> None:
         for caller in self.callers.values():
             caller.stop()
+
+    def stop_suite(self, suite: str) -> None:
+        """``suite`` is resolved (early stopping): start no call for its remaining cases.
+
+        Calls in flight finish (wasted, at most ``--prodgate-concurrency`` per
+        process); the calls of other suites' cases go on.
+        """
+        if suite in self.resolved:
+            return
+        self.resolved.add(suite)
+        keys = self.by_suite.get(suite, [])
+        for caller in self.callers.values():
+            caller.drop(keys)
 
     def close(self) -> None:
         for caller in self.callers.values():
