@@ -16,6 +16,9 @@ flight, a fixed service time). The test body reads ``prodgate_output``.
   it is *estimated* from a subset (``--subset`` cases): instant(all) +
   (wall(subset) - instant(subset)) x cases / subset. The table says which
   rows are estimates.
+* **-n 2 --dist worksteal** (concurrency 32 per worker): as -n 2, and the
+  note counts the cases the server answered more than once (a case stolen
+  after its call was made ahead on the other worker; goal 0).
 * **rate-limited**: the server answers 429 (``Retry-After: service time``)
   to any request above 8 in flight; the suite runs at concurrency 32, so the
   limiter must find 8. Completion time against the ideal for 8 in flight, and
@@ -145,9 +148,13 @@ def main() -> None:
                 note = f"estimated from {a.subset} cases"
             else:
                 wall, n = timed(a.cases, service, *args)
-                note = ""
+                notes = []
                 if server.limited:
-                    note = f"{server.limited} x 429, {n} requests"
+                    notes.append(f"{server.limited} x 429, {n} requests")
+                twice = server.served - len(server.by_prompt)
+                if "worksteal" in args or twice:
+                    notes.append(f"{twice} cases answered twice")
+                note = "; ".join(notes)
             ideal = a.cases * service / in_flight
             rows.append((label, wall, ideal, base, note))
             print(f"  {label}: wall {wall:.1f} s, ideal {ideal:.2f} s + instant {base:.1f} s, "
@@ -158,6 +165,11 @@ def main() -> None:
             add(f"concurrency {c}", c, [f"--prodgate-concurrency={c}"])
         add("-n 2, concurrency 1", 2, ["-n", "2", "--prodgate-concurrency=1"], subset=True)
         add("-n 2, concurrency 32", 64, ["-n", "2", "--prodgate-concurrency=32"])
+        add(
+            "-n 2 worksteal, concurrency 32",
+            64,
+            ["-n", "2", "--dist", "worksteal", "--prodgate-concurrency=32"],
+        )
         server.rate_limit_above = 8
         server.retry_after = f"{service:g}"
         add("rate-limited above 8, concurrency 32", 8, ["--prodgate-concurrency=32"])

@@ -14,6 +14,8 @@ from pytest_prodgate.measure.ahead import Ahead
 from pytest_prodgate.measure.model import Model
 from pytest_prodgate.measure.recording import SpendCapReached
 
+from conftest import read_report
+
 
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
@@ -194,3 +196,67 @@ def test_drop_right_after_a_take_keeps_the_window_full() -> None:
     # a dropped case that is taken after all is called then
     assert ahead.take("k3", ("q3",)).output == "Q3"
     ahead.close()
+
+
+WORKSTEAL_CONFTEST = """
+import os
+import pytest
+from pytest_prodgate import Model
+
+def counted(x):
+    with open(os.environ["CALLS_FILE"], "a", encoding="utf-8") as fh:
+        fh.write(f"{x} {os.environ.get('PYTEST_XDIST_WORKER', '-')}\\n")
+    return x
+
+@pytest.fixture(scope="session")
+def prodgate_model():
+    return Model(counted, name="counted", version="1")
+"""
+
+WORKSTEAL_TEST = """
+import time
+import pytest
+from pytest_prodgate import load_cases
+
+pytestmark = pytest.mark.prodgate("ws", accuracy_floor=0.5)
+
+@pytest.mark.parametrize("case", load_cases("cases.jsonl"))
+def test_case(prodgate_output, case):
+    if int(case.id) < 50:  # the first worker's half is slow: the second steals from it
+        time.sleep(0.05)
+    assert prodgate_output == case.expected
+"""
+
+
+def test_worksteal_never_calls_a_case_twice(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case whose call was made ahead on one worker is not stolen by the other.
+
+    xdist's worksteal gives each worker half the cases, then has an idle worker
+    steal the tail of a busy one's queue; with 32 calls ahead of 48 queued cases,
+    that tail holds cases already called. The thief gets only the others.
+    """
+    import json
+
+    rows = [json.dumps({"id": str(i), "input": f"q{i}", "expected": f"q{i}"}) for i in range(100)]
+    project.path.joinpath("cases.jsonl").write_text("\n".join(rows) + "\n")
+    project.makeconftest(WORKSTEAL_CONFTEST)
+    project.makepyfile(test_ws=WORKSTEAL_TEST)
+    calls_file = project.path / "calls.txt"
+    calls_file.write_text("")
+    monkeypatch.setenv("CALLS_FILE", str(calls_file))
+    result = project.runpytest(
+        "-n", "2", "--dist", "worksteal", "-p", "no:cacheprovider", "-p", "no:randomly",
+        "--prodgate", "--prodgate-concurrency=32", "--prodgate-report=r.json",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=100)
+    calls = [line.split() for line in calls_file.read_text().splitlines()]
+    prompts = [p for p, _ in calls]
+    assert sorted(prompts) == sorted(f"q{i}" for i in range(100))  # each case once
+    by_worker = {p: w for p, w in calls}
+    slow_half = {by_worker[f"q{i}"] for i in range(50)}
+    assert len(slow_half) == 2  # the slow half was shared: cases were stolen
+    report = read_report(project.path / "r.json")
+    assert report["run"]["calls_wasted"] == 0

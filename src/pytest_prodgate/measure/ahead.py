@@ -109,16 +109,28 @@ class Ahead:
         job = self._jobs.get(key)
         return job is not None and job.position >= 0
 
-    def drop(self, keys: Iterable[str]) -> int:
+    def started_call(self, key: str) -> bool:
+        """Whether the call of ``key`` has started (it may have finished)."""
+        job = self._jobs.get(key)
+        return job is not None and job.started
+
+    def drop(self, keys: Iterable[str], *, keep_started: bool = False) -> int:
         """Take the cases ``keys`` out of the plan; how many were dropped before their call.
 
-        A dropped case's call never starts (one in flight finishes, and is wasted
-        unless the case is taken after all); positions close up, so the calls of the
-        cases planned after the dropped ones start now, as far as the window allows.
+        A dropped case's call never starts; it is forgotten, so it may be planned
+        again (:meth:`extend`) or, when taken, called then. A call already started
+        finishes, and is wasted unless the case is taken after all; with
+        ``keep_started`` such a case stays in the plan instead. Positions close up,
+        so the calls of the cases planned after the dropped ones start now, as far
+        as the window allows.
         """
         gone = set(keys)
         with self._lock:
-            keep = [j for j in self._order if j.taken or j.key not in gone]
+            keep = [
+                j
+                for j in self._order
+                if j.taken or j.key not in gone or (keep_started and j.started)
+            ]
             if len(keep) == len(self._order):
                 return 0
             kept = {id(j) for j in keep}
@@ -128,10 +140,13 @@ class Ahead:
             self._next = sum(1 for j in keep if j.position < old_next)
             for i, job in enumerate(keep):
                 job.position = i
+            unstarted = 0
             for job in dropped:
                 job.position = -1  # taken after all: called then, the window stays put
+                if not job.started:
+                    unstarted += 1
+                    del self._jobs[job.key]
             self._order = keep
-            unstarted = sum(1 for j in dropped if not j.started)
         self._fill()
         return unstarted
 
