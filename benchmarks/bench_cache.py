@@ -172,10 +172,12 @@ def main() -> None:
         )
         for name, requests, seconds, suite, gates in rows:
             p95 = gates["latency_p95_ms"]
+            fresh = suite.get("fresh_cost_usd") or 0  # the report leaves defaults out
+            saved = suite.get("replayed_cost_usd") or 0
             print(
-                f"  {name:22s} {requests:8,d} {seconds:8.2f} {suite['fresh_cost_usd'] or 0:10.6f} "
-                f"{suite['replayed_cost_usd'] or 0:10.6f}  {p95['estimate']:.1f} ms "
-                f"{p95['verdict']}{' (replayed)' if p95['replayed'] else ''}"
+                f"  {name:22s} {requests:8,d} {seconds:8.2f} {fresh:10.6f} "
+                f"{saved:10.6f}  {p95['estimate']:.1f} ms "
+                f"{p95['verdict']}{' (replayed)' if p95.get('replayed') else ''}"
             )
         first, second = rows[0], rows[1]
         same = [
