@@ -14,6 +14,8 @@ from pytest_prodgate.measure.ahead import Ahead
 from pytest_prodgate.measure.model import Model
 from pytest_prodgate.measure.recording import SpendCapReached
 
+from conftest import read_report
+
 
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
@@ -160,3 +162,101 @@ def test_extend_keeps_the_first_plan_of_a_key() -> None:
 def test_concurrency_must_be_positive() -> None:
     with pytest.raises(ValueError, match="concurrency"):
         Ahead(Model(str.upper), 0)
+
+
+def test_drop_starts_none_of_the_dropped_and_moves_the_window_on() -> None:
+    gate = Gate()
+    ahead = Ahead(Model(gate), 3)
+    ahead.extend(plan(12))
+    wait_for(lambda: len(gate.started) == 3)
+    # k0..k2 are in flight; k3..k7 (a resolved suite) are dropped
+    assert ahead.drop([f"k{i}" for i in range(1, 8)]) == 5  # k1, k2 had started
+    assert not ahead.planned("k4")
+    assert ahead.planned("k8")
+    gate.release.set()
+    assert ahead.take("k0").output == "Q0"
+    assert [ahead.take(f"k{i}").output for i in range(8, 12)] == ["Q8", "Q9", "Q10", "Q11"]
+    assert sorted(gate.started) == sorted(["q0", "q1", "q2", "q8", "q9", "q10", "q11"])
+    assert ahead.wasted == 2  # k1, k2: called before the drop, never taken
+    ahead.close()
+
+
+def test_drop_right_after_a_take_keeps_the_window_full() -> None:
+    gate = Gate()
+    gate.release.set()
+    ahead = Ahead(Model(gate), 2)
+    ahead.extend(plan(10))
+    assert ahead.take("k0").output == "Q0"
+    wait_for(lambda: ahead._running == 0)
+    assert ahead.drop(["k1", "k2", "k3", "k4", "k5"]) == 4  # k1 had started
+    wait_for(lambda: "q6" in gate.started)  # the window (k0 taken, 2 ahead) moved to k6
+    assert ahead.drop(["k9"]) == 1
+    assert [ahead.take(f"k{i}").output for i in (6, 7, 8)] == ["Q6", "Q7", "Q8"]
+    assert "q9" not in gate.started
+    # a dropped case that is taken after all is called then
+    assert ahead.take("k3", ("q3",)).output == "Q3"
+    ahead.close()
+
+
+WORKSTEAL_CONFTEST = """
+import os
+import pytest
+from pytest_prodgate import Model
+
+def counted(x):
+    with open(os.environ["CALLS_FILE"], "a", encoding="utf-8") as fh:
+        fh.write(f"{x} {os.environ.get('PYTEST_XDIST_WORKER', '-')}\\n")
+    return x
+
+@pytest.fixture(scope="session")
+def prodgate_model():
+    return Model(counted, name="counted", version="1")
+"""
+
+WORKSTEAL_TEST = """
+import time
+import pytest
+from pytest_prodgate import load_cases
+
+pytestmark = pytest.mark.prodgate("ws", accuracy_floor=0.5)
+
+@pytest.mark.parametrize("case", load_cases("cases.jsonl"))
+def test_case(prodgate_output, case):
+    if int(case.id) < 50:  # the first worker's half is slow: the second steals from it
+        time.sleep(0.05)
+    assert prodgate_output == case.expected
+"""
+
+
+def test_worksteal_never_calls_a_case_twice(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case whose call was made ahead on one worker is not stolen by the other.
+
+    xdist's worksteal gives each worker half the cases, then has an idle worker
+    steal the tail of a busy one's queue; with 32 calls ahead of 48 queued cases,
+    that tail holds cases already called. The thief gets only the others.
+    """
+    import json
+
+    rows = [json.dumps({"id": str(i), "input": f"q{i}", "expected": f"q{i}"}) for i in range(100)]
+    project.path.joinpath("cases.jsonl").write_text("\n".join(rows) + "\n")
+    project.makeconftest(WORKSTEAL_CONFTEST)
+    project.makepyfile(test_ws=WORKSTEAL_TEST)
+    calls_file = project.path / "calls.txt"
+    calls_file.write_text("")
+    monkeypatch.setenv("CALLS_FILE", str(calls_file))
+    result = project.runpytest(
+        "-n", "2", "--dist", "worksteal", "-p", "no:cacheprovider", "-p", "no:randomly",
+        "--prodgate", "--prodgate-concurrency=32", "--prodgate-report=r.json",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=100)
+    calls = [line.split() for line in calls_file.read_text().splitlines()]
+    prompts = [p for p, _ in calls]
+    assert sorted(prompts) == sorted(f"q{i}" for i in range(100))  # each case once
+    by_worker = {p: w for p, w in calls}
+    slow_half = {by_worker[f"q{i}"] for i in range(50)}
+    assert len(slow_half) == 2  # the slow half was shared: cases were stolen
+    report = read_report(project.path / "r.json")
+    assert report["run"]["calls_wasted"] == 0

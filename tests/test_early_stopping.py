@@ -228,3 +228,90 @@ def test_early_stopping_refuses_shards(run: RunFn, project: pytest.Pytester) -> 
     result = run("--prodgate", "--prodgate-early-stop", "--prodgate-shard=1/2")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*prodgate: --prodgate-early-stop with --prodgate-shard*"])
+
+
+#: A model that appends each input to the file named by ``CALLS_FILE`` (one line, one
+#: ``write`` on a file opened for append): the count survives xdist workers.
+COUNTED_PROJECT = {
+    "conftest": """
+import os
+import time
+import pytest
+from pytest_prodgate import Model
+
+def counted(x):
+    with open(os.environ["CALLS_FILE"], "a", encoding="utf-8") as fh:
+        fh.write(x + "\\n")
+    time.sleep(0.002)
+    return x
+
+@pytest.fixture(scope="session")
+def prodgate_model():
+    return Model(counted, name="counted", version="1")
+""",
+    # suite "a" resolves at look 1 (20 of 200 cases); suite "b" (no early stopping) runs
+    # after it with the same model, so a caller that kept walking its plan would start
+    # the calls of a's 180 skipped cases on reaching b
+    "test_a": """
+import pytest
+from pytest_prodgate import load_cases
+
+pytestmark = pytest.mark.prodgate("a", accuracy_floor=0.5)
+
+@pytest.mark.parametrize("case", load_cases("a.jsonl"))
+def test_a(prodgate_output, case):
+    assert prodgate_output == case.expected
+""",
+    "test_b": """
+import pytest
+from pytest_prodgate import load_cases
+
+pytestmark = pytest.mark.prodgate("b", accuracy_floor=0.5, early_stop=False)
+
+@pytest.mark.parametrize("case", load_cases("b.jsonl"))
+def test_b(prodgate_output, case):
+    assert prodgate_output == case.expected
+""",
+}
+
+
+@pytest.mark.xdist_modes
+def test_a_resolved_suite_starts_no_more_calls_ahead(
+    run: RunFn, project: pytest.Pytester, xdist_args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    for name, n in (("a", 200), ("b", 30)):
+        rows = [json.dumps({"id": f"{name}{i}", "input": f"{name}{i}", "expected": f"{name}{i}"})
+                for i in range(n)]  # fmt: skip
+        project.path.joinpath(f"{name}.jsonl").write_text("\n".join(rows) + "\n")
+    project.makepyfile(**COUNTED_PROJECT)
+    calls_file = project.path / "calls.txt"
+    calls_file.write_text("")
+    monkeypatch.setenv("CALLS_FILE", str(calls_file))
+    concurrency = 4
+    result = run(
+        "--prodgate",
+        "--prodgate-early-stop",
+        f"--prodgate-concurrency={concurrency}",
+        "--prodgate-report=r.json",
+        "-p",
+        "no:randomly",
+    )
+    assert result.ret == 0, result.stdout.str()
+    suites = {s["name"]: s for s in read_report(project.path / "r.json")["suites"]}
+    assert suites["a"]["early_stop"]["stopped_look"] == 1
+    ran = {
+        c["id"]
+        for s in suites.values()
+        for c in s["cases"]
+        if c["trials"][0]["outcome"] != "skipped"
+    }
+    calls = calls_file.read_text().split()
+    assert len(calls) == len(set(calls))  # one call per case
+    assert ran <= set(calls)
+    workers = 2 if xdist_args[-1:] == ["2"] else 1
+    wasted = set(calls) - ran  # calls whose case was skipped: made ahead, never used
+    assert all(c.startswith("a") for c in wasted)
+    assert len(wasted) <= concurrency * workers, sorted(wasted)
+    assert suites["b"]["counts"] == {"passed": 30}

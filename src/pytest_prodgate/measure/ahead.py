@@ -18,6 +18,11 @@ stopped first) is *wasted*: counted, never recorded on any case.
 that hits the spend cap stops it too, and so does a cap reached before a start.
 Taking a case whose call was never started then gives ``SpendCapReached`` when
 the cap stopped the run, and otherwise makes the call at once.
+
+:meth:`Ahead.drop` takes some cases out of the plan (a suite resolved by early
+stopping, SPEC §13): their calls not yet started never start, and the window of
+calls ahead moves on to the cases after them at once; the ones in flight finish
+and are wasted.
 """
 
 from __future__ import annotations
@@ -100,14 +105,56 @@ class Ahead:
         self._fill()
 
     def planned(self, key: str) -> bool:
-        """Whether ``key`` is in the plan."""
-        return key in self._jobs
+        """Whether ``key`` is in the plan (planned, and not dropped)."""
+        job = self._jobs.get(key)
+        return job is not None and job.position >= 0
+
+    def started_call(self, key: str) -> bool:
+        """Whether the call of ``key`` has started (it may have finished)."""
+        job = self._jobs.get(key)
+        return job is not None and job.started
+
+    def drop(self, keys: Iterable[str], *, keep_started: bool = False) -> int:
+        """Take the cases ``keys`` out of the plan; how many were dropped before their call.
+
+        A dropped case's call never starts; it is forgotten, so it may be planned
+        again (:meth:`extend`) or, when taken, called then. A call already started
+        finishes, and is wasted unless the case is taken after all; with
+        ``keep_started`` such a case stays in the plan instead. Positions close up,
+        so the calls of the cases planned after the dropped ones start now, as far
+        as the window allows.
+        """
+        gone = set(keys)
+        with self._lock:
+            keep = [
+                j
+                for j in self._order
+                if j.taken or j.key not in gone or (keep_started and j.started)
+            ]
+            if len(keep) == len(self._order):
+                return 0
+            kept = {id(j) for j in keep}
+            dropped = [j for j in self._order if id(j) not in kept]
+            old_pos, old_next = self._pos, self._next
+            self._pos = sum(1 for j in keep if j.position < old_pos)
+            self._next = sum(1 for j in keep if j.position < old_next)
+            for i, job in enumerate(keep):
+                job.position = i
+            unstarted = 0
+            for job in dropped:
+                job.position = -1  # taken after all: called then, the window stays put
+                if not job.started:
+                    unstarted += 1
+                    del self._jobs[job.key]
+            self._order = keep
+        self._fill()
+        return unstarted
 
     @property
     def wasted(self) -> int:
         """Calls started whose case never took them."""
         with self._lock:
-            return sum(1 for j in self._order if j.started and not j.taken)
+            return sum(1 for j in self._jobs.values() if j.started and not j.taken)
 
     # -- running ----------------------------------------------------------------------
 

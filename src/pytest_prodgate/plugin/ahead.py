@@ -16,11 +16,15 @@ at their own setup.
 ``-x``, ``--maxfail`` and Ctrl-C start no new call; a call made for a case
 that then does not run is *wasted* (``RunInfo.calls_wasted``), never recorded:
 at most ``--prodgate-concurrency`` per process, since no more are ever started
-ahead of the case that runs.
+ahead of the case that runs. A suite resolved by early stopping
+(:mod:`pytest_prodgate.plugin.early` calls :meth:`Runahead.stop_suite` in each
+process when it learns of it) is taken out of the plan: none of its remaining
+cases' calls starts, and the calls ahead move on to the cases after it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,21 +62,32 @@ class Runahead:
     wasted_before: int = 0
     #: nodeid -> (case key, trial): what ``--prodgate-cache`` keys a call ahead by.
     scopes: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: suite -> node ids of its planned cases.
+    by_suite: dict[str, list[str]] = field(default_factory=dict)
+    #: Suites resolved early: their cases are not planned, their calls not started.
+    resolved: set[str] = field(default_factory=set)
+    #: The plan changes in the main thread and, under worksteal, in xdist's callback
+    #: thread; taken after the worker queue's lock and before a caller's.
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     def plan(self, items: list[pytest.Item]) -> list[str]:
         """Add the cases of ``items`` that will call ahead; their node ids, newly planned."""
         new = []
-        for item in items:
-            if item.nodeid in self.planned or not _will_call(item):
-                continue
-            spec = item_spec(item)
-            self.planned[item.nodeid] = (_model_fixturedef(item), spec.case.input)
-            self.scopes[item.nodeid] = (case_key(item), spec.trial)
-            self.order.append(item.nodeid)
-            new.append(item.nodeid)
-        if new:
-            for key, caller in self.callers.items():
-                caller.extend(self._entries(key, new))
+        with self.lock:
+            for item in items:
+                if item.nodeid in self.planned or not _will_call(item):
+                    continue
+                spec = item_spec(item)
+                if spec.suite in self.resolved:
+                    continue
+                self.planned[item.nodeid] = (_model_fixturedef(item), spec.case.input)
+                self.scopes[item.nodeid] = (case_key(item), spec.trial)
+                self.by_suite.setdefault(spec.suite, []).append(item.nodeid)
+                self.order.append(item.nodeid)
+                new.append(item.nodeid)
+            if new:
+                for key, caller in self.callers.items():
+                    caller.extend(self._entries(key, new))
         return new
 
     def _bind(self, nodeid: str, recorder: CaseRecorder) -> None:
@@ -91,16 +106,54 @@ class Runahead:
         if fixturedef is None or getattr(fixturedef, "scope", None) != "session":
             return Ahead(model, 1)  # may differ per case: nothing to call ahead with
         key = id(fixturedef)
-        caller = self.callers.get(key)
-        if caller is None or caller.model is not model:
-            caller = Ahead(model, self.concurrency, on_plan=self._bind)
-            self.callers[key] = caller
-            caller.extend(self._entries(key, self.order))
+        with self.lock:
+            caller = self.callers.get(key)
+            if caller is None or caller.model is not model:
+                caller = Ahead(model, self.concurrency, on_plan=self._bind)
+                self.callers[key] = caller
+                caller.extend(self._entries(key, self.order))
         return caller
 
     def stop(self) -> None:
         for caller in self.callers.values():
             caller.stop()
+
+    def stop_suite(self, suite: str) -> None:
+        """``suite`` is resolved (early stopping): start no call for its remaining cases.
+
+        Calls in flight finish (wasted, at most ``--prodgate-concurrency`` per
+        process); the calls of other suites' cases go on.
+        """
+        with self.lock:
+            if suite in self.resolved:
+                return
+            self.resolved.add(suite)
+            keys = list(self.by_suite.get(suite, []))
+            self._forget(keys)
+            for caller in self.callers.values():
+                caller.drop(keys)
+
+    def give_away(self, nodeids: list[str]) -> list[str]:
+        """Of ``nodeids`` (cases another worker would take), those whose call has not started.
+
+        They leave the plan (their calls never start here, and they may be planned
+        again if they come back); a case whose call has started stays.
+        """
+        with self.lock:
+            callers = list(self.callers.values())
+            for caller in callers:
+                caller.drop(nodeids, keep_started=True)
+            free = [n for n in nodeids if not any(c.started_call(n) for c in callers)]
+            self._forget(free)
+        return free
+
+    def _forget(self, nodeids: list[str]) -> None:
+        """Unplan ``nodeids``: a caller made later does not call them."""
+        gone = {n for n in nodeids if self.planned.pop(n, None) is not None}
+        if gone:
+            self.order = [n for n in self.order if n not in gone]
+            for keys in self.by_suite.values():
+                keys[:] = [n for n in keys if n not in gone]
 
     def close(self) -> None:
         for caller in self.callers.values():
@@ -142,17 +195,91 @@ def _will_call(item: pytest.Item) -> bool:
     return True
 
 
-def _worker_queue(session: pytest.Session) -> list[pytest.Item]:
-    """The items xdist has given this worker and not yet run (the current one first)."""
+def _interactor(session: pytest.Session) -> Any:
+    """xdist's ``WorkerInteractor`` of this worker, or None."""
     for _, plugin in session.config.pluginmanager.list_name_plugin():  # no hashing
-        torun = getattr(plugin, "torun", None)
-        if type(plugin).__name__ == "WorkerInteractor" and torun is not None:
-            indices = [getattr(plugin, "item_index", None), getattr(plugin, "nextitem_index", None)]
-            with torun.lock() as queue:
-                indices += list(queue)
-            items = session.items
-            return [items[i] for i in indices if isinstance(i, int) and 0 <= i < len(items)]
-    return []
+        if type(plugin).__name__ == "WorkerInteractor" and hasattr(plugin, "torun"):
+            return plugin
+    return None
+
+
+def _plan_worker_queue(session: pytest.Session, runahead: Runahead) -> None:
+    """Plan the items xdist has given this worker and not yet run (the current one first).
+
+    Under the queue's lock, so that a steal (``--dist worksteal``) sees either the
+    queue before this plan or the plan made from it.
+    """
+    plugin = _interactor(session)
+    if plugin is None:
+        return
+    items = session.items
+    with plugin.torun.lock() as queue:
+        indices = [getattr(plugin, "item_index", None), getattr(plugin, "nextitem_index", None)]
+        indices += list(queue)
+        runahead.plan([items[i] for i in indices if isinstance(i, int) and 0 <= i < len(items)])
+
+
+@dataclass
+class StealGuard:
+    """Under ``--dist worksteal``: never let another worker steal a case called ahead here.
+
+    xdist's scheduler asks a busy worker for the tail of its queue when another
+    is idle; the worker's ``steal`` gives all of it or nothing. A case whose call
+    was made ahead would be called a second time by the thief, so this guard
+    (installed over ``WorkerInteractor.steal``) gives only the requested cases
+    whose calls have not started, and takes those out of the plan; xdist's
+    controller accepts any part of what it asked for. When all it could give has
+    its call started, the answer waits until this worker finishes its current
+    case (then gives what it can, perhaps nothing), so a refused thief does not
+    ask again in a busy loop.
+    """
+
+    interactor: Any
+    runahead: Runahead
+    deferred: list[int] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def steal(self, indices: list[int]) -> None:
+        """Answer a steal request (xdist's callback thread)."""
+        self._answer(list(indices), wait=True)
+
+    def answer_deferred(self) -> None:
+        """Answer a request left waiting (after a case finished, in the main thread)."""
+        with self.lock:
+            indices, self.deferred = self.deferred, None
+        if indices is not None:
+            self._answer(indices, wait=False)
+
+    def _answer(self, indices: list[int], wait: bool) -> None:
+        items = self.runahead.session.items
+        requested = set(indices)
+        torun = self.interactor.torun
+        with torun.lock() as queue:
+            queued = [i for i in queue if i in requested]
+            free = set(self.runahead.give_away([items[i].nodeid for i in queued]))
+            given = [i for i in queued if items[i].nodeid in free]
+            if wait and queued and not given:
+                with self.lock:
+                    self.deferred = indices
+                return
+            if given:
+                out = set(given)
+                torun.replace([i for i in queue if i not in out])
+        self.interactor.sendevent("unscheduled", indices=given)
+
+
+STEAL_KEY = pytest.StashKey[StealGuard]()
+
+
+def _guard_steals(session: pytest.Session, runahead: Runahead) -> StealGuard | None:
+    plugin = _interactor(session)
+    if plugin is None or not callable(getattr(plugin, "steal", None)):
+        return None
+    if not hasattr(plugin, "sendevent"):
+        return None
+    guard = StealGuard(plugin, runahead)
+    plugin.steal = guard.steal  # an instance attribute: handle_command calls self.steal
+    return guard
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -162,21 +289,34 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         return (yield)
     runahead = Runahead(session, settings_of(config).concurrency)
     config.stash[RUNAHEAD_KEY] = runahead
-    if not is_worker(config):
+    guard = None
+    if is_worker(config):
+        guard = _guard_steals(session, runahead)
+        if guard is not None:
+            config.stash[STEAL_KEY] = guard
+    else:
         runahead.plan(session.items)
     try:
         return (yield)
     finally:
+        if guard is not None:
+            vars(guard.interactor).pop("steal", None)
         runahead.close()
         if is_worker(config):
             config.workeroutput["prodgate_wasted_calls"] = runahead.wasted  # type: ignore[attr-defined]
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:
-    """``-x`` / ``--maxfail`` reached (or the spend cap): start no new call."""
+    """``-x`` / ``--maxfail`` reached (or the spend cap): start no new call.
+
+    Under ``--dist worksteal``, answer a steal request that waited for this case.
+    """
     runahead = item.config.stash.get(RUNAHEAD_KEY, None)
     if runahead is not None and (item.session.shouldstop or item.session.shouldfail):
         runahead.stop()
+    guard = item.config.stash.get(STEAL_KEY, None)
+    if guard is not None:
+        guard.answer_deferred()
 
 
 def output_for(request: pytest.FixtureRequest, prodgate_model: Any) -> Any:
@@ -210,7 +350,7 @@ def output_for(request: pytest.FixtureRequest, prodgate_model: Any) -> Any:
         runahead = Runahead(item.session, settings_of(item.config).concurrency)
         item.config.stash[RUNAHEAD_KEY] = runahead
     if is_worker(item.config):
-        runahead.plan(_worker_queue(item.session))
+        _plan_worker_queue(item.session, runahead)
     job = runahead.caller(item, model).take(item.nodeid, (spec.case.input,))
     rec = state.recorder
     for call in job.recorder.calls:

@@ -197,13 +197,20 @@ class EarlyStop:
         counts[cid] = counts.get(cid, 0) + 1
 
     def skip_reason(self, suite: str) -> str | None:
-        """The skip reason when ``suite`` is resolved (testing each newly finished look)."""
+        """The skip reason when ``suite`` is resolved (testing each newly finished look).
+
+        Every suite's newly finished looks are tested, not only ``suite``'s: a
+        suite resolved meanwhile (by this process or, under xdist, another worker)
+        stops its calls ahead now, not when its next case comes up.
+        """
         plan = self.plans.get(suite)
         if plan is None:
             return None
-        if suite not in self.stopped:
+        if len(self.stopped) < len(self.plans):
             self._refresh()
-            self._check(plan)
+            for other in self.plans.values():
+                if other.suite not in self.stopped:
+                    self._check(other)
         if suite not in self.stopped:
             return None
         from pytest_prodgate.gating.early import stop_reason
@@ -234,8 +241,17 @@ class EarlyStop:
             head = [cases[cid] for cid in plan.order[: plan.looks[k - 1]]]
             if resolved_at(plan, head, suite, self.settings, self.baseline()):
                 self.stopped[plan.suite] = k
+                self._stop_calls(plan.suite)
                 return
             self.checked[plan.suite] = k
+
+    def _stop_calls(self, suite: str) -> None:
+        """Start no more calls ahead (``prodgate_output``) for the resolved ``suite``."""
+        from pytest_prodgate.plugin.ahead import RUNAHEAD_KEY
+
+        runahead = self.config.stash.get(RUNAHEAD_KEY, None)
+        if runahead is not None:
+            runahead.stop_suite(suite)
 
     def baseline(self) -> RunReport | None:
         if self.settings.baseline is None:
