@@ -87,9 +87,6 @@ def _server(table: dict[str, str], service_s: float) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    # TCP_NODELAY, as a provider's servers set it: without it the handler's two
-    # writes (headers, body) meet the client's delayed ACK, ~40 ms a call on loopback
-    module._Handler.disable_nagle_algorithm = True
     return module.ChatServer(table, service_time_s=service_s)
 
 

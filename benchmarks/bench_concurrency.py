@@ -86,9 +86,6 @@ def _server_class() -> Any:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    # TCP_NODELAY, as a provider's servers set it: without it the handler's two
-    # writes (headers, body) meet the client's delayed ACK, ~40 ms a call on loopback
-    module._Handler.disable_nagle_algorithm = True
     return module.ChatServer
 
 
