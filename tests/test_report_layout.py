@@ -164,7 +164,8 @@ def test_a_payload_that_cannot_be_read_counts_as_an_error_naming_the_field(
     assert by_id["c1"].trials[0].outcome == "passed"
     trial = by_id["c2"].trials[0]
     assert trial.outcome == "error"
-    assert trial.reason is not None and "calls.0.latency_ms" in trial.reason
+    assert trial.reason is not None
+    assert "calls.0.latency_ms" in trial.reason
     report = decide([suite], run=_info(), policy=GatePolicy(resamples=999))
     assert report.verdict != "PASS"
 
