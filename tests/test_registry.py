@@ -216,3 +216,22 @@ def test_load_runs_stay_compact_lists_in_json() -> None:
     assert json.loads(run.model_dump_json())["calls"] == calls
     assert run.ok_latencies_ms() == [500.0]
     assert run.errors() == 1
+
+
+@pytest.mark.parametrize(
+    ("gate", "value", "shown"),
+    [
+        ("latency_p95_ms", 11.0, "11.0"),
+        ("latency_p95_ms", 9.87, "9.87"),
+        ("latency_p95_ms", 9.999, "10.0"),
+        ("latency_p95_ms", 0.05, "0.0500"),
+        ("latency_p95_ms", 1234.4, "1,234"),
+        ("recovery_s", 0.0863, "0.0863"),
+        ("recovery_s", 2.0, "2.00"),
+        ("throughput_rps", 1007.44, "1,007.4"),
+    ],
+)
+def test_timings_keep_three_significant_digits_with_their_zeros(
+    gate: str, value: float, shown: str
+) -> None:
+    assert fmt(gate, value) == shown

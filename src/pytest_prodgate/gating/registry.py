@@ -52,8 +52,17 @@ def _fraction(x: float) -> str:
     return f"{x:.3f}"
 
 
+def _sig3(x: float) -> str:
+    """Three significant digits, trailing zeros kept (``11.0``, ``9.87``, ``0.0500``)."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    x = float(f"{x:.3g}")  # rounded first, so 9.999 is 10.0, not 10.00
+    places = max(0, 2 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{places}f}"
+
+
 def _ms(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+    return f"{x:,.0f}" if abs(x) >= 100 else _sig3(x)
 
 
 def _signed(x: float) -> str:
@@ -61,7 +70,7 @@ def _signed(x: float) -> str:
 
 
 def _rate(x: float) -> str:
-    return f"{x:,.1f}" if abs(x) >= 10 else f"{x:.3g}"
+    return f"{x:,.1f}" if abs(x) >= 10 else _sig3(x)
 
 
 def _whole(x: float) -> str:
