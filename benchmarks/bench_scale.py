@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_overhead import compile_package
+
 CONFTEST = """
 import json
 import os
@@ -152,6 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=100_000)
     opts = parser.parse_args()
+    compile_package()  # as a wheel install leaves it (see bench_overhead)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_project(root, opts.cases)
