@@ -54,7 +54,7 @@ SUITE = """
 import pytest
 
 pytestmark = pytest.mark.prodgate(
-    "bench", accuracy_floor=0.5, latency_p95_ms=5000, cost_per_call_usd=0.01
+    "bench", accuracy_floor=0.5, latency_p95_ms=5000, cost_per_call_usd=0.01, cost_cap_usd=0.01
 )
 
 @pytest.mark.parametrize("i", range({cases}))
@@ -69,7 +69,7 @@ import pytest
 from pytest_prodgate import load_cases
 
 pytestmark = pytest.mark.prodgate(
-    "bench", accuracy_floor=0.5, latency_p95_ms=5000, cost_per_call_usd=0.01
+    "bench", accuracy_floor=0.5, latency_p95_ms=5000, cost_per_call_usd=0.01, cost_cap_usd=0.01
 )
 
 @pytest.mark.parametrize("case", load_cases("cases.jsonl"))

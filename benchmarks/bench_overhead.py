@@ -51,7 +51,8 @@ EVALS = """
 import pytest
 
 pytestmark = pytest.mark.prodgate(
-    "bench", accuracy_floor=0.5, latency_p95_ms=1000, cost_per_call_usd=0.01, error_rate_max=0.5
+    "bench", accuracy_floor=0.5, latency_p95_ms=1000, cost_per_call_usd=0.01, cost_cap_usd=0.01,
+    error_rate_max=0.5
 )
 
 @pytest.mark.parametrize("i", range({n}))

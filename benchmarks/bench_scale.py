@@ -81,7 +81,8 @@ import pytest
 from pytest_prodgate import load_cases
 
 pytestmark = pytest.mark.prodgate(
-    "scale", accuracy_floor=0.5, latency_p95_ms=1000, cost_per_call_usd=0.01, error_rate_max=0.5
+    "scale", accuracy_floor=0.5, latency_p95_ms=1000, cost_per_call_usd=0.01, cost_cap_usd=0.01,
+    error_rate_max=0.5
 )
 
 
