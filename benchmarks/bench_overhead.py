@@ -14,8 +14,8 @@ subprocesses such as ``git rev-parse`` are not followed):
 
     python benchmarks/bench_overhead.py [--plain 500,2000] [--evals 250,1000]
 
-pytest-prodgate is byte-compiled first, as installing its wheel leaves it.
-Slow: each side runs under callgrind (about 50x slower than native).
+Bytecode caches are written by a native run first. Slow: each side runs under
+callgrind (about 50x slower than native).
 """
 
 from __future__ import annotations
@@ -86,7 +86,11 @@ def instructions(project: Path, args: list[str]) -> int:
     """Instructions callgrind counts for one ``pytest`` run in ``project``."""
     cmd = [sys.executable, "-m", "pytest", *BASE, *args]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    # A native run first: bytecode caches written, so both sides read them.
+    # A native run first: bytecode caches written (pytest's rewritten ones of the test
+    # modules and of the plugin's, an entry-point plugin), so both sides read them, as
+    # in a user's second run. PYTHONDONTWRITEBYTECODE (set on this project's machines)
+    # would make every measured run compile those modules again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     subprocess.run(cmd, cwd=project, env=env, capture_output=True, check=False)
     with tempfile.TemporaryDirectory() as out:
         proc = subprocess.run(
@@ -121,20 +125,6 @@ def project(tmp: Path, name: str, template: str, n: int) -> Path:
     return root
 
 
-def compile_package() -> None:
-    """Byte-compile pytest-prodgate as installing a wheel does (pip compiles every module).
-
-    An editable install under ``PYTHONDONTWRITEBYTECODE`` (set on this project's
-    machines) would otherwise compile every imported module from source in each
-    measured run, which a user's install never does; site-packages is compiled.
-    """
-    import compileall
-
-    import pytest_prodgate
-
-    compileall.compile_dir(Path(pytest_prodgate.__file__).parent, quiet=1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--plain", default="500,2000", help="sizes of the ordinary-test runs")
@@ -142,7 +132,6 @@ def main() -> None:
     opts = parser.parse_args()
     plain_sizes = [int(x) for x in opts.plain.split(",") if x]
     eval_sizes = [int(x) for x in opts.evals.split(",") if x]
-    compile_package()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         print("1. ordinary tests, plugin installed without --prodgate vs -p no:prodgate")
