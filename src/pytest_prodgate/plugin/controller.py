@@ -73,7 +73,8 @@ class Controller:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
-        _preload()
+        if not session.config.option.collectonly:
+            _preload()
         try:
             result = yield
         except BaseException as exc:
@@ -447,7 +448,7 @@ def _git_commit(root: Path) -> str | None:
     return sha if out.returncode == 0 and len(sha) == 40 else None
 
 
-#: What gating imports (numpy, pydantic, scipy.special): loaded while the cases run.
+#: What gating imports (numpy, pydantic, scipy.special): loaded before the first case.
 _GATING_MODULES = (
     "pytest_prodgate.gating.run",
     "pytest_prodgate.output.terminal",
@@ -456,16 +457,12 @@ _GATING_MODULES = (
 
 
 def _preload() -> None:
-    """Import the gating stack on a thread while the cases run, so the verdict does not
-    wait for it after the last case (under xdist the controller is idle meanwhile;
-    without it the import overlaps the model's calls). An import that fails here fails
-    again, with its message, where gating needs it."""
+    """Import the gating stack before the first case, so the verdict does not wait for it
+    after the last one. Not on a thread: a test that forks while another thread holds
+    an import lock leaves the child deadlocked. An import that fails here fails again,
+    with its message, where gating needs it."""
     import importlib
-    import threading
 
-    def load() -> None:
-        for name in _GATING_MODULES:
-            with contextlib.suppress(Exception):
-                importlib.import_module(name)
-
-    threading.Thread(target=load, name="prodgate-preload", daemon=True).start()
+    for name in _GATING_MODULES:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
