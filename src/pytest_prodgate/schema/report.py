@@ -414,8 +414,10 @@ class SuiteReport(_Model):
 
     @model_validator(mode="after")
     def _own_cases(self) -> SuiteReport:
+        name = self.name
         for case in self.cases:
-            case.suite = self.name
+            if case.suite != name:  # cases built by the aggregator carry it already
+                case.__dict__["suite"] = name  # a str stays a str: no re-validation
         return self
 
 
