@@ -48,8 +48,7 @@ class Aggregator:
     """
 
     announced: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    #: By nodeid: the payload as it arrived, with ``trial`` a :class:`TrialReport`.
-    payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: By nodeid: the trial built into a one-trial case, where it belongs, its sort key.
     _built: dict[str, _Built] = field(default_factory=dict)
     #: By suite: (test function, case id) -> nodeids, and the targets its items declared.
     _groups: dict[str, dict[tuple[str, str], list[str]]] = field(default_factory=dict)
@@ -57,6 +56,11 @@ class Aggregator:
     #: Model names and versions seen in any call (``RunInfo.models``).
     models: set[str] = field(default_factory=set)
     model_versions: set[str] = field(default_factory=set)
+
+    @property
+    def results(self) -> int:
+        """How many trials reported a result (a crashed one never does)."""
+        return len(self._built)
 
     def announce(self, nodeid: str, data: dict[str, Any]) -> None:
         self.announced[nodeid] = (
@@ -66,13 +70,16 @@ class Aggregator:
         )
 
     def add(self, payload: dict[str, Any]) -> None:
+        """One trial's payload (the plain dict a teardown report carries); kept as a case,
+        not as the dict, which the caller may drop."""
         raw = payload["trial"]
         nodeid = str(raw.nodeid if isinstance(raw, TrialReport) else raw["nodeid"])
+        suite, case_id = str(payload["suite"]), str(payload["case_id"])
         try:
             trial = raw if isinstance(raw, TrialReport) else TrialReport.model_validate(raw)
             case = CaseReport(
-                id=str(payload["case_id"]),
-                suite=str(payload["suite"]),
+                id=case_id,
+                suite=suite,
                 tags=payload["tags"],
                 notes=payload["notes"],
                 trials=[trial],
@@ -88,39 +95,32 @@ class Aggregator:
                 outcome="error",
                 reason=f"its result could not be read ({where}: {first['msg']})",
             )
-            case = CaseReport(
-                id=str(payload["case_id"]), suite=str(payload["suite"]), trials=[trial], source=None
-            )
+            case = CaseReport(id=case_id, suite=suite, trials=[trial], source=None)
         for call in trial.calls:
             if call.model:
                 self.models.add(call.model)
             if call.model_version:
                 self.model_versions.add(call.model_version)
-        old = self.payloads.get(nodeid)
+        old = self._built.get(nodeid)
         if old is not None:  # the same item reported again: it replaces the first report
-            self._groups[old["suite"]][(old.get("function", ""), old["case_id"])].remove(nodeid)
-        self.payloads[nodeid] = entry = {**payload, "trial": trial}
-        self._built[nodeid] = _Built(case, natural_key(case.id))
-        self._group(nodeid, entry)
-
-    def _group(self, nodeid: str, p: dict[str, Any]) -> None:
-        suite = p["suite"]
+            self._groups[old.case.suite][old.group].remove(nodeid)
+        group = (str(payload.get("function", "")), case_id)
+        self._built[nodeid] = _Built(case, natural_key(case_id), group)
         groups = self._groups.get(suite)
         if groups is None:
             groups = self._groups[suite] = {}
             self._targets[suite] = {}
-        groups.setdefault((p.get("function", ""), p["case_id"]), []).append(nodeid)
+        groups.setdefault(group, []).append(nodeid)
         merged = self._targets[suite]
-        for k, v in p["targets"].items():
+        for k, v in payload["targets"].items():
             merged.setdefault(k, v)
 
     def suites(self) -> list[SuiteData]:
         """Every suite seen, sorted by name, each case sorted by id (then trial, nodeid)."""
-        payloads, built = self.payloads, self._built
-        by_suite, targets = self._groups, self._targets
-        crashed = [n for n in self.announced if n not in payloads]
+        built, by_suite, targets = self._built, self._groups, self._targets
+        crashed = [n for n in self.announced if n not in built]
         if crashed:  # rare: copy, so a later report of the same item still counts
-            payloads, built = dict(payloads), dict(built)
+            built = dict(built)
             by_suite = {name: {k: list(v) for k, v in g.items()} for name, g in by_suite.items()}
             targets = {name: dict(t) for name, t in targets.items()}
             for nodeid in crashed:
@@ -131,17 +131,8 @@ class Aggregator:
                     outcome="crashed",
                     reason="no result arrived (the process running it crashed)",
                 )
-                payloads[nodeid] = {
-                    "suite": suite,
-                    "case_id": case_id,
-                    "function": function,
-                    "targets": {},
-                    "tags": [],
-                    "notes": {},
-                    "trial": trial,
-                }
                 case = CaseReport(id=case_id, suite=suite, trials=[trial], source=None)
-                built[nodeid] = _Built(case, natural_key(case_id))
+                built[nodeid] = _Built(case, natural_key(case_id), (function, case_id))
                 by_suite.setdefault(suite, {}).setdefault((function, case_id), []).append(nodeid)
                 targets.setdefault(suite, {})
         out = []
@@ -163,7 +154,7 @@ class Aggregator:
                     cases.append((one.key, one.case))
                     continue
                 ident = _qualified(*key) if qualified else key[1]
-                case = _case(name, ident, [payloads[n] for n in nodeids])
+                case = _case(name, ident, [built[n].case for n in nodeids])
                 cases.append((natural_key(ident), case))
             cases.sort(key=lambda kc: kc[0])
             out.append(SuiteData(name, targets[name], [c for _, c in cases]))
@@ -172,10 +163,12 @@ class Aggregator:
 
 @dataclass(frozen=True)
 class _Built:
-    """A trial built into a one-trial case when it arrived, with its sort key."""
+    """A trial built into a one-trial case when it arrived, with its sort key and group."""
 
     case: CaseReport
     key: tuple[tuple[int, int | str], ...]
+    #: (test function, case id): the trials of one case.
+    group: tuple[str, str]
 
 
 def _qualified(function: str, case_id: str) -> str:
@@ -190,19 +183,20 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
 _DIGITS = re.compile(r"(\d+)").split
 
 
-def _case(suite: str, case_id: str, payloads: list[dict[str, Any]]) -> CaseReport:
-    """One case of several trials (or a qualified id): its trials in order, tags, notes, source."""
-    payloads = sorted(payloads, key=lambda p: (p["trial"].trial, p["trial"].nodeid))
+def _case(suite: str, case_id: str, ones: list[CaseReport]) -> CaseReport:
+    """One case of several trials (or a qualified id) from its one-trial cases: its trials
+    in order, tags, notes, source."""
+    ones = sorted(ones, key=lambda c: (c.trials[0].trial, c.trials[0].nodeid))
     tags: list[str] = []
     notes: dict[str, Any] = {}
-    for p in payloads:
-        tags.extend(t for t in p["tags"] if t not in tags)
-        notes.update(p["notes"])
+    for one in ones:
+        tags.extend(t for t in one.tags if t not in tags)
+        notes.update(one.notes)
     return CaseReport(
         id=case_id,
         suite=suite,
         tags=tags,
         notes=notes,
-        trials=[p["trial"] for p in payloads],
-        source=next((p["source"] for p in payloads if p.get("source")), None),
+        trials=[one.trials[0] for one in ones],
+        source=next((one.source for one in ones if one.source), None),
     )

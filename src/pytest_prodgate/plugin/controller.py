@@ -326,7 +326,7 @@ class Controller:
         from pytest_prodgate.schema.report import dump_report, redact_report, write_atomic
 
         path = self.settings.report
-        if path is not None and not self.aggregator.payloads and path.exists():
+        if path is not None and not self.aggregator.results and path.exists():
             # A run that measured nothing (a collection error, every case deselected)
             # must not replace a report that measured something.
             self.report_kept = (
