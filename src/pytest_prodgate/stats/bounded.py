@@ -50,6 +50,25 @@ def _rejects(x: Floats, lam: Floats, m: float, log_threshold: float) -> bool:
     return bool(np.max(log_capital) >= log_threshold)
 
 
+def _largest_rejected(
+    x: Floats, lam: Floats, log_threshold: float, top: float, tol: float
+) -> float:
+    """Bisection for the largest mean in [0, ``top``] the bets reject, to ``tol``.
+
+    ``top`` is ``max(x)``: every m at or above it keeps the capital <= 1.
+    """
+    lo, hi = 0.0, top
+    for _ in range(_STEPS):
+        mid = 0.5 * (lo + hi)
+        if _rejects(x, lam, mid, log_threshold):
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= tol:
+            break
+    return lo
+
+
 def _lower(x: Floats, alpha: float) -> float:
     """One-sided (1 - alpha) lower bound of the mean of ``x`` in [0, 1] (in this order)."""
     n = x.size
@@ -63,16 +82,7 @@ def _lower(x: Floats, alpha: float) -> float:
     log_threshold = math.log(1.0 / alpha)
     if not _rejects(x, lam, 0.0, log_threshold):
         return 0.0
-    lo, hi = 0.0, float(x.max())  # every m >= max(x) keeps the capital <= 1
-    for _ in range(_STEPS):
-        mid = 0.5 * (lo + hi)
-        if _rejects(x, lam, mid, log_threshold):
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-15:
-            break
-    return lo
+    return _largest_rejected(x, lam, log_threshold, float(x.max()), 1e-15)
 
 
 def betting_mean(
@@ -144,16 +154,7 @@ def _lower_nonnegative(x: Floats, alpha: float) -> float:
     top = float(x.max())
     if top <= 0.0 or not _rejects(x, lam, top * 2.0**-52, log_threshold):
         return 0.0
-    lo, hi = 0.0, top  # every m >= max(x) keeps the capital <= 1
-    for _ in range(_STEPS):
-        mid = 0.5 * (lo + hi)
-        if _rejects(x, lam, mid, log_threshold):
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-15 * top:
-            break
-    return lo
+    return _largest_rejected(x, lam, log_threshold, top, 1e-15 * top)
 
 
 def nonnegative_lower(
