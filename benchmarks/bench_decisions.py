@@ -227,23 +227,26 @@ def cost_cell(n: int, reps: int, before: bool, capped: bool) -> Cell:
     return _mc_cell(name, n, reps, budget, (1.0, 1 / 1.2, 1.2), "<=", draw, gate, 4 + capped)
 
 
+def _paired(rng: np.random.Generator, n: int, theta: float) -> tuple[Any, Any]:
+    """Paired 0/1 outcomes (current, baseline): 80% pass, 10% of pairs discordant, a
+    share ``theta`` of those regressed."""
+    base = (rng.random(n) < 0.8).astype(float)
+    disc = rng.random(n) < 0.1
+    regress = rng.random(n) < theta
+    cur = base.copy()
+    cur[disc & regress], base[disc & regress] = 0.0, 1.0
+    cur[disc & ~regress], base[disc & ~regress] = 1.0, 0.0
+    return cur, base
+
+
 def regression_cell(n: int, reps: int, before: bool) -> Cell:
     """Paired 0/1 outcomes, 10% discordant; Δ = 0.1 (1 - 2θ): 0 at the target, e = ±0.05."""
     policy = _policy(before)
 
-    def draw(rng: np.random.Generator, n: int, theta: float) -> tuple[Any, Any]:
-        base = (rng.random(n) < 0.8).astype(float)
-        disc = rng.random(n) < 0.1
-        regress = rng.random(n) < theta
-        cur = base.copy()
-        cur[disc & regress], base[disc & regress] = 0.0, 1.0
-        cur[disc & ~regress], base[disc & ~regress] = 1.0, 0.0
-        return cur, base
-
     def gate(pair: tuple[Any, Any], seed: np.random.SeedSequence) -> stats.Interval:
         return paired_interval(pair[0], pair[1], 0.0, policy, seed)
 
-    return _mc_cell("regression", n, reps, 0.0, (0.5, 0.25, 0.75), ">=", draw, gate, 6)
+    return _mc_cell("regression", n, reps, 0.0, (0.5, 0.25, 0.75), ">=", _paired, gate, 6)
 
 
 def throughput_cell(n: int, reps: int, before: bool) -> Cell:
@@ -294,15 +297,6 @@ def margin_cell(n: int, reps: int, margin: float, method: str) -> Cell:
     def theta(delta: float) -> float:
         return (1.0 - delta / 0.1) / 2.0
 
-    def draw(rng: np.random.Generator, n: int, th: float) -> tuple[Any, Any]:
-        base = (rng.random(n) < 0.8).astype(float)
-        disc = rng.random(n) < 0.1
-        regress = rng.random(n) < th
-        cur = base.copy()
-        cur[disc & regress], base[disc & regress] = 0.0, 1.0
-        cur[disc & ~regress], base[disc & ~regress] = 1.0, 0.0
-        return cur, base
-
     def gate(pair: tuple[Any, Any], seed: np.random.SeedSequence) -> stats.Interval:
         if method == "mcnemar":
             cur, base = pair
@@ -313,7 +307,7 @@ def margin_cell(n: int, reps: int, margin: float, method: str) -> Cell:
     truths = (theta(-margin), theta(0.0), theta(-2 * margin))
     key = 9 + MARGINS.index(margin)
     name = f"max_regression {margin:g} ({method})"
-    return _mc_cell(name, n, reps, -margin, truths, ">=", draw, gate, key)
+    return _mc_cell(name, n, reps, -margin, truths, ">=", _paired, gate, key)
 
 
 def margin_table(reps: int) -> list[Cell]:
