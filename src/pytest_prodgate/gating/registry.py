@@ -39,30 +39,26 @@ __all__ = [
 ]
 
 
-def _positional(x: float, digits: int = 3) -> str:
-    """``x`` with ``digits`` significant digits, never in scientific notation."""
+def _positional(x: float, digits: int = 3, zeros: bool = False) -> str:
+    """``x`` with ``digits`` significant digits, never in scientific notation; trailing
+    zeros dropped unless ``zeros`` (``11.0``, ``0.0500``)."""
     if x == 0:
         return "0"
+    if not math.isfinite(x):
+        return f"{x:g}"
+    if zeros:
+        x = float(f"{x:.{digits}g}")  # rounded first, so 9.999 is 10.0, not 10.00
     places = max(0, digits - 1 - math.floor(math.log10(abs(x))))
     text = f"{x:,.{places}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return text.rstrip("0").rstrip(".") if "." in text and not zeros else text
 
 
 def _fraction(x: float) -> str:
     return f"{x:.3f}"
 
 
-def _sig3(x: float) -> str:
-    """Three significant digits, trailing zeros kept (``11.0``, ``9.87``, ``0.0500``)."""
-    if x == 0 or not math.isfinite(x):
-        return f"{x:g}"
-    x = float(f"{x:.3g}")  # rounded first, so 9.999 is 10.0, not 10.00
-    places = max(0, 2 - math.floor(math.log10(abs(x))))
-    return f"{x:,.{places}f}"
-
-
 def _ms(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 100 else _sig3(x)
+    return f"{x:,.0f}" if abs(x) >= 100 else _positional(x, zeros=True)
 
 
 def _signed(x: float) -> str:
@@ -70,7 +66,7 @@ def _signed(x: float) -> str:
 
 
 def _rate(x: float) -> str:
-    return f"{x:,.1f}" if abs(x) >= 10 else _sig3(x)
+    return f"{x:,.1f}" if abs(x) >= 10 else _positional(x, zeros=True)
 
 
 def _whole(x: float) -> str:
