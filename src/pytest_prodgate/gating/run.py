@@ -31,7 +31,6 @@ from pytest_prodgate.gating.aggregate import SuiteData, natural_key
 from pytest_prodgate.gating.gates import (
     GatePolicy,
     SuiteContext,
-    SuiteTally,
     incomplete_trials,
     worst,
 )
@@ -39,6 +38,7 @@ from pytest_prodgate.gating.multiplicity import holm_fail
 from pytest_prodgate.gating.registry import REGRESSION, evaluate_suite, kind_of
 from pytest_prodgate.gating.regression import NEW_SUITE_NOTE, baseline_suites
 from pytest_prodgate.gating.replays import mark_replays
+from pytest_prodgate.gating.tally import SuiteTally
 from pytest_prodgate.schema.report import (
     CaseReport,
     GateReport,
