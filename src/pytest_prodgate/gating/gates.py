@@ -44,7 +44,6 @@ __all__ = [
     "explain",
     "finish",
     "gate_report",
-    "incomplete_trials",
     "likely",
     "no_data",
     "resolve_hint",
@@ -192,11 +191,6 @@ def scored_trials(cases: Sequence[CaseReport]) -> list[tuple[int, TrialReport]]:
         for t in c.trials
         if t.outcome in SCORED and t.score is not None
     ]
-
-
-def incomplete_trials(cases: Sequence[CaseReport]) -> list[TrialReport]:
-    """Trials that produced no result: harness errors, crashed workers, not run."""
-    return [t for c in cases for t in c.trials if t.outcome in NO_RESULT]
 
 
 def gate_report(

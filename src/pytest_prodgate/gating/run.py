@@ -31,7 +31,6 @@ from pytest_prodgate.gating.aggregate import SuiteData, natural_key
 from pytest_prodgate.gating.gates import (
     GatePolicy,
     SuiteContext,
-    incomplete_trials,
     worst,
 )
 from pytest_prodgate.gating.multiplicity import holm_fail
@@ -313,14 +312,9 @@ def no_gate_note(s: SuiteData) -> str:
     )
 
 
-def incomplete_reason(
-    cases: Sequence[CaseReport], missing: Sequence[TrialReport] | None = None
-) -> str:
-    """Why no gate of these cases may pass: some produced no result (empty when none).
-
-    ``missing``: those trials when already counted (:attr:`SuiteTally.incomplete`).
-    """
-    missing = incomplete_trials(cases) if missing is None else missing
+def incomplete_reason(cases: Sequence[CaseReport], missing: Sequence[TrialReport]) -> str:
+    """Why no gate of these cases may pass: ``missing``, the trials that produced no
+    result (:attr:`SuiteTally.incomplete`); empty when there are none."""
     if not missing:
         return ""
     kinds: dict[str, int] = {}
