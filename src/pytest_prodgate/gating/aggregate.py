@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from pytest_prodgate.schema.report import (
     CaseReport,
@@ -76,7 +76,7 @@ class Aggregator:
         nodeid = str(raw.nodeid if isinstance(raw, TrialReport) else raw["nodeid"])
         suite, case_id = str(payload["suite"]), str(payload["case_id"])
         try:
-            trial = raw if isinstance(raw, TrialReport) else TrialReport.model_validate(raw)
+            trial = raw if isinstance(raw, TrialReport) else _TRIAL.validate_python(raw)
             case = CaseReport(
                 id=case_id,
                 suite=suite,
@@ -159,6 +159,9 @@ class Aggregator:
             cases.sort(key=lambda kc: kc[0])
             out.append(SuiteData(name, targets[name], [c for _, c in cases]))
         return out
+
+
+_TRIAL = TypeAdapter(TrialReport)
 
 
 @dataclass(frozen=True)
