@@ -75,7 +75,8 @@ def test_user_data_is_escaped_everywhere() -> None:
         service=False,
     )
     current.suites[0].notes.append(f"note {EVIL}")
-    current.suites[0].cases[1].tags.append(f'"><b onmouseover=alert(1)>{EVIL}')
+    case = current.suites[0].cases[1]
+    case.tags = (*case.tags, f'"><b onmouseover=alert(1)>{EVIL}')
     page = html_report(current)
     assert "<script>alert" not in page
     assert "<img src=x" not in page

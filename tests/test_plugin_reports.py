@@ -70,7 +70,7 @@ def test_json_report_holds_run_suites_gates_and_cases(run: RunFn, project: pytes
     assert cost.lower < cost.estimate < cost.upper
     case = next(c for c in suite.cases if c.id == "q5")
     assert case.notes == {"length": 2}
-    assert case.tags == ["short"]
+    assert case.tags == ("short",)
     assert case.input_tokens == 100 * (1 + 2 % 3)
     assert case.trials[0].nodeid == "test_suite.py::test_shout[q5]"
     assert len(case.latencies_ms) == 1

@@ -191,11 +191,10 @@ def gate(args: argparse.Namespace, out: TextIO) -> int:
     )
     show(result, out)
     if "report" in given:
-        from pytest_prodgate.schema.report import dump_report, redact_report, write_atomic
+        from pytest_prodgate.schema.report import write_report
 
         try:
-            text = dump_report(redact_report(result))  # SPEC §18
-            write_atomic(given["report"], text + "\n")
+            write_report(given["report"], result)
         except OSError as exc:
             raise UsageError(f"{json_flag} {given['report']}: cannot write: {exc}") from None
         print(f"prodgate: report written to {given['report']}", file=out)

@@ -74,10 +74,10 @@ def merge(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(str(exc)) from None
     show(result, out)
     if target is not None:
-        from pytest_prodgate.schema.report import dump_report, redact_report, write_atomic
+        from pytest_prodgate.schema.report import write_report
 
         try:
-            write_atomic(target, dump_report(redact_report(result)) + "\n")
+            write_report(target, result)
         except OSError as exc:
             raise UsageError(f"--json {target}: cannot write: {exc}") from None
         print(f"prodgate: report written to {target}", file=out)

@@ -10,6 +10,7 @@ the same figures.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,9 +65,9 @@ class Aggregator:
 
     def announce(self, nodeid: str, data: dict[str, Any]) -> None:
         self.announced[nodeid] = (
-            str(data["suite"]),
+            sys.intern(str(data["suite"])),
             str(data["case_id"]),
-            str(data.get("function", nodeid.split("[", 1)[0])),
+            sys.intern(str(data.get("function", nodeid.split("[", 1)[0]))),
         )
 
     def add(self, payload: dict[str, Any]) -> None:
@@ -74,7 +75,7 @@ class Aggregator:
         not as the dict, which the caller may drop."""
         raw = payload["trial"]
         nodeid = str(raw.nodeid if isinstance(raw, TrialReport) else raw["nodeid"])
-        suite, case_id = str(payload["suite"]), str(payload["case_id"])
+        suite, case_id = sys.intern(str(payload["suite"])), str(payload["case_id"])
         try:
             trial = raw if isinstance(raw, TrialReport) else _TRIAL.validate_python(raw)
             case = CaseReport(
@@ -101,10 +102,14 @@ class Aggregator:
                 self.models.add(call.model)
             if call.model_version:
                 self.model_versions.add(call.model_version)
+        # Announced and now reported: only the ones that never report are kept, as
+        # crashed (see :meth:`suites`).
+        self.announced.pop(nodeid, None)
         old = self._built.get(nodeid)
         if old is not None:  # the same item reported again: it replaces the first report
             self._groups[old.case.suite][old.group].remove(nodeid)
-        group = (str(payload.get("function", "")), case_id)
+        # One string per test function (and suite), not one per case.
+        group = (sys.intern(str(payload.get("function", ""))), case_id)
         self._built[nodeid] = _Built(case, natural_key(case_id), group)
         groups = self._groups.get(suite)
         if groups is None:
@@ -118,7 +123,7 @@ class Aggregator:
     def suites(self) -> list[SuiteData]:
         """Every suite seen, sorted by name, each case sorted by id (then trial, nodeid)."""
         built, by_suite, targets = self._built, self._groups, self._targets
-        crashed = [n for n in self.announced if n not in built]
+        crashed = [n for n in self.announced if n not in built]  # (a rerun's announce)
         if crashed:  # rare: copy, so a later report of the same item still counts
             built = dict(built)
             by_suite = {name: {k: list(v) for k, v in g.items()} for name, g in by_suite.items()}
@@ -146,7 +151,7 @@ class Aggregator:
             owners: dict[str, set[str]] = {}
             for function, case_id in groups:
                 owners.setdefault(case_id, set()).add(function)
-            cases: list[tuple[tuple[tuple[int, int | str], ...], CaseReport]] = []
+            cases: list[tuple[tuple[tuple[int | str, ...], str], CaseReport]] = []
             for key, nodeids in groups.items():
                 qualified = len(owners[key[1]]) > 1
                 if len(nodeids) == 1 and not qualified:
@@ -164,12 +169,12 @@ class Aggregator:
 _TRIAL = TypeAdapter(TrialReport)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Built:
     """A trial built into a one-trial case when it arrived, with its sort key and group."""
 
     case: CaseReport
-    key: tuple[tuple[int, int | str], ...]
+    key: tuple[tuple[int | str, ...], str]
     #: (test function, case id): the trials of one case.
     group: tuple[str, str]
 
@@ -178,9 +183,20 @@ def _qualified(function: str, case_id: str) -> str:
     return case_id if case_id.startswith(function) else f"{function}[{case_id}]"
 
 
-def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key that puts ``q2`` before ``q10``; total, so the order is deterministic."""
-    return tuple((0, int(part)) if part.isdecimal() else (1, part) for part in _DIGITS(text))
+def natural_key(text: str) -> tuple[tuple[int | str, ...], str]:
+    """Sort key that puts ``q2`` before ``q10``; total (``c01`` and ``c1`` tie on the
+    numbers, then sort as text), so the order is deterministic.
+
+    Flat ``(kind, part, kind, part, ...)``, which orders as pairs would, in half the
+    memory (one key is kept per case).
+    """
+    flat: list[int | str] = []
+    for part in _DIGITS(text):
+        if part.isdecimal():
+            flat += (0, int(part))
+        elif part:  # only the ends can be empty: leaving them out keeps the order
+            flat += (1, part)
+    return tuple(flat), text
 
 
 _DIGITS = re.compile(r"(\d+)").split
@@ -198,7 +214,7 @@ def _case(suite: str, case_id: str, ones: list[CaseReport]) -> CaseReport:
     return CaseReport(
         id=case_id,
         suite=suite,
-        tags=tags,
+        tags=tuple(tags),
         notes=notes,
         trials=[one.trials[0] for one in ones],
         source=next((one.source for one in ones if one.source), None),

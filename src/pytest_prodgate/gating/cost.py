@@ -77,39 +77,10 @@ def cost(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     gate = kind.name
     cap_value = ctx.targets.get("cost_cap_usd")
     cap = None if cap_value is None else float(cap_value)
-    values: list[float] = []
-    clusters: list[int] = []
-    failed: list[str] = []
-    unpriced: list[str] = []
-    priced = any(
-        c.cost_usd is not None or c.cost_error is not None
-        for _, t in ctx.scored
-        for c in t.calls
-        if c.kind == "call"
-    )
-    known = False
-    for k, (_, t) in enumerate(ctx.scored):
-        # A failed call returned nothing to price: leave it out rather than count $0.
-        calls = [c for c in t.calls if c.kind == "call" and c.ok]
-        known = known or t.added_cost_usd > 0
-        if not calls:
-            if t.added_cost_usd > 0:
-                values.append(t.added_cost_usd)
-                clusters.append(k)
-            continue
-        share = t.added_cost_usd / len(calls)
-        for c in calls:
-            if c.cost_error is not None:
-                failed.append(f"{t.nodeid}: {c.cost_error}")
-                continue
-            if c.cost_usd is None and priced and not share:
-                # Beside priced calls, an unpriced one is unknown, not free.
-                unpriced.append(f"{t.nodeid}: {c.model or 'a model'} has no cost= or pricing=")
-                continue
-            known = known or c.cost_usd is not None
-            values.append((c.cost_usd or 0.0) + share)
-            clusters.append(k)
-    failed.extend(unpriced)
+    samples = ctx.columns.cost
+    values, clusters = samples.values, samples.clusters
+    failed = samples.failed + (samples.unpriced if samples.priced else [])
+    known = samples.known
     if failed:
         why = f"{len(failed)} calls have no cost: {failed[0]}" + (
             f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""

@@ -28,11 +28,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from pytest_prodgate.gating.columns import erred, latency_samples
 from pytest_prodgate.gating.gates import NO_RESULT, SCORED, GateKind, SuiteContext
-from pytest_prodgate.gating.latency import latency_samples
 from pytest_prodgate.gating.registry import GATE_KINDS
 from pytest_prodgate.gating.regression import case_scores
-from pytest_prodgate.gating.shares import _erred
 from pytest_prodgate.schema.report import CaseReport, EarlyStopReport, GateReport, TrialReport
 from pytest_prodgate.stats.sequential import Decision, betting_decision, binomial_decision
 
@@ -136,7 +135,7 @@ def _error_rate(
     planned: int,
     alpha: float,
 ) -> Decision:
-    return _share_rule(ctx, kind, target, looks, planned, alpha, value=_erred)
+    return _share_rule(ctx, kind, target, looks, planned, alpha, value=erred)
 
 
 def _slice(tag: str) -> Rule:

@@ -90,6 +90,7 @@ class GatePolicy:
 
 
 if TYPE_CHECKING:
+    from pytest_prodgate.gating.columns import ScoredColumns
     from pytest_prodgate.gating.tally import SuiteTally
 
     Evaluator = Callable[["SuiteContext", "GateKind"], list[GateReport]]
@@ -169,6 +170,13 @@ class SuiteContext:
     def scored(self) -> list[tuple[int, TrialReport]]:
         """(case index, trial) for every trial of the suite that produced a score."""
         return scored_trials(self.cases)
+
+    @functools.cached_property
+    def columns(self) -> ScoredColumns:
+        """The scored trials' scores, errors, latency and cost samples, from one pass."""
+        from pytest_prodgate.gating.columns import columns
+
+        return columns(self.scored, self.policy.cache_latency != "exclude")
 
     @functools.cached_property
     def tally(self) -> SuiteTally:

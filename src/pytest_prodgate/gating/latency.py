@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from pytest_prodgate import stats
 from pytest_prodgate.gating.gates import (
     RESOLVE_POWER,
@@ -16,27 +14,9 @@ from pytest_prodgate.gating.gates import (
     likely,
     no_data,
 )
-from pytest_prodgate.schema.report import GateReport, TrialReport
+from pytest_prodgate.schema.report import GateReport
 
-__all__ = ["latency", "latency_samples"]
-
-
-def latency_samples(trial: TrialReport, replayed: bool = True) -> list[float]:
-    """A trial's latency samples: pytest-benchmark's rounds when it measured, else its calls.
-
-    A benchmarked test usually calls the model in every round, so counting both
-    would weigh that one case twice. Calls under load count only when the test
-    asked for it (``prodgate_load(..., count_latency=True)``). ``replayed=False``
-    leaves out calls replayed from the cache (``--prodgate-cache-latency=exclude``).
-    """
-    bench = [c.latency_ms for c in trial.calls if c.kind == "benchmark"]
-    samples = bench or [
-        c.latency_ms for c in trial.calls if c.kind == "call" and (replayed or not c.replayed)
-    ]
-    for run in trial.load_runs:
-        if run.count_latency:
-            samples.extend(run.ok_latencies_ms())
-    return samples
+__all__ = ["latency"]
 
 
 def latency(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
@@ -47,13 +27,13 @@ def latency(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     q = kind.quantile
     gate = kind.name
     keep = ctx.policy.cache_latency != "exclude"
-    values = np.array([ms for _, t in ctx.scored for ms in latency_samples(t, keep)], dtype=float)
+    values = ctx.columns.latencies
     if values.size == 0:
         why = (
             "no model call was recorded: call the model through the prodgate_model "
             "fixture (a pytest_prodgate.Model)."
         )
-        if not keep and any(c.replayed for _, t in ctx.scored for c in t.calls):
+        if not keep and ctx.columns.any_replayed:
             why = (
                 "every call was replayed from the cache and --prodgate-cache-latency=exclude "
                 "leaves replays out: rerun with --prodgate-cache-mode=refresh to measure latency."

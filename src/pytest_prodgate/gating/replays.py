@@ -6,7 +6,7 @@ that was measured earlier is not evidence about the service now. So a latency,
 throughput or recovery gate that rests on replays says so: its ``replayed``
 field counts the observations that are replays, its reason says it, and the
 terminal table shows ``PASS (replayed)``. With ``--prodgate-cache-latency=exclude``
-the latency gates use fresh calls only (see :func:`pytest_prodgate.gating.latency.latency_samples`).
+the latency gates use fresh calls only (see :func:`pytest_prodgate.gating.columns.latency_samples`).
 """
 
 from __future__ import annotations

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from pytest_prodgate import stats
 from pytest_prodgate.gating.gates import GateKind, GatePolicy, SuiteContext, finish, no_data
-from pytest_prodgate.schema.report import GateReport, TrialReport
+from pytest_prodgate.schema.report import GateReport
 
 __all__ = ["accuracy", "error_rate", "share_interval", "slice_floors"]
-
-_TIMED_KINDS = frozenset({"call", "benchmark"})
 
 
 def share_interval(
@@ -80,31 +77,20 @@ def _share_gate(
     kind: GateKind,
     gate: str,
     target: float,
-    trials: list[tuple[int, TrialReport]],
-    indicator: Callable[[TrialReport], float],
+    values: np.ndarray[Any, Any],
+    case_idx: np.ndarray[Any, Any],
     what: str,
     empty_reason: str,
 ) -> GateReport:
-    if not trials:
+    """A share gate on one value per scored trial (``case_idx``: the trial's case)."""
+    if not len(values):
         return no_data(ctx, kind, gate, target, empty_reason)
-    values = np.array([indicator(t) for _, t in trials], dtype=float)
-    case_idx = np.array([i for i, _ in trials])
-    multi = len(np.unique(case_idx)) < len(case_idx)
+    n_cases = len(np.unique(case_idx))
+    multi = n_cases < len(case_idx)
     iv = share_interval(values, case_idx if multi else None, ctx.policy, ctx.seed(gate))
     # n counts cases (trials stay with their case), whatever the method counted.
-    iv = stats.Interval(iv.estimate, iv.lower, iv.upper, len(np.unique(case_idx)), iv.method)
+    iv = stats.Interval(iv.estimate, iv.lower, iv.upper, n_cases, iv.method)
     return finish(ctx, kind, gate, target, iv, what, "case", proportion=True)
-
-
-def _score(t: TrialReport) -> float:
-    assert t.score is not None  # scored trials only
-    return t.score
-
-
-def _erred(t: TrialReport) -> float:
-    return float(
-        t.outcome == "model_error" or any(not c.ok for c in t.calls if c.kind in _TIMED_KINDS)
-    )
 
 
 def accuracy(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
@@ -118,8 +104,8 @@ def accuracy(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
             kind,
             kind.name,
             target,
-            ctx.scored,
-            _score,
+            ctx.columns.scores,
+            ctx.columns.case_idx,
             "accuracy",
             "no eval case of this suite produced a score (all skipped or deselected).",
         )
@@ -130,18 +116,20 @@ def slice_floors(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     """``slice_floor[TAG]``: accuracy on the cases tagged TAG, one gate per tag."""
     floors: dict[str, Any] = ctx.targets.get(kind.keyword or "") or {}
     # One pass over the scored trials for every slice, not one per slice.
-    tagged: dict[str, list[tuple[int, TrialReport]]] = {tag: [] for tag in floors}
-    for i, t in ctx.scored:
+    tagged: dict[str, list[int]] = {tag: [] for tag in floors}
+    for k, (i, _) in enumerate(ctx.scored):
         for tag in tagged.keys() & set(ctx.cases[i].tags):
-            tagged[tag].append((i, t))
+            tagged[tag].append(k)
+    cols = ctx.columns
+    picked = {tag: np.array(ks, dtype=np.int64) for tag, ks in tagged.items()}
     return [
         _share_gate(
             ctx,
             kind,
             f"{kind.name}[{tag}]",
             float(floor),
-            tagged[tag],
-            _score,
+            cols.scores[picked[tag]],
+            cols.case_idx[picked[tag]],
             f"accuracy on slice {tag!r}",
             f"no scored case is tagged {tag!r}: tag cases in the dataset's tags field "
             "or with prodgate_case.tag().",
@@ -161,8 +149,8 @@ def error_rate(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
             kind,
             kind.name,
             target,
-            ctx.scored,
-            _erred,
+            ctx.columns.erred,
+            ctx.columns.case_idx,
             "error rate",
             "no eval case of this suite produced a result.",
         )

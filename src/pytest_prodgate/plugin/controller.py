@@ -61,14 +61,15 @@ class Controller:
             count_as_missed(self.config, report)
         if report.when == "teardown":
             self.finished_items += 1
+        # Every other hook has seen them (this one runs last): the aggregator holds
+        # them now, so pytest's list of reports does not keep a second copy.
         announce = getattr(report, "prodgate_announce", None)
         if announce is not None:
             self.aggregator.announce(report.nodeid, announce)
+            del report.prodgate_announce
         payload = getattr(report, "prodgate_case", None)
         if payload is not None:
             self.aggregator.add(payload)
-            # Every other hook has seen it (this one runs last): the aggregator holds
-            # it now, so pytest's list of reports does not keep a second copy.
             del report.prodgate_case
 
     @pytest.hookimpl(wrapper=True)
@@ -323,7 +324,7 @@ class Controller:
 
     def write_outputs(self, report: RunReport) -> None:
         from pytest_prodgate.output.markdown import markdown
-        from pytest_prodgate.schema.report import dump_report, redact_report, write_atomic
+        from pytest_prodgate.schema.report import write_report
 
         path = self.settings.report
         if path is not None and not self.aggregator.results and path.exists():
@@ -335,9 +336,8 @@ class Controller:
             )
             path = None
         if path is not None:
-            text = dump_report(redact_report(report), self.config.rootpath)  # SPEC §18
             try:
-                write_atomic(path, text + "\n")
+                write_report(path, report, self.config.rootpath)
             except OSError as exc:
                 self._warn(f"cannot write the report to {path}: {exc}")
         self.write_pages(report)
