@@ -113,5 +113,6 @@ def test_columns_equal_the_walks(seed: int, keep: bool) -> None:
 def test_columns_of_no_trials_are_empty() -> None:
     cols = columns([], True)
     assert cols.scores.size == cols.latencies.size == 0
-    assert cols.cost.values == [] and not cols.cost.known
+    assert cols.cost.values == []
+    assert not cols.cost.known
     assert np.asarray(cols.erred).dtype == float
