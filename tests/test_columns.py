@@ -116,3 +116,27 @@ def test_columns_of_no_trials_are_empty() -> None:
     assert cols.cost.values == []
     assert not cols.cost.known
     assert np.asarray(cols.erred).dtype == float
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_tally_fast_path_equals_the_general_one(seed: int) -> None:
+    """Cases of one trial and one call take a short path; a tag sends them down the general
+    one, which must count the same (tag rates aside)."""
+    from dataclasses import replace
+
+    from pytest_prodgate.gating.tally import tally
+    from pytest_prodgate.schema.report import CaseReport
+
+    rng = random.Random(seed)
+    plain = []
+    for i in range(40):
+        t = _trial(rng, i)
+        if rng.random() < 0.7:  # mostly the short path's shape
+            t = replace(t, calls=t.calls[:1] or [CallReport(latency_ms=1.0, ok=True)])
+            t = replace(t, added_cost_usd=0.0, outcome=rng.choice(["passed", "missed", "error"]))
+        plain.append(CaseReport(id=f"c{i}", trials=[t]))
+    tagged = [replace(c, tags=("x",)) for c in plain]
+    fast, general = tally(plain), tally(tagged)
+    assert general.tag_rates.keys() == {"x"}
+    general.tag_rates = {}
+    assert fast == general

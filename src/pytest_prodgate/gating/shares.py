@@ -115,6 +115,8 @@ def accuracy(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
 def slice_floors(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     """``slice_floor[TAG]``: accuracy on the cases tagged TAG, one gate per tag."""
     floors: dict[str, Any] = ctx.targets.get(kind.keyword or "") or {}
+    if not floors:
+        return []
     # One pass over the scored trials for every slice, not one per slice.
     tagged: dict[str, list[int]] = {tag: [] for tag in floors}
     for k, (i, _) in enumerate(ctx.scored):

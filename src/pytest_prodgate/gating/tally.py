@@ -53,12 +53,46 @@ def tally(cases: Sequence[CaseReport]) -> SuiteTally:
     has_fresh_usd = has_saved_usd = graded = False
     max_trials = 0 if cases else 1
     for c in cases:
-        n = len(c.trials)
+        case_trials = c.trials
+        n = len(case_trials)
         trials += n
         if n > max_trials:
             max_trials = n
+        if n == 1 and not c.tags:
+            t = case_trials[0]
+            calls = t.calls
+            if len(calls) == 1 and not t.added_cost_usd:  # nearly every case: inline
+                outcome = t.outcome
+                counts[outcome] = counts.get(outcome, 0) + 1
+                score = t.score
+                is_scored = outcome in SCORED
+                if outcome in NO_RESULT:
+                    out.incomplete.append(t)
+                elif is_scored and score is not None and 0.0 < score < 1.0:
+                    graded = True
+                call = calls[0]
+                if call.kind == "call":
+                    cost = call.cost_usd
+                    if call.replayed:
+                        replayed += 1
+                        if is_scored and score is not None:
+                            replayed_scored += 1
+                        if cost is not None:
+                            saved_usd += cost
+                            has_saved_usd = True
+                    else:
+                        fresh += 1
+                        if cost is not None:
+                            fresh_usd += cost
+                            has_fresh_usd = True
+                if c.pass_rate is not None:
+                    out.scored_cases += 1
+                    out.passed_all += not is_scored or score == 1.0
+                    if c.flaky:
+                        out.flaky.append(c.id)
+                continue
         all_passed = True
-        for t in c.trials:
+        for t in case_trials:
             outcome = t.outcome
             counts[outcome] = counts.get(outcome, 0) + 1
             is_scored = outcome in SCORED
