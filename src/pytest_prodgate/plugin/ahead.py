@@ -69,6 +69,8 @@ class Runahead:
     #: The plan changes in the main thread and, under worksteal, in xdist's callback
     #: thread; taken after the worker queue's lock and before a caller's.
     lock: threading.RLock = field(default_factory=threading.RLock)
+    #: Under ``--dist worksteal``: the guard over this worker's steals.
+    guard: StealGuard | None = None
 
     def plan(self, items: list[pytest.Item]) -> list[str]:
         """Add the cases of ``items`` that will call ahead; their node ids, newly planned."""
@@ -268,9 +270,6 @@ class StealGuard:
         self.interactor.sendevent("unscheduled", indices=given)
 
 
-STEAL_KEY = pytest.StashKey[StealGuard]()
-
-
 def _guard_steals(session: pytest.Session, runahead: Runahead) -> StealGuard | None:
     plugin = _interactor(session)
     if plugin is None or not callable(getattr(plugin, "steal", None)):
@@ -291,9 +290,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     config.stash[RUNAHEAD_KEY] = runahead
     guard = None
     if is_worker(config):
-        guard = _guard_steals(session, runahead)
-        if guard is not None:
-            config.stash[STEAL_KEY] = guard
+        guard = runahead.guard = _guard_steals(session, runahead)
     else:
         runahead.plan(session.items)
     try:
@@ -312,11 +309,13 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     Under ``--dist worksteal``, answer a steal request that waited for this case.
     """
     runahead = item.config.stash.get(RUNAHEAD_KEY, None)
-    if runahead is not None and (item.session.shouldstop or item.session.shouldfail):
+    if runahead is None:
+        return
+    session = item.session
+    if session.shouldstop or session.shouldfail:
         runahead.stop()
-    guard = item.config.stash.get(STEAL_KEY, None)
-    if guard is not None:
-        guard.answer_deferred()
+    if runahead.guard is not None:
+        runahead.guard.answer_deferred()
 
 
 def output_for(request: pytest.FixtureRequest, prodgate_model: Any) -> Any:

@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 
 from pytest_prodgate.measure import recording
-from pytest_prodgate.plugin.items import declared, item_spec
+from pytest_prodgate.plugin.items import active_spec
 from pytest_prodgate.plugin.state import (
     CONFLICTS_KEY,
     TRIAL_KEY,
     ItemSpec,
     TrialState,
-    active,
     enabled,
     is_worker,
 )
@@ -23,20 +22,26 @@ from pytest_prodgate.plugin.state import (
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if not active(item):
+    spec = active_spec(item)
+    if spec is None:
         return
-    spec = item_spec(item)
-    previous = item.stash.get(TRIAL_KEY, None)
-    item.stash[TRIAL_KEY] = TrialState(recording.CaseRecorder())
+    stash = item.stash
+    previous = stash.get(TRIAL_KEY, None)
+    state = TrialState(recording.CaseRecorder(), spec)
+    stash[TRIAL_KEY] = state
     if previous is not None:
-        _carry_discarded(previous, item.stash[TRIAL_KEY])
+        _carry_discarded(previous, state)
     if spec.error is not None:
         pytest.fail(f"{item.nodeid}: prodgate marker: {spec.error}", pytrace=False)
-    conflict = item.config.stash.get(CONFLICTS_KEY, {}).get(item.nodeid)
+    conflict = spec.conflict
+    if conflict is None:
+        conflicts = item.config.stash.get(CONFLICTS_KEY, None)
+        if conflicts:
+            conflict = conflicts.get(item.nodeid)
     if conflict is not None:
         pytest.fail(f"{item.nodeid}: prodgate marker: {conflict}", pytrace=False)
     if spec.case is not None:
-        item.stash[TRIAL_KEY].recorder.add_tags(*spec.case.tags)
+        state.recorder.add_tags(*spec.case.tags)
 
 
 def _carry_discarded(previous: TrialState, state: TrialState) -> None:
@@ -123,15 +128,18 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep = yield
+    # Set at setup, and only for an eval case of a --prodgate run (see pytest_runtest_setup).
     state = item.stash.get(TRIAL_KEY, None)
-    if state is None or not active(item):
+    if state is None:
         return rep
-    spec = item_spec(item)
-    if call.when == "setup":
+    spec = state.spec
+    assert spec is not None
+    when = call.when
+    if when == "setup":
         rep.prodgate_announce = {  # type: ignore[attr-defined]
             "suite": spec.suite,
             "case_id": spec.case_id,
-            "function": item.nodeid.split("[", 1)[0],
+            "function": spec.function,
         }
         if rep.failed:
             state.outcome = "error"
@@ -139,7 +147,7 @@ def pytest_runtest_makereport(
         elif rep.skipped:
             state.outcome = "skipped"
             state.reason = _short(call.excinfo) if call.excinfo else "skipped"
-    elif call.when == "call":
+    elif when == "call":
         _classify_call(item, rep, call, state)
         _collect_benchmark(item, state.recorder)
     else:
@@ -183,9 +191,9 @@ def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[
     return {
         "suite": spec.suite,
         "case_id": spec.case_id,
-        "function": item.nodeid.split("[", 1)[0],
+        "function": spec.function,
         "source": getattr(spec.case, "source", None) or None,
-        "targets": dict(declared(item.config, spec.targets)) if spec.targets is not None else {},
+        "targets": dict(spec.declared),
         "tags": list(rec.tags),
         "notes": dict(rec.notes),
         "trial": rec.trial_report(

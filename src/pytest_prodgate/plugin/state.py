@@ -30,7 +30,7 @@ MODEL_FN_KEY = pytest.StashKey[Any]()
 CONFLICTS_KEY = pytest.StashKey[dict[str, str]]()
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemSpec:
     """What the markers of one eval-case item declare, parsed once."""
 
@@ -42,13 +42,21 @@ class ItemSpec:
     location: str = ""
     #: The :class:`pytest_prodgate.Case` the item is parametrized with, if any.
     case: Any = None
+    #: The item's node id up to its parameters (``path::test``).
+    function: str = ""
+    #: What the targets declare (``Targets.declared()``, shared by the items of one marker set).
+    declared: dict[str, Any] = field(default_factory=dict)
+    #: Why this case's targets conflict with an earlier case's (set after collection).
+    conflict: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class TrialState:
     """What one item measured, filled in phase by phase."""
 
     recorder: recording.CaseRecorder
+    #: The item's spec (kept here: every phase reads it with the state, one lookup).
+    spec: ItemSpec | None = None
     outcome: str = "passed"
     score: float | None = None
     reason: str | None = None
@@ -104,6 +112,9 @@ def is_eval_case(item: pytest.Item) -> bool:
 
 
 CONFTEST_MARKS_KEY = pytest.StashKey[dict[str, list[pytest.Mark]]]()
+#: The same by the ``Path`` object asked about (the items of one module share theirs):
+#: ``id(path) -> (path, kept alive so the id is never reused; its marks)``.
+CONFTEST_BY_PATH_KEY = pytest.StashKey[dict[int, tuple[Path, list[pytest.Mark]]]]()
 
 
 def conftest_marks(config: pytest.Config, path: Path) -> list[pytest.Mark]:
@@ -113,9 +124,14 @@ def conftest_marks(config: pytest.Config, path: Path) -> list[pytest.Mark]:
     carry the marker for every test below it, so the plugin reads it here. It is
     the farthest marker: a module's or test's own keyword wins over it.
     """
+    by_path = config.stash.setdefault(CONFTEST_BY_PATH_KEY, {})
+    hit = by_path.get(id(path))
+    if hit is not None:
+        return hit[1]
     cache = config.stash.setdefault(CONFTEST_MARKS_KEY, {})
     key = str(path.parent)
     if key in cache:
+        by_path[id(path)] = (path, cache[key])
         return cache[key]
     found: list[tuple[int, list[pytest.Mark]]] = []
     for _, plugin in config.pluginmanager.list_name_plugin():
@@ -133,6 +149,7 @@ def conftest_marks(config: pytest.Config, path: Path) -> list[pytest.Mark]:
             found.append((len(here.parts), marks))
     found.sort(key=lambda pair: -pair[0])
     cache[key] = [m for _, marks in found for m in marks]
+    by_path[id(path)] = (path, cache[key])
     return cache[key]
 
 
