@@ -303,10 +303,12 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
             config.workeroutput["prodgate_wasted_calls"] = runahead.wasted  # type: ignore[attr-defined]
 
 
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    """``-x`` / ``--maxfail`` reached (or the spend cap): start no new call.
+def after_teardown(item: pytest.Item) -> None:
+    """After an item's teardown (every item's; called from its teardown report):
 
+    ``-x`` / ``--maxfail`` reached (or the spend cap): start no new call.
     Under ``--dist worksteal``, answer a steal request that waited for this case.
+    (Not a hook of its own: no per-item hook call for it.)
     """
     runahead = item.config.stash.get(RUNAHEAD_KEY, None)
     if runahead is None:
@@ -373,8 +375,8 @@ def wasted_calls(config: pytest.Config) -> int:
 __all__ = [
     "RUNAHEAD_KEY",
     "Runahead",
+    "after_teardown",
     "output_for",
-    "pytest_runtest_teardown",
     "pytest_runtestloop",
     "wasted_calls",
 ]

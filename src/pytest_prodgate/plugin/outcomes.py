@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_prodgate.measure import recording
+from pytest_prodgate.plugin.ahead import after_teardown
 from pytest_prodgate.plugin.items import active_spec
 from pytest_prodgate.plugin.state import (
     CONFLICTS_KEY,
@@ -128,13 +129,15 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep = yield
+    when = call.when
+    if when == "teardown":
+        after_teardown(item)
     # Set at setup, and only for an eval case of a --prodgate run (see pytest_runtest_setup).
     state = item.stash.get(TRIAL_KEY, None)
     if state is None:
         return rep
     spec = state.spec
     assert spec is not None
-    when = call.when
     if when == "setup":
         rep.prodgate_announce = {  # type: ignore[attr-defined]
             "suite": spec.suite,
