@@ -77,7 +77,11 @@ class Runahead:
         new = []
         with self.lock:
             for item in items:
-                if item.nodeid in self.planned or not _will_call(item):
+                if (
+                    FIXTURE not in getattr(item, "fixturenames", ())  # _will_call's first test
+                    or item.nodeid in self.planned
+                    or not _will_call(item)
+                ):
                     continue
                 spec = item_spec(item)
                 if spec.suite in self.resolved:

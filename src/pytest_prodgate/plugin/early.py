@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_prodgate.plugin.items import item_spec
-from pytest_prodgate.plugin.state import is_eval_case, is_worker, xdist_workers
+from pytest_prodgate.plugin.state import SPEC_KEY, is_eval_case, is_worker, xdist_workers
 
 if TYPE_CHECKING:
     from pytest_prodgate.gating.aggregate import SuiteData
@@ -103,9 +103,11 @@ class EarlyStop:
         by_suite: dict[str, list[int]] = {}
         wanted: dict[str, bool | None] = {}
         for i, item in enumerate(items):
-            if not is_eval_case(item):
-                continue
-            spec = item_spec(item)
+            spec = item.stash.get(SPEC_KEY, None)  # made after collection for each eval case
+            if spec is None:
+                if not is_eval_case(item):
+                    continue
+                spec = item_spec(item)
             by_suite.setdefault(spec.suite, []).append(i)
             flag = spec.targets.early_stop if spec.targets is not None else None
             if flag is not None and wanted.get(spec.suite) is None:

@@ -110,7 +110,7 @@ def item_spec(item: pytest.Item, marks: list[pytest.Mark] | None = None) -> Item
     nodeid = item.nodeid
     path, lineno, _ = item.location
     location = f"{nodeid} ({path}:{(lineno or 0) + 1})"
-    parsed = _parse_cached(item.config, marks)
+    parsed, gates = _parse_cached(item.config, marks)
     function = nodeid.split("[", 1)[0]
     if isinstance(parsed, BaseException):
         spec = ItemSpec(
@@ -127,33 +127,38 @@ def item_spec(item: pytest.Item, marks: list[pytest.Mark] | None = None) -> Item
             location,
             case,
             function,
-            declared(item.config, targets),
+            gates,
         )
     item.stash[SPEC_KEY] = spec
     return spec
 
 
 PARSED_KEY = pytest.StashKey[dict[str, "tuple[str | None, Targets] | TargetError"]]()
-#: The same parses by the marks' identities: ``(the marks, kept alive; the parse)``.
+#: The same parses by the marks' identities: ``(the marks, kept alive; the parse; what
+#: its targets declare)``.
 PARSED_BY_ID_KEY = pytest.StashKey[
-    dict[tuple[int, ...], "tuple[list[pytest.Mark], tuple[str | None, Targets] | TargetError]"]
+    dict[
+        tuple[int, ...],
+        "tuple[list[pytest.Mark], tuple[str | None, Targets] | TargetError, dict[str, Any]]",
+    ]
 ]()
 
 
 def _parse_cached(
     config: pytest.Config, marks: list[pytest.Mark]
-) -> tuple[str | None, Targets] | TargetError:
+) -> tuple[tuple[str | None, Targets] | TargetError, dict[str, Any]]:
     """Parse markers once per distinct set: a parametrized test's items share them.
 
-    Looked up first by the marks' identities (a parametrized test's items hold the
-    same mark objects; the cache keeps them alive, so an id is never reused), then
-    by their ``repr`` (equal marks of other tests).
+    ``(the parse or its error, what the targets declare)``. Looked up first by the
+    marks' identities (a parametrized test's items hold the same mark objects; the
+    cache keeps them alive, so an id is never reused), then by their ``repr`` (equal
+    marks of other tests).
     """
     by_id = config.stash.setdefault(PARSED_BY_ID_KEY, {})
     ids = tuple(map(id, marks))
     hit = by_id.get(ids)
     if hit is not None:
-        return hit[1]
+        return hit[1], hit[2]
     from pytest_prodgate.schema.targets import TargetError, parse_marker_args
 
     markers = [(m.args, m.kwargs) for m in marks]
@@ -164,8 +169,10 @@ def _parse_cached(
             cache[key] = parse_marker_args(markers)
         except TargetError as exc:
             cache[key] = exc
-    by_id[ids] = (marks, cache[key])
-    return cache[key]
+    parsed = cache[key]
+    gates = {} if isinstance(parsed, BaseException) else declared(config, parsed[1])
+    by_id[ids] = (marks, parsed, gates)
+    return parsed, gates
 
 
 DECLARED_KEY = pytest.StashKey[dict[int, dict[str, Any]]]()
