@@ -314,11 +314,14 @@ def after_teardown(item: pytest.Item) -> None:
     Under ``--dist worksteal``, answer a steal request that waited for this case.
     (Not a hook of its own: no per-item hook call for it.)
     """
+    session = item.session
+    stopping = session.shouldstop or session.shouldfail
+    if not stopping and not is_worker(item.config):  # only a worker guards steals
+        return
     runahead = item.config.stash.get(RUNAHEAD_KEY, None)
     if runahead is None:
         return
-    session = item.session
-    if session.shouldstop or session.shouldfail:
+    if stopping:
         runahead.stop()
     if runahead.guard is not None:
         runahead.guard.answer_deferred()

@@ -129,6 +129,7 @@ def item_spec(item: pytest.Item, marks: list[pytest.Mark] | None = None) -> Item
             function,
             gates,
         )
+    spec.nodeid = nodeid
     item.stash[SPEC_KEY] = spec
     return spec
 
@@ -199,7 +200,9 @@ def active_spec(item: pytest.Item) -> ItemSpec | None:
     return item_spec(item) if active(item) else None
 
 
-def _eval_marks(item: pytest.Item) -> list[pytest.Mark] | None:
+def _eval_marks(
+    item: pytest.Item, parents: dict[int, list[pytest.Mark]]
+) -> list[pytest.Mark] | None:
     """The item's ``prodgate`` marks if it is an eval case (else ``None``), noting which it is.
 
     :func:`~pytest_prodgate.plugin.state.is_eval_case` with the marks it looks for
@@ -209,10 +212,10 @@ def _eval_marks(item: pytest.Item) -> list[pytest.Mark] | None:
     if flag is False:
         return None
     if flag is None:
-        marks = prodgate_marks(item) if isinstance(item, pytest.Function) else []
+        marks = prodgate_marks(item, parents) if isinstance(item, pytest.Function) else []
         item.stash[EVAL_KEY] = bool(marks)
         return marks or None
-    return prodgate_marks(item) if SPEC_KEY not in item.stash else []
+    return prodgate_marks(item, parents) if SPEC_KEY not in item.stash else []
 
 
 def find_conflicts(items: list[pytest.Item]) -> dict[str, str]:
@@ -226,8 +229,9 @@ def find_conflicts(items: list[pytest.Item]) -> dict[str, str]:
     first: dict[tuple[str, str], tuple[Any, str]] = {}
     conflicts: dict[str, str] = {}
     answers: dict[tuple[str, int], str | None] = {}
+    parents: dict[int, list[pytest.Mark]] = {}
     for item in items:
-        marks = _eval_marks(item)
+        marks = _eval_marks(item, parents)
         if marks is None:
             continue
         spec = item_spec(item, marks or None)

@@ -95,11 +95,11 @@ def _classify_call(
     excinfo = call.excinfo
     rec = state.recorder
     if excinfo is None:
-        if rep.passed:
+        if rep.outcome == "passed":  # the report's properties, without their calls
             state.outcome = "passed"
             state.score = rec.score if rec.score is not None else 1.0
         return
-    if excinfo.errisinstance(pytest.skip.Exception) or rep.skipped:
+    if excinfo.errisinstance(pytest.skip.Exception) or rep.outcome == "skipped":
         state.outcome, state.reason = "skipped", _short(excinfo)
         return
     if excinfo.errisinstance(recording.SpendCapReached):
@@ -144,17 +144,18 @@ def pytest_runtest_makereport(
             "case_id": spec.case_id,
             "function": spec.function,
         }
-        if rep.failed:
+        outcome = rep.outcome
+        if outcome == "failed":
             state.outcome = "error"
             state.reason = f"setup: {_short(call.excinfo)}" if call.excinfo else "setup failed"
-        elif rep.skipped:
+        elif outcome == "skipped":
             state.outcome = "skipped"
             state.reason = _short(call.excinfo) if call.excinfo else "skipped"
     elif when == "call":
         _classify_call(item, rep, call, state)
         _collect_benchmark(item, state.recorder)
     else:
-        if rep.failed and state.outcome in ("passed", "missed", "model_error"):
+        if rep.outcome == "failed" and state.outcome in ("passed", "missed", "model_error"):
             state.outcome = "error"
             state.reason = f"teardown: {_short(call.excinfo)}" if call.excinfo else "teardown"
             state.score = None
@@ -200,7 +201,7 @@ def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[
         "tags": list(rec.tags),
         "notes": dict(rec.notes),
         "trial": rec.trial_report(
-            nodeid=item.nodeid,
+            nodeid=spec.nodeid,
             trial=spec.trial,
             outcome=state.outcome,
             score=state.score,

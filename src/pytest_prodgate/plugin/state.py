@@ -48,6 +48,8 @@ class ItemSpec:
     declared: dict[str, Any] = field(default_factory=dict)
     #: Why this case's targets conflict with an earlier case's (set after collection).
     conflict: str | None = None
+    #: The item's node id.
+    nodeid: str = ""
 
 
 @dataclass(slots=True)
@@ -153,9 +155,23 @@ def conftest_marks(config: pytest.Config, path: Path) -> list[pytest.Mark]:
     return cache[key]
 
 
-def prodgate_marks(node: Any) -> list[pytest.Mark]:
-    """Every ``prodgate`` mark that applies to ``node`` (an item or a definition), closest first."""
-    return [*node.iter_markers("prodgate"), *conftest_marks(node.config, node.path)]
+def prodgate_marks(
+    node: Any, parents: dict[int, list[pytest.Mark]] | None = None
+) -> list[pytest.Mark]:
+    """Every ``prodgate`` mark that applies to ``node`` (an item or a definition), closest first.
+
+    ``parents`` caches the marks of each parent node (by ``id``) across the items of
+    one pass over the collection: ``iter_markers`` is the node's own marks, then its
+    parent's, so the items of a module walk the nodes above them once.
+    """
+    parent = node.parent
+    if parents is None or parent is None:
+        return [*node.iter_markers("prodgate"), *conftest_marks(node.config, node.path)]
+    above = parents.get(id(parent))
+    if above is None:
+        above = parents[id(parent)] = list(parent.iter_markers("prodgate"))
+    own = [m for m in node.own_markers if getattr(m, "name", None) == "prodgate"]
+    return [*own, *above, *conftest_marks(node.config, node.path)]
 
 
 def has_prodgate_marker(item: pytest.Item, seen: dict[int, bool]) -> bool:
