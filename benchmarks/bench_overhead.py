@@ -15,7 +15,9 @@ subprocesses such as ``git rev-parse`` are not followed):
     python benchmarks/bench_overhead.py [--plain 500,2000] [--evals 250,1000]
 
 Bytecode caches are written by a native run first. Slow: each side runs under
-callgrind (about 50x slower than native).
+callgrind (about 50x slower than native). Both sides run with one BLAS thread:
+OpenBLAS's idle pool spins, and callgrind counts the spins, which vary with wall
+time (an identical run differed by 75 M instructions).
 """
 
 from __future__ import annotations
@@ -85,7 +87,9 @@ BASE = ["-q", "-p", "no:cacheprovider", *UNRELATED]
 def instructions(project: Path, args: list[str]) -> int:
     """Instructions callgrind counts for one ``pytest`` run in ``project``."""
     cmd = [sys.executable, "-m", "pytest", *BASE, *args]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    # One BLAS thread: numpy's OpenBLAS pool busy-waits after the import, and callgrind
+    # counts those spins (tens of millions of instructions, varying run to run).
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     # A native run first: bytecode caches written (pytest's rewritten ones of the test
     # modules and of the plugin's, an entry-point plugin), so both sides read them, as
     # in a user's second run. PYTHONDONTWRITEBYTECODE (set on this project's machines)

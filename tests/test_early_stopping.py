@@ -315,3 +315,21 @@ def test_a_resolved_suite_starts_no_more_calls_ahead(
     assert all(c.startswith("a") for c in wasted)
     assert len(wasted) <= concurrency * workers, sorted(wasted)
     assert suites["b"]["counts"] == {"passed": 30}
+
+
+HOOKS_CONFTEST = """
+def pytest_sessionfinish(session):
+    pm = session.config.pluginmanager
+    print("early per-item hooks:", pm.has_plugin("prodgate-early-running"))
+"""
+
+
+@pytest.mark.parametrize(("args", "registered"), [([], False), (["--prodgate-early-stop"], True)])
+def test_early_stoppings_per_item_hooks_only_while_a_suite_may_stop(
+    run: RunFn, project: pytest.Pytester, args: list[str], registered: bool
+) -> None:
+    project.makepyfile(test_suite=CLEAR_SUITE)
+    project.makeconftest(HOOKS_CONFTEST)
+    result = run("--prodgate", "--prodgate-model=mymodel:echo", "-s", *args)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines([f"*early per-item hooks: {registered}*"])

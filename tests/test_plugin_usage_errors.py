@@ -287,3 +287,42 @@ def test_model_module_next_to_the_ini_file_is_found_from_another_directory(
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout
+
+
+def test_every_item_of_a_conflicting_parametrized_test_fails_setup(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    # Conflicts are compared once per suite and marker set: each item still gets its own.
+    project.makepyfile(
+        test_a="""
+        import pytest
+
+        @pytest.mark.prodgate("shared", accuracy_floor=0.9)
+        @pytest.mark.parametrize("i", range(2))
+        def test_a(prodgate_model, i):
+            prodgate_model(i)
+
+        @pytest.mark.prodgate("shared", accuracy_floor=0.8)
+        @pytest.mark.parametrize("i", range(3))
+        def test_b(prodgate_model, i):
+            prodgate_model(i)
+
+        @pytest.mark.prodgate("other", accuracy_floor=0.8)
+        @pytest.mark.parametrize("i", range(2))
+        def test_c(prodgate_model, i):
+            prodgate_model(i)
+        """,
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    assert result.ret == 1
+    result.assert_outcomes(passed=4, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            f"*test_a.py::test_b[[]{i}[]]: prodgate marker: suite 'shared' declares "
+            "accuracy_floor=0.8 here but accuracy_floor=0.9 at test_a.py::test_a[[]0[]] "
+            "(test_a.py:3)*"
+            for i in range(3)
+        ],
+        consecutive=False,
+    )
+    _no_crash(result)

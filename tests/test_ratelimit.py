@@ -317,3 +317,21 @@ def test_calls_in_flight_are_counted(recorder: CaseRecorder) -> None:
     assert seen == [1]
     assert recorder.calls[0].in_flight == 1
     assert recording.calls_in_flight() == 0
+
+
+def test_limiter_acquire_waits_for_a_release_when_full() -> None:
+    import threading
+
+    lim = Limiter(ceiling=1)
+    first = lim.acquire()
+    got: list[int] = []
+    waiter = threading.Thread(target=lambda: got.append(lim.acquire()))
+    waiter.start()
+    while lim._waiting == 0:  # the waiter is blocked on the full limit
+        waiter.join(0.001)
+    assert got == []
+    lim.release(first, limited=False)
+    waiter.join(5)
+    assert got == [lim.generation]
+    assert lim.active == 1
+    assert lim._waiting == 0

@@ -32,6 +32,9 @@ __all__ = ["Attempts", "Misuse", "Tally", "check_options"]
 # How long ``model(...)`` waits past the deadline for a private loop to finish
 # cancelling a coroutine (a blocked one is abandoned after that).
 CANCEL_GRACE_S = 0.1
+#: Exact types whose instances are never awaitable (a subclass could define ``__await__``):
+#: the common outputs skip ``inspect.isawaitable``'s ABC check.
+NEVER_AWAITABLE = frozenset({str, bytes, int, float, bool, type(None), dict, list, tuple})
 
 
 class Misuse(TypeError):
@@ -143,7 +146,7 @@ class Attempts:
 
     def _attempt_sync(self, args: tuple[Any, ...], kwargs: dict[str, Any], t0: float) -> Any:
         if self._timeout_s is None:
-            return self._complete(args, kwargs, t0, None, [])
+            return self._complete(args, kwargs, t0, None, None)
         awaiting: list[bool] = []
         return run_in_daemon_thread(
             self._complete,
@@ -160,16 +163,16 @@ class Attempts:
         kwargs: dict[str, Any],
         t0: float,
         in_loop: bool | None,
-        awaiting: list[bool],
+        awaiting: list[bool] | None,
     ) -> Any:
         """One attempt from sync code: the call, then any awaitable it returned, to the end.
 
         ``in_loop``: whether the caller's thread runs an event loop (``None``: this
-        thread is the caller's, look when needed). ``awaiting`` is appended to once
-        the awaitable runs on its private loop.
+        thread is the caller's, look when needed). ``awaiting`` (if given) is appended
+        to once the awaitable runs on its private loop.
         """
         output = self._fn(*args, **kwargs)
-        if not inspect.isawaitable(output):
+        if type(output) in NEVER_AWAITABLE or not inspect.isawaitable(output):
             return output
         if loop_running() if in_loop is None else in_loop:
             close_awaitable(output)
@@ -178,7 +181,8 @@ class Attempts:
                 "running in this thread; use `await model.acall(...)`, or wrap an "
                 "`async def` function so the model is recognised as async"
             )
-        awaiting.append(True)
+        if awaiting is not None:
+            awaiting.append(True)
         return run_coroutine(await_limited(output, self._remaining(t0)))
 
     async def _attempt_async(self, args: tuple[Any, ...], kwargs: dict[str, Any], t0: float) -> Any:

@@ -239,8 +239,9 @@ class Model(Attempts):
         key, cached = replay.replay(self, args, kwargs)  # --prodgate-cache
         if cached is not replay.MISS:
             return cached
-        with recording.call_in_flight() as in_flight:
-            tally = Tally(in_flight)
+        # recording.call_in_flight() by hand: this is every sync call's path.
+        tally = Tally(recording.enter_call())
+        try:
             while True:
                 self._begin(tally)
                 waited = time.perf_counter()
@@ -248,7 +249,10 @@ class Model(Attempts):
                 t0 = time.perf_counter()
                 tally.throttled_s += t0 - waited
                 try:
-                    output = self._attempt_sync(args, kwargs, t0)
+                    if self._timeout_s is None:  # _attempt_sync's first case, one call less
+                        output = self._complete(args, kwargs, t0, None, None)
+                    else:
+                        output = self._attempt_sync(args, kwargs, t0)
                 except Misuse as exc:
                     self.limiter.release(generation, limited=False)
                     raise TypeError(str(exc)) from None
@@ -260,6 +264,8 @@ class Model(Attempts):
                 else:
                     self.limiter.release(generation, limited=False)
                     return self._succeed(tally, output, key)
+        finally:
+            recording.exit_call()
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """Call the model from async code and return its output; see the class docs."""
@@ -359,15 +365,22 @@ class Model(Attempts):
         except Exception as exc:  # pragma: no cover - find_usage and cost_of never raise
             input_tokens = output_tokens = cost_usd = None
             cost_error = f"cost could not be computed: {type(exc).__name__}: {describe(exc)}"
-        record = self._record(
-            tally,
+        record = CallRecord(
+            latency_s=tally.latency(),
             ok=True,
+            retries=tally.retried,
             cost_usd=cost_usd,
             cost_error=cost_error,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
+            model=self._name,
+            model_version=self._version,
+            rate_limited=tally.rate_limited,
+            throttled_s=tally.throttled_s,
+            in_flight=tally.in_flight,
         )
-        replay.store(self, key, output, record)  # --prodgate-cache journals it
+        if key is not None:  # --prodgate-cache journals it
+            replay.store(self, key, output, record)
         recording.record_call(record)
         return output
 

@@ -16,6 +16,8 @@ from pytest_prodgate.measure.calling import describe, safe_repr
 __all__ = ["NO_USAGE", "Pricing", "cost_of", "find_usage"]
 
 NO_USAGE = "no token usage in the response"
+#: Exact types with neither a ``usage`` attribute nor a ``"usage"`` key.
+_NO_USAGE = frozenset({type(None), str, bytes, int, float, bool, list, tuple})
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def find_usage(output: Any) -> tuple[int | None, int | None]:
     ``input_tokens``/``output_tokens`` (Anthropic style), by attribute or by
     key. A count that is not an int >= 0 counts as absent. Never raises.
     """
-    if output is None:
+    if type(output) in _NO_USAGE:  # None and the builtins that have no usage
         return None, None
     usage = _safe_get(output, "usage")
     if usage is None:
@@ -109,7 +111,10 @@ def cost_of(
             value = cost(output)
         except Exception as exc:
             return None, f"cost callable raised {type(exc).__name__}: {describe(exc)}"
-        if isinstance(value, Real) and not isinstance(value, bool):
+        if type(value) is float:  # the usual answer, without the ABC check below
+            if math.isfinite(value) and value >= 0:
+                return value, None
+        elif isinstance(value, Real) and not isinstance(value, bool):
             try:
                 usd = float(value)
             except Exception:

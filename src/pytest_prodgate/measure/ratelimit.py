@@ -141,7 +141,10 @@ class Limiter:
     """
 
     def __init__(self, ceiling: int | None = None) -> None:
-        self._cond = threading.Condition()
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
+        #: Threads waiting in :meth:`acquire` (a release notifies only when there are any).
+        self._waiting = 0
         self.ceiling = ceiling
         self.limit: float = math.inf if ceiling is None else float(ceiling)
         self.active = 0
@@ -163,7 +166,7 @@ class Limiter:
 
     def try_acquire(self) -> int | None:
         """Take a slot if one is free: the generation the attempt starts in, else ``None``."""
-        with self._cond:
+        with self._mutex:
             if not self._free():
                 return None
             self.active += 1
@@ -171,9 +174,16 @@ class Limiter:
 
     def acquire(self) -> int:
         """Wait for a slot (blocking this thread); the generation the attempt starts in."""
-        with self._cond:
-            while not self._free():
-                self._cond.wait(0.05)
+        with self._mutex:  # the condition's lock: no Python-level __enter__
+            if self.limit == math.inf or self._free():
+                self.active += 1
+                return self.generation
+            self._waiting += 1
+            try:
+                while not self._free():
+                    self._cond.wait(0.05)
+            finally:
+                self._waiting -= 1
             self.active += 1
             return self.generation
 
@@ -187,7 +197,7 @@ class Limiter:
 
     def release(self, generation: int, *, limited: bool) -> None:
         """End an attempt: a rate-limited one cuts the limit (once per generation)."""
-        with self._cond:
+        with self._mutex:
             in_flight = self.active
             self.active -= 1
             if limited:
@@ -203,4 +213,5 @@ class Limiter:
                     self._run = 0
                     top = math.inf if self.ceiling is None else float(self.ceiling)
                     self.limit = min(top, self.limit + 1.0)
-            self._cond.notify_all()
+            if self._waiting:
+                self._cond.notify_all()

@@ -32,13 +32,15 @@ __all__ = [
     "calls_in_flight",
     "current_case",
     "deactivate",
+    "enter_call",
+    "exit_call",
     "record_call",
     "recording_to",
     "spend",
 ]
 
 
-@dataclass
+@dataclass(slots=True)
 class CallRecord:
     """One model call as measured: only builtins, so it crosses process boundaries."""
 
@@ -102,7 +104,7 @@ class CallRecord:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseRecorder:
     """Everything measured for one eval case while its test body runs."""
 
@@ -280,18 +282,29 @@ _in_flight_lock = threading.Lock()
 _in_flight = 0
 
 
-@contextlib.contextmanager
-def call_in_flight() -> Iterator[int]:
-    """Count one model call in flight for its duration; yields the count at its start."""
+def enter_call() -> int:
+    """Count one model call in flight (until :func:`exit_call`); the count at its start."""
     global _in_flight
     with _in_flight_lock:
         _in_flight += 1
-        now = _in_flight
+        return _in_flight
+
+
+def exit_call() -> None:
+    """The call :func:`enter_call` counted is over."""
+    global _in_flight
+    with _in_flight_lock:
+        _in_flight -= 1
+
+
+@contextlib.contextmanager
+def call_in_flight() -> Iterator[int]:
+    """Count one model call in flight for its duration; yields the count at its start."""
+    now = enter_call()
     try:
         yield now
     finally:
-        with _in_flight_lock:
-            _in_flight -= 1
+        exit_call()
 
 
 def calls_in_flight() -> int:
@@ -349,7 +362,7 @@ def record_call(call: CallRecord, exc: BaseException | None = None) -> None:
         with _spend._lock:
             _spend.warmup_calls += 1
         return
-    rec.add_call(call)
-    if exc is not None:
-        with rec.lock:
+    with rec.lock:  # CaseRecorder.add_call, and the exception with it
+        rec.calls.append(call)
+        if exc is not None:
             rec.model_exceptions.append(exc)

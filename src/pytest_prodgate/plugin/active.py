@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_prodgate.plugin.ahead import pytest_runtest_teardown, pytest_runtestloop
+from pytest_prodgate.plugin.ahead import pytest_runtestloop
 from pytest_prodgate.plugin.items import find_conflicts, pytest_generate_tests
 from pytest_prodgate.plugin.outcomes import (
     pytest_report_teststatus,
@@ -31,7 +31,6 @@ __all__ = [
     "pytest_runtest_call",
     "pytest_runtest_makereport",
     "pytest_runtest_setup",
-    "pytest_runtest_teardown",
     "pytest_runtestloop",
     "pytest_sessionfinish",
     "pytest_terminal_summary",

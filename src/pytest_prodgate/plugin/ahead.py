@@ -69,13 +69,19 @@ class Runahead:
     #: The plan changes in the main thread and, under worksteal, in xdist's callback
     #: thread; taken after the worker queue's lock and before a caller's.
     lock: threading.RLock = field(default_factory=threading.RLock)
+    #: Under ``--dist worksteal``: the guard over this worker's steals.
+    guard: StealGuard | None = None
 
     def plan(self, items: list[pytest.Item]) -> list[str]:
         """Add the cases of ``items`` that will call ahead; their node ids, newly planned."""
         new = []
         with self.lock:
             for item in items:
-                if item.nodeid in self.planned or not _will_call(item):
+                if (
+                    FIXTURE not in getattr(item, "fixturenames", ())  # _will_call's first test
+                    or item.nodeid in self.planned
+                    or not _will_call(item)
+                ):
                     continue
                 spec = item_spec(item)
                 if spec.suite in self.resolved:
@@ -268,9 +274,6 @@ class StealGuard:
         self.interactor.sendevent("unscheduled", indices=given)
 
 
-STEAL_KEY = pytest.StashKey[StealGuard]()
-
-
 def _guard_steals(session: pytest.Session, runahead: Runahead) -> StealGuard | None:
     plugin = _interactor(session)
     if plugin is None or not callable(getattr(plugin, "steal", None)):
@@ -291,9 +294,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     config.stash[RUNAHEAD_KEY] = runahead
     guard = None
     if is_worker(config):
-        guard = _guard_steals(session, runahead)
-        if guard is not None:
-            config.stash[STEAL_KEY] = guard
+        guard = runahead.guard = _guard_steals(session, runahead)
     else:
         runahead.plan(session.items)
     try:
@@ -306,17 +307,24 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
             config.workeroutput["prodgate_wasted_calls"] = runahead.wasted  # type: ignore[attr-defined]
 
 
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    """``-x`` / ``--maxfail`` reached (or the spend cap): start no new call.
+def after_teardown(item: pytest.Item) -> None:
+    """After an item's teardown (every item's; called from its teardown report):
 
+    ``-x`` / ``--maxfail`` reached (or the spend cap): start no new call.
     Under ``--dist worksteal``, answer a steal request that waited for this case.
+    (Not a hook of its own: no per-item hook call for it.)
     """
+    session = item.session
+    stopping = session.shouldstop or session.shouldfail
+    if not stopping and not is_worker(item.config):  # only a worker guards steals
+        return
     runahead = item.config.stash.get(RUNAHEAD_KEY, None)
-    if runahead is not None and (item.session.shouldstop or item.session.shouldfail):
+    if runahead is None:
+        return
+    if stopping:
         runahead.stop()
-    guard = item.config.stash.get(STEAL_KEY, None)
-    if guard is not None:
-        guard.answer_deferred()
+    if runahead.guard is not None:
+        runahead.guard.answer_deferred()
 
 
 def output_for(request: pytest.FixtureRequest, prodgate_model: Any) -> Any:
@@ -374,8 +382,8 @@ def wasted_calls(config: pytest.Config) -> int:
 __all__ = [
     "RUNAHEAD_KEY",
     "Runahead",
+    "after_teardown",
     "output_for",
-    "pytest_runtest_teardown",
     "pytest_runtestloop",
     "wasted_calls",
 ]

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_prodgate.plugin.items import item_spec
-from pytest_prodgate.plugin.state import is_eval_case, is_worker, xdist_workers
+from pytest_prodgate.plugin.state import SPEC_KEY, is_eval_case, is_worker, xdist_workers
 
 if TYPE_CHECKING:
     from pytest_prodgate.gating.aggregate import SuiteData
@@ -82,6 +82,8 @@ class EarlyStop:
     offset: int = 0
     owns_store: bool = False
     _baseline: RunReport | None = None
+    #: The per-item hooks, while registered.
+    running: Running | None = None
 
     def __post_init__(self) -> None:
         self.store = getattr(self.config, "workerinput", {}).get(_STORE_KEY)
@@ -101,9 +103,11 @@ class EarlyStop:
         by_suite: dict[str, list[int]] = {}
         wanted: dict[str, bool | None] = {}
         for i, item in enumerate(items):
-            if not is_eval_case(item):
-                continue
-            spec = item_spec(item)
+            spec = item.stash.get(SPEC_KEY, None)  # made after collection for each eval case
+            if spec is None:
+                if not is_eval_case(item):
+                    continue
+                spec = item_spec(item)
             by_suite.setdefault(spec.suite, []).append(i)
             flag = spec.targets.early_stop if spec.targets is not None else None
             if flag is not None and wanted.get(spec.suite) is None:
@@ -136,17 +140,37 @@ class EarlyStop:
             looks = plan_looks(len(order), self.settings.early_stop_looks)
             names = {f"{f}|{c}": cid for (f, c), cid in zip(keys, ids, strict=True)}
             self.plans[suite] = Plan(suite, order, looks, trials, names)
+        if not self.plans:
+            self._drop_running()
 
     # ------------------------------------------------------------------ running
 
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+    def register(self, pluginmanager: pytest.PytestPluginManager) -> None:
+        """Register this object and, where items run, its per-item hooks (:class:`Running`).
+
+        Both at once, so the per-item hooks keep their place among other plugins';
+        :meth:`pytest_collection_modifyitems` takes them out again when no suite
+        stops early, and the controller of an xdist run (which runs no item) never
+        has them: a run without early stopping pays for no per-item hook of it.
+        """
+        pluginmanager.register(self, "prodgate-early")
+        if self._runs_items():
+            self.running = Running(self)
+            pluginmanager.register(self.running, RUNNING_NAME)
+
+    def _drop_running(self) -> None:
+        if self.running is not None:
+            self.config.pluginmanager.unregister(self.running, RUNNING_NAME)
+            self.running = None
+
+    def setup(self, item: pytest.Item) -> None:
         if not self.plans or not is_eval_case(item):
             return
         reason = self.skip_reason(item_spec(item).suite)
         if reason is not None:
             pytest.skip(reason)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, "prodgate_case", None)
         if payload is None or payload["suite"] not in self.plans or not self._runs_items():
             return
@@ -289,6 +313,22 @@ class EarlyStop:
         if self.owns_store and self.store is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.store)
+
+
+RUNNING_NAME = "prodgate-early-running"
+
+
+class Running:
+    """:class:`EarlyStop`'s per-item hooks, registered only while a suite may stop early."""
+
+    def __init__(self, stopper: EarlyStop) -> None:
+        self.stopper = stopper
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.stopper.setup(item)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.stopper.logreport(report)
 
 
 def resolved_at(

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_prodgate.plugin.state import (
+    EVAL_KEY,
     SPEC_KEY,
     ItemSpec,
+    active,
     enabled,
-    is_eval_case,
     prodgate_marks,
     settings_of,
 )
@@ -94,35 +95,74 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
-def item_spec(item: pytest.Item) -> ItemSpec:
-    """Parse an eval case's markers once; errors are kept for setup to report."""
+def item_spec(item: pytest.Item, marks: list[pytest.Mark] | None = None) -> ItemSpec:
+    """Parse an eval case's markers once; errors are kept for setup to report.
+
+    ``marks``: the item's :func:`prodgate_marks`, when the caller has them already.
+    """
     spec = item.stash.get(SPEC_KEY, None)
     if spec is not None:
         return spec
     case = case_of(item)
     case_id, trial = _case_identity(item, case)
-    markers = [(m.args, m.kwargs) for m in prodgate_marks(item)]
+    if marks is None:
+        marks = prodgate_marks(item)
+    nodeid = item.nodeid
     path, lineno, _ = item.location
-    location = f"{item.nodeid} ({path}:{(lineno or 0) + 1})"
-    parsed = _parse_cached(item.config, markers)
+    location = f"{nodeid} ({path}:{(lineno or 0) + 1})"
+    parsed, gates = _parse_cached(item.config, marks)
+    function = nodeid.split("[", 1)[0]
     if isinstance(parsed, BaseException):
-        spec = ItemSpec(_default_suite(item), case_id, trial, None, str(parsed), location, case)
+        spec = ItemSpec(
+            _default_suite(item), case_id, trial, None, str(parsed), location, case, function
+        )
     else:
         name, targets = parsed
-        spec = ItemSpec(name or _default_suite(item), case_id, trial, targets, None, location, case)
+        spec = ItemSpec(
+            name or _default_suite(item),
+            case_id,
+            trial,
+            targets,
+            None,
+            location,
+            case,
+            function,
+            gates,
+        )
+    spec.nodeid = nodeid
     item.stash[SPEC_KEY] = spec
     return spec
 
 
 PARSED_KEY = pytest.StashKey[dict[str, "tuple[str | None, Targets] | TargetError"]]()
+#: The same parses by the marks' identities: ``(the marks, kept alive; the parse; what
+#: its targets declare)``.
+PARSED_BY_ID_KEY = pytest.StashKey[
+    dict[
+        tuple[int, ...],
+        "tuple[list[pytest.Mark], tuple[str | None, Targets] | TargetError, dict[str, Any]]",
+    ]
+]()
 
 
 def _parse_cached(
-    config: pytest.Config, markers: list[tuple[Any, Any]]
-) -> tuple[str | None, Targets] | TargetError:
-    """Parse markers once per distinct set: a parametrized test's items share them."""
+    config: pytest.Config, marks: list[pytest.Mark]
+) -> tuple[tuple[str | None, Targets] | TargetError, dict[str, Any]]:
+    """Parse markers once per distinct set: a parametrized test's items share them.
+
+    ``(the parse or its error, what the targets declare)``. Looked up first by the
+    marks' identities (a parametrized test's items hold the same mark objects; the
+    cache keeps them alive, so an id is never reused), then by their ``repr`` (equal
+    marks of other tests).
+    """
+    by_id = config.stash.setdefault(PARSED_BY_ID_KEY, {})
+    ids = tuple(map(id, marks))
+    hit = by_id.get(ids)
+    if hit is not None:
+        return hit[1], hit[2]
     from pytest_prodgate.schema.targets import TargetError, parse_marker_args
 
+    markers = [(m.args, m.kwargs) for m in marks]
     cache = config.stash.setdefault(PARSED_KEY, {})
     key = repr(markers)
     if key not in cache:
@@ -130,7 +170,10 @@ def _parse_cached(
             cache[key] = parse_marker_args(markers)
         except TargetError as exc:
             cache[key] = exc
-    return cache[key]
+    parsed = cache[key]
+    gates = {} if isinstance(parsed, BaseException) else declared(config, parsed[1])
+    by_id[ids] = (marks, parsed, gates)
+    return parsed, gates
 
 
 DECLARED_KEY = pytest.StashKey[dict[int, dict[str, Any]]]()
@@ -145,25 +188,73 @@ def declared(config: pytest.Config, targets: Targets) -> dict[str, Any]:
     return got
 
 
+def active_spec(item: pytest.Item) -> ItemSpec | None:
+    """The item's spec if it is an eval case of a ``--prodgate`` run, else ``None``.
+
+    :func:`~pytest_prodgate.plugin.state.active` and :func:`item_spec` in one: a
+    spec is only ever made for an eval case, so a stored one answers both.
+    """
+    spec = item.stash.get(SPEC_KEY, None)
+    if spec is not None:
+        return spec if enabled(item.config) else None
+    return item_spec(item) if active(item) else None
+
+
+def _eval_marks(
+    item: pytest.Item, parents: dict[int, list[pytest.Mark]]
+) -> list[pytest.Mark] | None:
+    """The item's ``prodgate`` marks if it is an eval case (else ``None``), noting which it is.
+
+    :func:`~pytest_prodgate.plugin.state.is_eval_case` with the marks it looks for
+    kept, so that :func:`item_spec` does not walk the item's nodes a second time.
+    """
+    flag = item.stash.get(EVAL_KEY, None)
+    if flag is False:
+        return None
+    if flag is None:
+        marks = prodgate_marks(item, parents) if isinstance(item, pytest.Function) else []
+        item.stash[EVAL_KEY] = bool(marks)
+        return marks or None
+    return prodgate_marks(item, parents) if SPEC_KEY not in item.stash else []
+
+
 def find_conflicts(items: list[pytest.Item]) -> dict[str, str]:
-    """Cases of one suite that declare another target for a gate than an earlier case."""
+    """Cases of one suite that declare another target for a gate than an earlier case.
+
+    Also parses every eval case's markers (:func:`item_spec`) and notes each
+    conflict on its spec. Items of one suite with one parsed marker set (a
+    parametrized test's) declare the same values, so they get the same answer:
+    the gates are compared once per suite and marker set.
+    """
     first: dict[tuple[str, str], tuple[Any, str]] = {}
     conflicts: dict[str, str] = {}
+    answers: dict[tuple[str, int], str | None] = {}
+    parents: dict[int, list[pytest.Mark]] = {}
     for item in items:
-        if not is_eval_case(item):
+        marks = _eval_marks(item, parents)
+        if marks is None:
             continue
-        spec = item_spec(item)
+        spec = item_spec(item, marks or None)
         if spec.targets is None:
             continue
-        for gate, value in declared(item.config, spec.targets).items():
-            key = (spec.suite, gate)
-            seen = first.setdefault(key, (value, spec.location))
-            if seen[0] != value and item.nodeid not in conflicts:
-                conflicts[item.nodeid] = (
-                    f"suite {spec.suite!r} declares {gate}={value!r} here but "
-                    f"{gate}={seen[0]!r} at {seen[1]}; one suite has one target per gate "
-                    "(give one of them another suite name)."
-                )
+        nodeid = item.nodeid
+        key = (spec.suite, id(spec.targets))
+        if key in answers:
+            found = answers[key]
+        else:
+            found = None
+            for gate, value in spec.declared.items():
+                seen = first.setdefault((spec.suite, gate), (value, spec.location))
+                if seen[0] != value and found is None:
+                    found = (
+                        f"suite {spec.suite!r} declares {gate}={value!r} here but "
+                        f"{gate}={seen[0]!r} at {seen[1]}; one suite has one target per gate "
+                        "(give one of them another suite name)."
+                    )
+            answers[key] = found
+        if found is not None and nodeid not in conflicts:
+            conflicts[nodeid] = found
+            spec.conflict = found
     return conflicts
 
 

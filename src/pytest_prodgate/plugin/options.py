@@ -140,7 +140,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_prodgate.plugin.early import EARLY_KEY, EarlyStop
 
         config.stash[EARLY_KEY] = EarlyStop(config, settings)
-        config.pluginmanager.register(config.stash[EARLY_KEY], "prodgate-early")
+        config.stash[EARLY_KEY].register(config.pluginmanager)
     if not is_worker(config) and settings.enabled:
         from pytest_prodgate.plugin.controller import Controller
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from pytest_prodgate.measure import recording
-from pytest_prodgate.plugin.items import declared, item_spec
+from pytest_prodgate.plugin.ahead import after_teardown
+from pytest_prodgate.plugin.items import active_spec
 from pytest_prodgate.plugin.state import (
     CONFLICTS_KEY,
     TRIAL_KEY,
     ItemSpec,
     TrialState,
-    active,
     enabled,
     is_worker,
 )
@@ -23,20 +23,26 @@ from pytest_prodgate.plugin.state import (
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if not active(item):
+    spec = active_spec(item)
+    if spec is None:
         return
-    spec = item_spec(item)
-    previous = item.stash.get(TRIAL_KEY, None)
-    item.stash[TRIAL_KEY] = TrialState(recording.CaseRecorder())
+    stash = item.stash
+    previous = stash.get(TRIAL_KEY, None)
+    state = TrialState(recording.CaseRecorder(), spec)
+    stash[TRIAL_KEY] = state
     if previous is not None:
-        _carry_discarded(previous, item.stash[TRIAL_KEY])
+        _carry_discarded(previous, state)
     if spec.error is not None:
         pytest.fail(f"{item.nodeid}: prodgate marker: {spec.error}", pytrace=False)
-    conflict = item.config.stash.get(CONFLICTS_KEY, {}).get(item.nodeid)
+    conflict = spec.conflict
+    if conflict is None:
+        conflicts = item.config.stash.get(CONFLICTS_KEY, None)
+        if conflicts:
+            conflict = conflicts.get(item.nodeid)
     if conflict is not None:
         pytest.fail(f"{item.nodeid}: prodgate marker: {conflict}", pytrace=False)
     if spec.case is not None:
-        item.stash[TRIAL_KEY].recorder.add_tags(*spec.case.tags)
+        state.recorder.add_tags(*spec.case.tags)
 
 
 def _carry_discarded(previous: TrialState, state: TrialState) -> None:
@@ -89,11 +95,11 @@ def _classify_call(
     excinfo = call.excinfo
     rec = state.recorder
     if excinfo is None:
-        if rep.passed:
+        if rep.outcome == "passed":  # the report's properties, without their calls
             state.outcome = "passed"
             state.score = rec.score if rec.score is not None else 1.0
         return
-    if excinfo.errisinstance(pytest.skip.Exception) or rep.skipped:
+    if excinfo.errisinstance(pytest.skip.Exception) or rep.outcome == "skipped":
         state.outcome, state.reason = "skipped", _short(excinfo)
         return
     if excinfo.errisinstance(recording.SpendCapReached):
@@ -123,27 +129,33 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep = yield
+    when = call.when
+    if when == "teardown":
+        after_teardown(item)
+    # Set at setup, and only for an eval case of a --prodgate run (see pytest_runtest_setup).
     state = item.stash.get(TRIAL_KEY, None)
-    if state is None or not active(item):
+    if state is None:
         return rep
-    spec = item_spec(item)
-    if call.when == "setup":
+    spec = state.spec
+    assert spec is not None
+    if when == "setup":
         rep.prodgate_announce = {  # type: ignore[attr-defined]
             "suite": spec.suite,
             "case_id": spec.case_id,
-            "function": item.nodeid.split("[", 1)[0],
+            "function": spec.function,
         }
-        if rep.failed:
+        outcome = rep.outcome
+        if outcome == "failed":
             state.outcome = "error"
             state.reason = f"setup: {_short(call.excinfo)}" if call.excinfo else "setup failed"
-        elif rep.skipped:
+        elif outcome == "skipped":
             state.outcome = "skipped"
             state.reason = _short(call.excinfo) if call.excinfo else "skipped"
-    elif call.when == "call":
+    elif when == "call":
         _classify_call(item, rep, call, state)
         _collect_benchmark(item, state.recorder)
     else:
-        if rep.failed and state.outcome in ("passed", "missed", "model_error"):
+        if rep.outcome == "failed" and state.outcome in ("passed", "missed", "model_error"):
             state.outcome = "error"
             state.reason = f"teardown: {_short(call.excinfo)}" if call.excinfo else "teardown"
             state.score = None
@@ -183,13 +195,13 @@ def _case_payload(item: pytest.Item, spec: ItemSpec, state: TrialState) -> dict[
     return {
         "suite": spec.suite,
         "case_id": spec.case_id,
-        "function": item.nodeid.split("[", 1)[0],
+        "function": spec.function,
         "source": getattr(spec.case, "source", None) or None,
-        "targets": dict(declared(item.config, spec.targets)) if spec.targets is not None else {},
+        "targets": dict(spec.declared),
         "tags": list(rec.tags),
         "notes": dict(rec.notes),
         "trial": rec.trial_report(
-            nodeid=item.nodeid,
+            nodeid=spec.nodeid,
             trial=spec.trial,
             outcome=state.outcome,
             score=state.score,

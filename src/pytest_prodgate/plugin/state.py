@@ -30,7 +30,7 @@ MODEL_FN_KEY = pytest.StashKey[Any]()
 CONFLICTS_KEY = pytest.StashKey[dict[str, str]]()
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemSpec:
     """What the markers of one eval-case item declare, parsed once."""
 
@@ -42,13 +42,23 @@ class ItemSpec:
     location: str = ""
     #: The :class:`pytest_prodgate.Case` the item is parametrized with, if any.
     case: Any = None
+    #: The item's node id up to its parameters (``path::test``).
+    function: str = ""
+    #: What the targets declare (``Targets.declared()``, shared by the items of one marker set).
+    declared: dict[str, Any] = field(default_factory=dict)
+    #: Why this case's targets conflict with an earlier case's (set after collection).
+    conflict: str | None = None
+    #: The item's node id.
+    nodeid: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class TrialState:
     """What one item measured, filled in phase by phase."""
 
     recorder: recording.CaseRecorder
+    #: The item's spec (kept here: every phase reads it with the state, one lookup).
+    spec: ItemSpec | None = None
     outcome: str = "passed"
     score: float | None = None
     reason: str | None = None
@@ -104,6 +114,9 @@ def is_eval_case(item: pytest.Item) -> bool:
 
 
 CONFTEST_MARKS_KEY = pytest.StashKey[dict[str, list[pytest.Mark]]]()
+#: The same by the ``Path`` object asked about (the items of one module share theirs):
+#: ``id(path) -> (path, kept alive so the id is never reused; its marks)``.
+CONFTEST_BY_PATH_KEY = pytest.StashKey[dict[int, tuple[Path, list[pytest.Mark]]]]()
 
 
 def conftest_marks(config: pytest.Config, path: Path) -> list[pytest.Mark]:
@@ -113,9 +126,14 @@ def conftest_marks(config: pytest.Config, path: Path) -> list[pytest.Mark]:
     carry the marker for every test below it, so the plugin reads it here. It is
     the farthest marker: a module's or test's own keyword wins over it.
     """
+    by_path = config.stash.setdefault(CONFTEST_BY_PATH_KEY, {})
+    hit = by_path.get(id(path))
+    if hit is not None:
+        return hit[1]
     cache = config.stash.setdefault(CONFTEST_MARKS_KEY, {})
     key = str(path.parent)
     if key in cache:
+        by_path[id(path)] = (path, cache[key])
         return cache[key]
     found: list[tuple[int, list[pytest.Mark]]] = []
     for _, plugin in config.pluginmanager.list_name_plugin():
@@ -133,12 +151,27 @@ def conftest_marks(config: pytest.Config, path: Path) -> list[pytest.Mark]:
             found.append((len(here.parts), marks))
     found.sort(key=lambda pair: -pair[0])
     cache[key] = [m for _, marks in found for m in marks]
+    by_path[id(path)] = (path, cache[key])
     return cache[key]
 
 
-def prodgate_marks(node: Any) -> list[pytest.Mark]:
-    """Every ``prodgate`` mark that applies to ``node`` (an item or a definition), closest first."""
-    return [*node.iter_markers("prodgate"), *conftest_marks(node.config, node.path)]
+def prodgate_marks(
+    node: Any, parents: dict[int, list[pytest.Mark]] | None = None
+) -> list[pytest.Mark]:
+    """Every ``prodgate`` mark that applies to ``node`` (an item or a definition), closest first.
+
+    ``parents`` caches the marks of each parent node (by ``id``) across the items of
+    one pass over the collection: ``iter_markers`` is the node's own marks, then its
+    parent's, so the items of a module walk the nodes above them once.
+    """
+    parent = node.parent
+    if parents is None or parent is None:
+        return [*node.iter_markers("prodgate"), *conftest_marks(node.config, node.path)]
+    above = parents.get(id(parent))
+    if above is None:
+        above = parents[id(parent)] = list(parent.iter_markers("prodgate"))
+    own = [m for m in node.own_markers if getattr(m, "name", None) == "prodgate"]
+    return [*own, *above, *conftest_marks(node.config, node.path)]
 
 
 def has_prodgate_marker(item: pytest.Item, seen: dict[int, bool]) -> bool:
