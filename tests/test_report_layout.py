@@ -175,3 +175,12 @@ def test_case_ids_sort_naturally_whatever_their_digits() -> None:
 
     ids = ["q10", "q2", "²", "q٣", "q1"]
     assert sorted(ids, key=natural_key) == ["q1", "q2", "q٣", "q10", "²"]
+
+
+def test_ids_equal_as_numbers_still_sort_one_way() -> None:
+    """``c01`` and ``c1`` tie on their numbers; their text breaks the tie, so the order
+    never depends on which xdist worker reported first."""
+    from pytest_prodgate.gating.aggregate import natural_key
+
+    for ids in (["c1", "c01", "c001a", "c1a"], ["c1a", "c001a", "c01", "c1"]):
+        assert sorted(ids, key=natural_key) == ["c01", "c1", "c001a", "c1a"]
