@@ -74,8 +74,8 @@ def test_a_compact_report_reads_back_whole_and_regates_identically(tmp_path: Pat
     assert (case.suite, case.source, case.scores, case.latencies_ms) == (
         "s",
         "evals/cases.jsonl",
-        [1.0],
-        [1.5],
+        (1.0,),
+        (1.5,),
     )
     assert case.cost_usd == 2e-6
     gate = back.suites[0].gates[0]
@@ -184,3 +184,29 @@ def test_ids_equal_as_numbers_still_sort_one_way() -> None:
 
     for ids in (["c1", "c01", "c001a", "c1a"], ["c1a", "c001a", "c01", "c1"]):
         assert sorted(ids, key=natural_key) == ["c01", "c1", "c001a", "c1a"]
+
+
+def test_one_trial_suites_and_pooled_suites_order_cases_alike() -> None:
+    """A suite of one-trial cases takes a shortcut in :meth:`Aggregator.suites`; its cases
+    come out in the order the general path gives them, whatever order they arrived in,
+    and a re-reported item still replaces its first report."""
+    import random
+
+    ids = [7, 70, 1, 10, 2, 0, 33, 3]
+    orders = [ids, ids[::-1], random.Random(5).sample(ids, len(ids))]
+    seen = []
+    for order in orders:
+        agg = Aggregator()
+        for i in order:
+            agg.add(_payload(i, "d.jsonl", score=1.0))
+        agg.add(_payload(3, "d.jsonl", score=0.0))  # item reported again: replaces
+        (one,) = agg.suites()
+        seen.append([(c.id, c.trials[0].score) for c in one.cases])
+        # The same cases with a second trial each go through the general path.
+        for i in order:
+            agg.add(_payload(i, "d.jsonl", score=1.0, trial=1))
+        (pooled,) = agg.suites()
+        assert [c.id for c in pooled.cases] == [cid for cid, _ in seen[-1]]
+        assert all(len(c.trials) == 2 for c in pooled.cases)
+    expected = [(f"c{i}", 0.0 if i == 3 else 1.0) for i in sorted(ids)]
+    assert seen == [expected] * len(orders)

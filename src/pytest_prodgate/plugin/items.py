@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -108,26 +109,15 @@ def item_spec(item: pytest.Item, marks: list[pytest.Mark] | None = None) -> Item
     if marks is None:
         marks = prodgate_marks(item)
     nodeid = item.nodeid
-    path, lineno, _ = item.location
-    location = f"{nodeid} ({path}:{(lineno or 0) + 1})"
     parsed, gates = _parse_cached(item.config, marks)
-    function = nodeid.split("[", 1)[0]
+    # One string per test function, not one per item (a 100,000-case run keeps them all).
+    function = sys.intern(nodeid.split("[", 1)[0])
     if isinstance(parsed, BaseException):
-        spec = ItemSpec(
-            _default_suite(item), case_id, trial, None, str(parsed), location, case, function
-        )
+        spec = ItemSpec(_default_suite(item), case_id, trial, None, str(parsed), case, function)
     else:
         name, targets = parsed
         spec = ItemSpec(
-            name or _default_suite(item),
-            case_id,
-            trial,
-            targets,
-            None,
-            location,
-            case,
-            function,
-            gates,
+            name or _default_suite(item), case_id, trial, targets, None, case, function, gates
         )
     spec.nodeid = nodeid
     item.stash[SPEC_KEY] = spec
@@ -243,8 +233,10 @@ def find_conflicts(items: list[pytest.Item]) -> dict[str, str]:
             found = answers[key]
         else:
             found = None
+            path, lineno, _ = item.location
+            location = f"{nodeid} ({path}:{(lineno or 0) + 1})"
             for gate, value in spec.declared.items():
-                seen = first.setdefault((spec.suite, gate), (value, spec.location))
+                seen = first.setdefault((spec.suite, gate), (value, location))
                 if seen[0] != value and found is None:
                     found = (
                         f"suite {spec.suite!r} declares {gate}={value!r} here but "

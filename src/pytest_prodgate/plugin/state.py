@@ -39,7 +39,6 @@ class ItemSpec:
     trial: int
     targets: Targets | None
     error: str | None = None
-    location: str = ""
     #: The :class:`pytest_prodgate.Case` the item is parametrized with, if any.
     case: Any = None
     #: The item's node id up to its parameters (``path::test``).

@@ -211,8 +211,10 @@ class CaseReport:
     tags: tuple[str, ...] = ()
     notes: dict[str, Any] = Field(default_factory=dict)
     trials: list[TrialReport] = Field(default_factory=list)
-    scores: list[float | None] = Field(default_factory=list, exclude=True)
-    latencies_ms: list[float] = Field(default_factory=list, exclude=True)
+    # Tuples: one per case, kept to the end of a run; a tuple of floats is smaller than a
+    # list and the garbage collector stops tracking it.
+    scores: tuple[float | None, ...] = Field(default=(), exclude=True)
+    latencies_ms: tuple[float, ...] = Field(default=(), exclude=True)
     cost_usd: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -274,8 +276,8 @@ def _summary(trials: list[TrialReport]) -> dict[str, Any]:
     errors = [t.error for t in trials if t.error] + [c.error for c in calls if c.error]
     scored = [t.score for t in trials if t.outcome in SCORED and t.score is not None]
     return {
-        "scores": [t.score for t in trials],
-        "latencies_ms": [c.latency_ms for c in calls],
+        "scores": tuple(t.score for t in trials),
+        "latencies_ms": tuple(c.latency_ms for c in calls),
         "cost_usd": (sum(costs) + added) if (costs or added) else None,
         "input_tokens": sum(ins) if ins else None,
         "output_tokens": sum(outs) if outs else None,
@@ -292,14 +294,14 @@ def _summary_single(t: TrialReport) -> dict[str, Any]:
     added = t.added_cost_usd
     scored = t.outcome in SCORED and t.score is not None
     out: dict[str, Any] = {
-        "scores": [t.score],
+        "scores": (t.score,),
         "pass_rate": t.score if scored else None,
         "flaky": False,
         "replayed_calls": 1 if call is not None and call.replayed else 0,
     }
     if call is None:
         out.update(
-            latencies_ms=[],
+            latencies_ms=(),
             cost_usd=added if added else None,
             input_tokens=None,
             output_tokens=None,
@@ -308,7 +310,7 @@ def _summary_single(t: TrialReport) -> dict[str, Any]:
     else:
         cost = call.cost_usd
         out.update(
-            latencies_ms=[call.latency_ms],
+            latencies_ms=(call.latency_ms,),
             cost_usd=cost + added if cost is not None else (added if added else None),
             input_tokens=call.input_tokens,
             output_tokens=call.output_tokens,
