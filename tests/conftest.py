@@ -134,7 +134,7 @@ def read_report(path: Path) -> dict[str, Any]:
     ``suite``, ``source``: derived from the trials, the suite and ``datasets``) are
     filled in from the loaded model, so tests can read them as before.
     """
-    from pytest_prodgate.schema.report import load_report
+    from pytest_prodgate.schema.files import load_report
 
     report = load_report(path)
     out = report.model_dump(mode="json")

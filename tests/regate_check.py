@@ -35,7 +35,8 @@ from typing import Any
 import pytest
 
 from pytest_prodgate.cli.main import main
-from pytest_prodgate.schema.report import RunReport, load_report
+from pytest_prodgate.schema.files import load_report
+from pytest_prodgate.schema.report import RunReport
 
 #: Runs checked in this session (per process).
 CHECKED = {"runs": 0, "report_mode": 0}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_prodgate.schema.report import load_report
+from pytest_prodgate.schema.files import load_report
 from regate_check import check_report, figures, run_gate
 
 #: 12 cases, one missed: accuracy 0.917 with the 95% Wilson interval [0.646, 0.985].

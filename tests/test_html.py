@@ -13,7 +13,8 @@ import pytest
 
 from pytest_prodgate.output.html import INSTALL_HINT, html_report
 from pytest_prodgate.output.html_cases import MAX_ROWS, cases_html
-from pytest_prodgate.schema.report import RunReport, load_report
+from pytest_prodgate.schema.files import load_report
+from pytest_prodgate.schema.report import RunReport
 from regate_check import run_gate
 from report_factory import reports
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pytest_prodgate.output.comment import comment
 from pytest_prodgate.output.html import html_report
-from pytest_prodgate.schema.report import dump_report, redact_report
+from pytest_prodgate.schema.files import dump_report, redact_report
 from report_factory import reports
 
 KEY = "sk-proj-0123456789abcdefABCDEF"

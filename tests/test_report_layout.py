@@ -12,13 +12,8 @@ import pytest
 from pytest_prodgate.gating.aggregate import Aggregator
 from pytest_prodgate.gating.gates import GatePolicy
 from pytest_prodgate.gating.run import decide, regate
-from pytest_prodgate.schema.report import (
-    CaseReport,
-    TrialReport,
-    dump_report,
-    load_report,
-    write_atomic,
-)
+from pytest_prodgate.schema.files import dump_report, load_report, write_atomic
+from pytest_prodgate.schema.report import CaseReport, TrialReport
 from test_run import _decide, _info
 
 
@@ -210,3 +205,12 @@ def test_one_trial_suites_and_pooled_suites_order_cases_alike() -> None:
         assert all(len(c.trials) == 2 for c in pooled.cases)
     expected = [(f"c{i}", 0.0 if i == 3 else 1.0) for i in sorted(ids)]
     assert seen == [expected] * len(orders)
+
+
+def test_the_public_report_module_has_the_schema_and_its_files() -> None:
+    import pytest_prodgate.report as public
+    from pytest_prodgate.schema import files, report
+
+    assert public.RunReport is report.RunReport and public.CaseReport is report.CaseReport
+    assert public.load_report is files.load_report and public.write_report is files.write_report
+    assert set(public.__all__) == set(report.__all__) | set(files.__all__)

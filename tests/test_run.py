@@ -7,14 +7,8 @@ import pytest
 from pytest_prodgate.gating.aggregate import SuiteData
 from pytest_prodgate.gating.gates import GatePolicy, gate_report
 from pytest_prodgate.gating.run import decide, regate
-from pytest_prodgate.schema.report import (
-    CaseReport,
-    GateReport,
-    RunInfo,
-    RunReport,
-    TrialReport,
-    load_report,
-)
+from pytest_prodgate.schema.files import load_report
+from pytest_prodgate.schema.report import CaseReport, GateReport, RunInfo, RunReport, TrialReport
 
 from conftest import RunFn
 

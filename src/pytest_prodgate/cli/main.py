@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: usage line + one error line, or --help/--version
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    from pytest_prodgate.schema.report import paused_gc
+    from pytest_prodgate.schema.files import paused_gc
 
     try:
         if hasattr(args, "run"):  # a command module's subcommand (cli/pages.py)
@@ -120,7 +120,8 @@ def _resolve(raw: str) -> Path:
 
 def _load(raw: str | Path, flag: str = "") -> RunReport:
     """A report, or a usage error naming the file (and the flag that gave it)."""
-    from pytest_prodgate.schema.report import ReportError, load_report
+    from pytest_prodgate.schema.files import load_report
+    from pytest_prodgate.schema.report import ReportError
 
     where = f"{flag} " if flag else ""
     path = _resolve(str(raw))
@@ -191,7 +192,7 @@ def gate(args: argparse.Namespace, out: TextIO) -> int:
     )
     show(result, out)
     if "report" in given:
-        from pytest_prodgate.schema.report import write_report
+        from pytest_prodgate.schema.files import write_report
 
         try:
             write_report(given["report"], result)

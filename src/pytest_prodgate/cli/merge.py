@@ -74,7 +74,7 @@ def merge(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(str(exc)) from None
     show(result, out)
     if target is not None:
-        from pytest_prodgate.schema.report import write_report
+        from pytest_prodgate.schema.files import write_report
 
         try:
             write_report(target, result)

@@ -44,7 +44,7 @@ def register(commands: Any) -> None:
 
 def _write(flag: str, path: Path, text: str, what: str, out: TextIO) -> None:
     from pytest_prodgate.cli.main import UsageError
-    from pytest_prodgate.schema.report import write_atomic
+    from pytest_prodgate.schema.files import write_atomic
 
     try:
         write_atomic(path, text)

@@ -23,7 +23,7 @@ from pytest_prodgate.data.dataset import (
     _no_duplicate_keys,
 )
 from pytest_prodgate.errors import LockError
-from pytest_prodgate.schema.report import write_atomic
+from pytest_prodgate.schema.files import write_atomic
 from pytest_prodgate.schema.targets import Targets
 
 __all__ = [

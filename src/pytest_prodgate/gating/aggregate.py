@@ -148,9 +148,7 @@ class Aggregator:
                 groups = {k: v for k, v in groups.items() if v}
             if not groups:
                 continue
-            if max(map(len, groups.values())) == 1 and len({k[1] for k in groups}) == len(
-                groups
-            ):
+            if max(map(len, groups.values())) == 1 and len({k[1] for k in groups}) == len(groups):
                 # The common case, in C loops: one trial per case, no id shared between
                 # test functions, so every case is the one built when it arrived.
                 ones = [built[v[0]] for v in groups.values()]

@@ -20,7 +20,8 @@ from html import escape
 
 from pytest_prodgate.gating.registry import REGRESSION, fmt, kind_of
 from pytest_prodgate.output.terminal import gate_rows, verdict_line
-from pytest_prodgate.schema.report import RunReport, SuiteReport, redact_report
+from pytest_prodgate.schema.files import redact_report
+from pytest_prodgate.schema.report import RunReport, SuiteReport
 
 __all__ = ["LIMIT", "MARKER", "code", "comment", "prose"]
 

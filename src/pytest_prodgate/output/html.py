@@ -32,7 +32,8 @@ from pytest_prodgate.output.html_parts import (
     verdict,
 )
 from pytest_prodgate.output.terminal import gate_rows, verdict_line
-from pytest_prodgate.schema.report import GateReport, RunReport, SuiteReport, redact_report
+from pytest_prodgate.schema.files import redact_report
+from pytest_prodgate.schema.report import GateReport, RunReport, SuiteReport
 
 __all__ = ["INSTALL_HINT", "html_report"]
 

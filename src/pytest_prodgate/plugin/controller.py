@@ -90,7 +90,7 @@ class Controller:
             raise
         stopped = bool(session.shouldstop or session.shouldfail)
         self.interrupted = stopped and self.finished_items < session.testscollected
-        from pytest_prodgate.schema.report import paused_gc
+        from pytest_prodgate.schema.files import paused_gc
 
         with paused_gc():
             report = self.evaluate()
@@ -312,7 +312,7 @@ class Controller:
         if self.ledger is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.ledger)
-        from pytest_prodgate.schema.report import paused_gc
+        from pytest_prodgate.schema.files import paused_gc
 
         with paused_gc():
             if self.report is None:  # the run loop did not finish normally
@@ -324,7 +324,7 @@ class Controller:
 
     def write_outputs(self, report: RunReport) -> None:
         from pytest_prodgate.output.markdown import markdown
-        from pytest_prodgate.schema.report import write_report
+        from pytest_prodgate.schema.files import write_report
 
         path = self.settings.report
         if path is not None and not self.aggregator.results and path.exists():
@@ -353,7 +353,7 @@ class Controller:
         """``--prodgate-html`` and ``--prodgate-comment`` (SPEC §16), each written atomically."""
         from pytest_prodgate.output.comment import comment
         from pytest_prodgate.output.html import html_report
-        from pytest_prodgate.schema.report import write_atomic
+        from pytest_prodgate.schema.files import write_atomic
 
         pages = ((self.settings.html, "HTML report", html_report),
                  (self.settings.comment, "comment", comment))  # fmt: skip

@@ -281,7 +281,7 @@ class EarlyStop:
         if self.settings.baseline is None:
             return None
         if self._baseline is None:
-            from pytest_prodgate.schema.report import load_report
+            from pytest_prodgate.schema.files import load_report
 
             self._baseline = load_report(self.settings.baseline)
         return self._baseline

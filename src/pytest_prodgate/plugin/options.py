@@ -154,7 +154,8 @@ def pytest_configure(config: pytest.Config) -> None:
             except LockError as exc:
                 raise pytest.UsageError(f"prodgate: {exc}") from None
         if settings.baseline is not None:
-            from pytest_prodgate.schema.report import ReportError, load_report
+            from pytest_prodgate.schema.files import load_report
+            from pytest_prodgate.schema.report import ReportError
 
             where = f"{raw['baseline'][1]}: {settings.baseline}"
             try:

@@ -1,0 +1,226 @@
+"""Reports on disk: read, written atomically with the user's umask, redacted (SPEC §10, §18).
+
+Pure: no pytest. The model is :mod:`pytest_prodgate.schema.report`; this module is
+every way a report (or another file, such as a lock) reaches the disk or comes back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pytest_prodgate.errors import ReportError
+from pytest_prodgate.schema.report import READABLE_VERSIONS, SCHEMA_VERSION, RunReport
+
+__all__ = [
+    "dump_report",
+    "load_report",
+    "paused_gc",
+    "redact_report",
+    "write_atomic",
+    "write_report",
+]
+
+
+def load_report(path: str | os.PathLike[str]) -> RunReport:
+    """Read and validate a report; any problem is one :class:`ReportError` naming the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{p}: cannot read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise ReportError(f"{p}: not a prodgate report (no schema_version)")
+    if data["schema_version"] not in READABLE_VERSIONS:
+        raise ReportError(
+            f"{p}: report schema_version {data['schema_version']!r} is not supported "
+            f"(this pytest-prodgate reads versions 1 and {SCHEMA_VERSION})"
+        )
+    try:
+        return RunReport.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise ReportError(
+            f"{p}: invalid prodgate report at {loc}: {first['msg']}"
+            + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+        ) from None
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large report is built, read or written.
+
+    Building 100,000 cases allocates millions of objects and no cycles; the
+    collector would scan the whole heap (pytest's items too) again and again, for
+    half the CPU time of gating. It runs as before afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def dump_report(report: RunReport, root: str | os.PathLike[str] | None = None) -> str:
+    """The report as compact JSON (one line, defaults left out): what ``--prodgate-report`` writes.
+
+    Each case's ``source`` goes into the run's ``datasets`` list once, relative to
+    ``root`` (the rootdir) when under it, and the case keeps its index. Fills
+    ``report.datasets`` and each case's ``dataset``.
+    """
+    return b"".join(_json_chunks(report, root)).decode("utf-8")
+
+
+def write_report(
+    path: str | os.PathLike[str], report: RunReport, root: str | os.PathLike[str] | None = None
+) -> None:
+    """Redact ``report`` (SPEC §18) and write it to ``path`` as :func:`dump_report`
+    gives it, with a final newline, atomically (:func:`write_atomic`).
+
+    The JSON goes to the file as the serializer's bytes, never copied into a str: a
+    30 MB report of 100,000 cases costs its own size in memory once, not four times.
+    """
+    write_atomic(path, [*_json_chunks(redact_report(report), root), b"\n"])
+
+
+def _json_chunks(
+    report: RunReport, root: str | os.PathLike[str] | None
+) -> tuple[bytes, memoryview]:
+    index: dict[str, int] = {p: i for i, p in enumerate(report.datasets)}
+    seen: dict[str, int] = {}
+    for suite in report.suites:
+        for case in suite.cases:
+            source = case.source
+            if source is None:
+                continue
+            i = seen.get(source)
+            if i is None:
+                key = _relative(source, root)
+                i = seen[source] = index.setdefault(key, len(index))
+            case.dataset = i
+    report.datasets = list(index)
+    data = report.__pydantic_serializer__.to_json(report, exclude_defaults=True)
+    # exclude_defaults leaves out the version too; a reader needs it first.
+    if data == b"{}":
+        return b"", memoryview(data)
+    return b'{"schema_version":%d,' % SCHEMA_VERSION, memoryview(data)[1:]
+
+
+def _relative(path: str, root: str | os.PathLike[str] | None) -> str:
+    p = Path(path)
+    if root is not None and p.is_absolute():
+        try:
+            return p.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return p.as_posix()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(
+    path: str | os.PathLike[str], data: str | bytes | Iterable[bytes | memoryview]
+) -> None:
+    """Write ``data`` (text, bytes, or chunks of bytes written in turn) to ``path`` so
+    that readers see the old file or the new one, never half.
+
+    The file gets the permissions the umask gives a new file (as ``open()`` would).
+    """
+    chunks = (
+        [data.encode("utf-8")]
+        if isinstance(data, str)
+        else [data]
+        if isinstance(data, bytes)
+        else data
+    )
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        # mkstemp makes the file 0600; a report or lock is as readable as any file
+        # the user creates (0666 less the umask).
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def redact_report(report: RunReport) -> RunReport:
+    """Redact secrets (SPEC §18) in every free-text field of ``report``, in place; returns it.
+
+    The plugin redacts where text is captured; this is the last pass before a
+    report is printed or written, also for a report written elsewhere. Only the
+    fields that hold free text are looked at (most are ``None``), so it costs little
+    at 100,000 cases, where redacting every JSON string would cost seconds.
+    """
+    from pytest_prodgate.schema.redact import redactor
+
+    redact = redactor()
+
+    def fix(obj: object, *names: str) -> None:
+        for name in names:
+            value = getattr(obj, name)
+            if isinstance(value, str) and value:
+                clean = redact(value)
+                if clean != value:
+                    # Past pydantic's __setattr__ on a model: a str stays a str.
+                    object.__setattr__(obj, name, clean)
+
+    def fix_notes(notes: Any) -> Any:
+        if isinstance(notes, list):
+            return [redact(n) if isinstance(n, str) else n for n in notes]
+        if isinstance(notes, dict):
+            return {k: redact(v) if isinstance(v, str) else v for k, v in notes.items()}
+        return notes
+
+    object.__setattr__(report, "notes", fix_notes(report.notes))
+    for suite in report.suites:
+        object.__setattr__(suite, "notes", fix_notes(suite.notes))
+        for g in suite.gates:
+            fix(g, "reason", "hint")
+        if suite.regression is not None:
+            fix(suite.regression, "note")
+        for case in suite.cases:  # tests before calls: most cases have no text at all
+            if case.error:
+                fix(case, "error")
+            if case.notes:
+                case.notes = fix_notes(case.notes)
+            for t in case.trials:
+                if t.reason or t.error:
+                    fix(t, "reason", "error")
+                for c in t.calls:
+                    if c.error_message or c.cost_error or c.cache_note or c.error:
+                        fix(c, "error", "error_message", "cost_error", "cache_note")
+                for d in t.drills:
+                    fix(d, "error")
+                    for step in d.steps:
+                        fix(step, "last_error")
+    return report
