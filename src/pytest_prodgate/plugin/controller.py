@@ -186,66 +186,17 @@ class Controller:
         """TAMPERED / LOOSENED rows per suite when ``prodgate.lock`` exists (SPEC §5)."""
         if self.lock is None:
             return {}
-        from pytest_prodgate.data.dataset import loaded_datasets
-        from pytest_prodgate.data.sealing import (
-            lock_key,
-            stale_suites,
-            unlocked_suites,
-            unsealed_sources,
-            verify_datasets,
-        )
-        from pytest_prodgate.gating.integrity import integrity_gates, subset_rows, unrun_sealed
+        from pytest_prodgate.plugin.locking import lock_rows
 
-        root = self.config.rootpath
-        # How this run read each dataset its cases came from (a sealed file read
-        # with other field names is tampered). Readings of earlier in-process runs
-        # that this run did not gate are left out.
-        gated = {c.source for s in suites for c in s.cases if c.source}
-        read_with = {p: [dict(info.fields)] for p, info in loaded_datasets().items()}
-        for p, readings in self.dataset_fields.items():  # xdist: the workers' readings
-            read_with.setdefault(p, []).extend(readings)
-        checks = verify_datasets(
-            root, self.lock, read_with={p: f for p, f in read_with.items() if p in gated}
+        return lock_rows(
+            self.config.rootpath,
+            self.lock,
+            suites,
+            read_by_workers=self.dataset_fields,
+            shard=self._shard_record(),
+            settings=self.settings,
+            notes=self.notes,
         )
-        names = [s.name for s in suites]
-        shard = self._shard_record()
-        if shard is not None:  # a suite whose cases all went to other shards is not stale
-            names = sorted({*names, *shard["suites"]})
-        new = set(unlocked_suites(self.lock, names))
-        stale = stale_suites(self.lock, names)
-        if stale:
-            self.notes.append(
-                f"prodgate.lock locks suites this run did not gate: {', '.join(stale)} "
-                "(deselected, renamed or removed? a renamed suite escapes its locked targets)"
-            )
-        ran: dict[str, set[str]] = {}
-        for s in suites:
-            for c in s.cases:
-                if c.source:
-                    ran.setdefault(lock_key(root, c.source), set()).add(c.id)
-        # A shard runs part of every sealed set by design: prodgate merge pools them.
-        partial = unrun_sealed(self.lock, ran) if self.settings.shard is None else {}
-        out = {}
-        for s in suites:
-            sources = sorted({c.source for c in s.cases if c.source})
-            out[s.name] = integrity_gates(
-                s.name, self.lock["suites"].get(s.name), s.targets, checks, sources, root
-            )
-            keys = [lock_key(root, src) for src in sources]
-            if not self.settings.subset:
-                out[s.name] += subset_rows(s.name, partial, keys)
-            for key in sorted(set(keys) & set(partial)):
-                if self.settings.subset:
-                    done, total = partial[key]
-                    s.notes.append(
-                        f"gated on a subset (--prodgate-subset): ran {done:,} of {total:,} "
-                        f"sealed cases of {key}"
-                    )
-            for key in unsealed_sources(self.lock, root, sources):
-                s.notes.append(f"dataset {key} is not sealed in prodgate.lock (--prodgate-lock)")
-            if s.name in new:
-                s.notes.append("suite not in prodgate.lock: its targets are not locked yet")
-        return out
 
     def _shard_record(self) -> dict[str, Any] | None:
         if self.settings.shard is None:

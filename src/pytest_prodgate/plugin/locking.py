@@ -1,14 +1,20 @@
-"""``--prodgate-lock``: seal what collection loaded and every suite's targets."""
+"""``prodgate.lock``: seal what collection loaded and every suite's targets
+(``--prodgate-lock``), and check a run against the lock (:func:`lock_rows`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_prodgate.plugin.items import item_spec
 from pytest_prodgate.plugin.state import enabled, is_eval_case
+
+if TYPE_CHECKING:
+    from pytest_prodgate.gating.aggregate import SuiteData
+    from pytest_prodgate.schema.report import GateReport
+    from pytest_prodgate.schema.settings import Settings
 
 #: What ``--prodgate-lock`` did, printed at the end of the run: ``(ok, message)``.
 LOCK_RESULT_KEY = pytest.StashKey[tuple[bool, str]]()
@@ -124,3 +130,82 @@ def _keep_uncollected(root: Path, lock: dict[str, Any]) -> list[str]:
     for section in ("datasets", "suites"):
         lock[section] = dict(sorted(lock[section].items()))
     return kept
+
+
+def lock_rows(
+    root: Path,
+    lock: dict[str, Any],
+    suites: list[SuiteData],
+    *,
+    read_by_workers: dict[str, list[dict[str, str | None]]],
+    shard: dict[str, Any] | None,
+    settings: Settings,
+    notes: list[str],
+) -> dict[str, list[GateReport]]:
+    """TAMPERED / LOOSENED / INCOMPLETE-subset rows per suite against ``lock`` (SPEC §5).
+
+    Notes for the run (``notes``) and for each suite (``SuiteData.notes``) are added
+    in place: suites the lock has and this run did not gate, unsealed datasets,
+    suites not locked yet, subsets gated with ``--prodgate-subset``.
+    """
+    from pytest_prodgate.data.dataset import loaded_datasets
+    from pytest_prodgate.data.sealing import (
+        lock_key,
+        stale_suites,
+        unlocked_suites,
+        unsealed_sources,
+        verify_datasets,
+    )
+    from pytest_prodgate.gating.integrity import integrity_gates, subset_rows, unrun_sealed
+
+    # How this run read each dataset its cases came from (a sealed file read
+    # with other field names is tampered). Readings of earlier in-process runs
+    # that this run did not gate are left out.
+    gated = {c.source for s in suites for c in s.cases if c.source}
+    read_with = {p: [dict(info.fields)] for p, info in loaded_datasets().items()}
+    for p, readings in read_by_workers.items():  # xdist: the workers' readings
+        read_with.setdefault(p, []).extend(readings)
+    checks = verify_datasets(
+        root, lock, read_with={p: f for p, f in read_with.items() if p in gated}
+    )
+    names = [s.name for s in suites]
+    if shard is not None:  # a suite whose cases all went to other shards is not stale
+        names = sorted({*names, *shard["suites"]})
+    new = set(unlocked_suites(lock, names))
+    stale = stale_suites(lock, names)
+    if stale:
+        notes.append(
+            f"prodgate.lock locks suites this run did not gate: {', '.join(stale)} "
+            "(deselected, renamed or removed? a renamed suite escapes its locked targets)"
+        )
+    by_source: dict[str, set[str]] = {}
+    for s in suites:
+        for c in s.cases:
+            if c.source:
+                by_source.setdefault(c.source, set()).add(c.id)
+    ran: dict[str, set[str]] = {}  # by lock key, worked out once per dataset, not per case
+    for source, ids in by_source.items():
+        ran.setdefault(lock_key(root, source), set()).update(ids)
+    # A shard runs part of every sealed set by design: prodgate merge pools them.
+    partial = unrun_sealed(lock, ran) if settings.shard is None else {}
+    out = {}
+    for s in suites:
+        sources = sorted({c.source for c in s.cases if c.source})
+        out[s.name] = integrity_gates(
+            s.name, lock["suites"].get(s.name), s.targets, checks, sources, root
+        )
+        keys = [lock_key(root, src) for src in sources]
+        if not settings.subset:
+            out[s.name] += subset_rows(s.name, partial, keys)
+        for key in sorted(set(keys) & set(partial)):
+            if settings.subset:
+                done, total = partial[key]
+                s.notes.append(
+                    f"gated on a subset (--prodgate-subset): ran {done:,} of {total:,} "
+                    f"sealed cases of {key}"
+                )
+        for key in unsealed_sources(lock, root, sources):
+            s.notes.append(f"dataset {key} is not sealed in prodgate.lock (--prodgate-lock)")
+        if s.name in new:
+            s.notes.append("suite not in prodgate.lock: its targets are not locked yet")
+    return out
