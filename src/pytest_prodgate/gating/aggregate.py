@@ -9,7 +9,6 @@ the same figures.
 
 from __future__ import annotations
 
-import operator
 import re
 import sys
 from dataclasses import dataclass, field
@@ -52,8 +51,10 @@ class Aggregator:
     announced: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     #: By nodeid: the trial built into a one-trial case, where it belongs, its sort key.
     _built: dict[str, _Built] = field(default_factory=dict)
-    #: By suite: (test function, case id) -> nodeids, and the targets its items declared.
-    _groups: dict[str, dict[tuple[str, str], list[str]]] = field(default_factory=dict)
+    #: By suite: case id -> its items' nodeids (one: the string alone, the common case;
+    #: several trials, or test functions sharing an id: a list), and the targets its
+    #: items declared.
+    _groups: dict[str, dict[str, str | list[str]]] = field(default_factory=dict)
     _targets: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Model names and versions seen in any call (``RunInfo.models``).
     models: set[str] = field(default_factory=set)
@@ -108,15 +109,15 @@ class Aggregator:
         self.announced.pop(nodeid, None)
         old = self._built.get(nodeid)
         if old is not None:  # the same item reported again: it replaces the first report
-            self._groups[old.case.suite][old.group].remove(nodeid)
+            _drop(self._groups[old.case.suite], old.case.id, nodeid)
         # One string per test function (and suite), not one per case.
-        group = (sys.intern(str(payload.get("function", ""))), case_id)
-        self._built[nodeid] = _Built(case, natural_key(case_id), group)
+        function = sys.intern(str(payload.get("function", "")))
+        self._built[nodeid] = _Built(case, natural_key(case_id)[0], function)
         groups = self._groups.get(suite)
         if groups is None:
             groups = self._groups[suite] = {}
             self._targets[suite] = {}
-        groups.setdefault(group, []).append(nodeid)
+        _put(groups, case_id, nodeid)
         merged = self._targets[suite]
         for k, v in payload["targets"].items():
             merged.setdefault(k, v)
@@ -127,7 +128,10 @@ class Aggregator:
         crashed = [n for n in self.announced if n not in built]  # (a rerun's announce)
         if crashed:  # rare: copy, so a later report of the same item still counts
             built = dict(built)
-            by_suite = {name: {k: list(v) for k, v in g.items()} for name, g in by_suite.items()}
+            by_suite = {
+                name: {k: v if isinstance(v, str) else list(v) for k, v in g.items()}
+                for name, g in by_suite.items()
+            }
             targets = {name: dict(t) for name, t in targets.items()}
             for nodeid in crashed:
                 # Setup began but no teardown ever arrived: the worker died mid-case.
@@ -138,42 +142,66 @@ class Aggregator:
                     reason="no result arrived (the process running it crashed)",
                 )
                 case = CaseReport(id=case_id, suite=suite, trials=[trial], source=None)
-                built[nodeid] = _Built(case, natural_key(case_id), (function, case_id))
-                by_suite.setdefault(suite, {}).setdefault((function, case_id), []).append(nodeid)
+                built[nodeid] = _Built(case, natural_key(case_id)[0], function)
+                _put(by_suite.setdefault(suite, {}), case_id, nodeid)
                 targets.setdefault(suite, {})
         out = []
         for name in sorted(by_suite):
             groups = by_suite[name]
-            if not all(groups.values()):  # an item reported twice left its old group empty
-                groups = {k: v for k, v in groups.items() if v}
             if not groups:
                 continue
-            if max(map(len, groups.values())) == 1 and len({k[1] for k in groups}) == len(groups):
-                # The common case, in C loops: one trial per case, no id shared between
-                # test functions, so every case is the one built when it arrived.
-                ones = [built[v[0]] for v in groups.values()]
-                ones.sort(key=_BUILT_KEY)
+            if all(type(v) is str for v in groups.values()):
+                # The common case: one trial per case id, so every case is the one built
+                # when it arrived.
+                ones = [built[v] for v in groups.values() if type(v) is str]
+                ones.sort(key=_built_key)
                 out.append(SuiteData(name, targets[name], [one.case for one in ones]))
                 continue
-            # Ids as given, unless several test functions pooled into a named suite
-            # reuse one: only those are qualified by their test, so adding a test with
-            # ids of its own renames nothing (the baseline still pairs).
-            owners: dict[str, set[str]] = {}
-            for function, case_id in groups:
-                owners.setdefault(case_id, set()).add(function)
             cases: list[tuple[tuple[tuple[int | str, ...], str], CaseReport]] = []
-            for key, nodeids in groups.items():
-                qualified = len(owners[key[1]]) > 1
-                if len(nodeids) == 1 and not qualified:
-                    one = built[nodeids[0]]  # the common case: built when it arrived
-                    cases.append((one.key, one.case))
+            for case_id, nodeids in groups.items():
+                if isinstance(nodeids, str):
+                    one = built[nodeids]
+                    cases.append(((one.flat, case_id), one.case))
                     continue
-                ident = _qualified(*key) if qualified else key[1]
-                case = _case(name, ident, [built[n].case for n in nodeids])
-                cases.append((natural_key(ident), case))
+                by_function: dict[str, list[str]] = {}
+                for n in nodeids:
+                    by_function.setdefault(built[n].function, []).append(n)
+                # Ids as given, unless several test functions pooled into a named suite
+                # reuse one: only those are qualified by their test, so adding a test
+                # with ids of its own renames nothing (the baseline still pairs).
+                qualified = len(by_function) > 1
+                for function, ns in by_function.items():
+                    if len(ns) == 1 and not qualified:
+                        one = built[ns[0]]
+                        cases.append(((one.flat, case_id), one.case))
+                        continue
+                    ident = _qualified(function, case_id) if qualified else case_id
+                    case = _case(name, ident, [built[n].case for n in ns])
+                    cases.append((natural_key(ident), case))
             cases.sort(key=lambda kc: kc[0])
             out.append(SuiteData(name, targets[name], [c for _, c in cases]))
         return out
+
+
+def _put(groups: dict[str, str | list[str]], case_id: str, nodeid: str) -> None:
+    """Add ``nodeid`` to the items of ``case_id``: a lone one kept as its string, not a list."""
+    got = groups.get(case_id)
+    if got is None:
+        groups[case_id] = nodeid
+    elif isinstance(got, str):
+        groups[case_id] = [got, nodeid]
+    else:
+        got.append(nodeid)
+
+
+def _drop(groups: dict[str, str | list[str]], case_id: str, nodeid: str) -> None:
+    got = groups.get(case_id)
+    if got == nodeid:
+        del groups[case_id]
+    elif isinstance(got, list):
+        got.remove(nodeid)
+        if not got:
+            del groups[case_id]
 
 
 _TRIAL = TypeAdapter(TrialReport)
@@ -181,15 +209,16 @@ _TRIAL = TypeAdapter(TrialReport)
 
 @dataclass(frozen=True, slots=True)
 class _Built:
-    """A trial built into a one-trial case when it arrived, with its sort key and group."""
+    """A trial built into a one-trial case when it arrived, with its test function and
+    the numbers of its sort key (:func:`natural_key` without the id, which the case has)."""
 
     case: CaseReport
-    key: tuple[tuple[int | str, ...], str]
-    #: (test function, case id): the trials of one case.
-    group: tuple[str, str]
+    flat: tuple[int | str, ...]
+    function: str
 
 
-_BUILT_KEY = operator.attrgetter("key")
+def _built_key(one: _Built) -> tuple[tuple[int | str, ...], str]:
+    return one.flat, one.case.id
 
 
 def _qualified(function: str, case_id: str) -> str:
