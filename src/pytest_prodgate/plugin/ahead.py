@@ -35,11 +35,11 @@ from pytest_prodgate.plugin.cache import case_key
 from pytest_prodgate.plugin.items import item_spec
 from pytest_prodgate.plugin.state import (
     CONFLICTS_KEY,
-    TRIAL_KEY,
     active,
     enabled,
     is_worker,
     settings_of,
+    trial_of,
 )
 
 if TYPE_CHECKING:
@@ -330,7 +330,7 @@ def after_teardown(item: pytest.Item) -> None:
 def output_for(request: pytest.FixtureRequest, prodgate_model: Any) -> Any:
     """What the ``prodgate_output`` fixture returns (the fixture is in ``plugin.fixtures``)."""
     item = request.node
-    state = item.stash.get(TRIAL_KEY, None) if isinstance(item, pytest.Item) else None
+    state = trial_of(item) if isinstance(item, pytest.Item) else None
     if state is None:
         pytest.fail(
             f"{request.node.nodeid}: prodgate_output is only available in eval cases "

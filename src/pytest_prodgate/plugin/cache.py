@@ -15,7 +15,7 @@ import pytest
 
 from pytest_prodgate.measure import replay
 from pytest_prodgate.plugin.items import item_spec
-from pytest_prodgate.plugin.state import TRIAL_KEY, active, is_worker
+from pytest_prodgate.plugin.state import active, is_worker, trial_of
 
 if TYPE_CHECKING:
     from pytest_prodgate.measure.cache import Journal
@@ -59,7 +59,7 @@ class CachePlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        state = item.stash.get(TRIAL_KEY, None)
+        state = trial_of(item)
         if state is not None and active(item):
             replay.bind(state.recorder, case_key(item), item_spec(item).trial)
 
@@ -68,7 +68,7 @@ class CachePlugin:
         try:
             return (yield)
         finally:
-            state = item.stash.get(TRIAL_KEY, None)
+            state = trial_of(item)
             if state is not None:
                 replay.unbind(state.recorder)
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_prodgate.plugin.state import MODEL_FN_KEY, TRIAL_KEY, ItemSpec, settings_of
+from pytest_prodgate.plugin.state import MODEL_FN_KEY, ItemSpec, settings_of, trial_of
 
 if TYPE_CHECKING:
     from pytest_prodgate.measure import recording
@@ -172,7 +172,7 @@ def prodgate_trial(request: pytest.FixtureRequest) -> int:
 def prodgate_case(request: pytest.FixtureRequest) -> CaseHandle:
     """The current eval case: ``.score(x)``, ``.tag(*slices)``, ``.add_cost(usd)``, ``.note()``."""
     item = request.node
-    state = item.stash.get(TRIAL_KEY, None)
+    state = trial_of(item)
     if state is None or not isinstance(item, pytest.Item):
         pytest.fail(
             f"{request.node.nodeid}: prodgate_case is only available in eval cases "

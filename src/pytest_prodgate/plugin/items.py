@@ -198,14 +198,15 @@ def _eval_marks(
     :func:`~pytest_prodgate.plugin.state.is_eval_case` with the marks it looks for
     kept, so that :func:`item_spec` does not walk the item's nodes a second time.
     """
-    flag = item.stash.get(EVAL_KEY, None)
-    if flag is False:
+    stash = item.stash
+    if SPEC_KEY in stash:
+        return []
+    if EVAL_KEY in stash:  # found not to be one (only that is noted: see EVAL_KEY)
         return None
-    if flag is None:
-        marks = prodgate_marks(item, parents) if isinstance(item, pytest.Function) else []
-        item.stash[EVAL_KEY] = bool(marks)
-        return marks or None
-    return prodgate_marks(item, parents) if SPEC_KEY not in item.stash else []
+    marks = prodgate_marks(item, parents) if isinstance(item, pytest.Function) else []
+    if not marks:
+        stash[EVAL_KEY] = False
+    return marks or None
 
 
 def find_conflicts(items: list[pytest.Item]) -> dict[str, str]:

@@ -13,11 +13,11 @@ from pytest_prodgate.plugin.ahead import after_teardown
 from pytest_prodgate.plugin.items import active_spec
 from pytest_prodgate.plugin.state import (
     CONFLICTS_KEY,
-    TRIAL_KEY,
     ItemSpec,
     TrialState,
     enabled,
     is_worker,
+    trial_of,
 )
 
 
@@ -26,10 +26,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     spec = active_spec(item)
     if spec is None:
         return
-    stash = item.stash
-    previous = stash.get(TRIAL_KEY, None)
-    state = TrialState(recording.CaseRecorder(), spec)
-    stash[TRIAL_KEY] = state
+    previous = spec.state
+    state = spec.state = TrialState(recording.CaseRecorder(), spec)
     if previous is not None:
         _carry_discarded(previous, state)
     if spec.error is not None:
@@ -63,7 +61,7 @@ def _carry_discarded(previous: TrialState, state: TrialState) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    state = item.stash.get(TRIAL_KEY, None)
+    state = trial_of(item)
     if state is None:
         return (yield)
     if state.pending is not None:  # prodgate_output's call failed: that is this case's call
@@ -133,7 +131,7 @@ def pytest_runtest_makereport(
     if when == "teardown":
         after_teardown(item)
     # Set at setup, and only for an eval case of a --prodgate run (see pytest_runtest_setup).
-    state = item.stash.get(TRIAL_KEY, None)
+    state = trial_of(item)
     if state is None:
         return rep
     spec = state.spec
@@ -163,7 +161,7 @@ def pytest_runtest_makereport(
         if state.outcome != "error":
             # Only a failed case is rerun (pytest-rerunfailures, flaky), carrying its
             # calls: free the others' recordings, every item lives to the session's end.
-            del item.stash[TRIAL_KEY]
+            spec.state = None
     return rep
 
 

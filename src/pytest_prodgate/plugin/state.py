@@ -49,6 +49,10 @@ class ItemSpec:
     conflict: str | None = None
     #: The item's node id.
     nodeid: str = ""
+    #: What the item measures while it runs (setup to teardown; kept after a failed
+    #: trial, which a rerun plugin may run again). Here, not in the item's stash: one
+    #: key more would grow each of 100,000 items' stash dicts by 128 bytes.
+    state: TrialState | None = None
 
 
 @dataclass(slots=True)
@@ -68,7 +72,12 @@ class TrialState:
 
 
 SPEC_KEY = pytest.StashKey[ItemSpec]()
-TRIAL_KEY = pytest.StashKey[TrialState]()
+
+
+def trial_of(item: pytest.Item) -> TrialState | None:
+    """The item's :class:`TrialState` while it runs as an eval case of a ``--prodgate`` run."""
+    spec = item.stash.get(SPEC_KEY, None)
+    return None if spec is None else spec.state
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -97,18 +106,25 @@ def locking(config: pytest.Config) -> bool:
     return settings is not None and settings.lock
 
 
+#: ``False`` on an item found not to be an eval case. An eval case is known by its
+#: spec (``SPEC_KEY``, made right after it is found): one key less on each of
+#: 100,000 items' stashes keeps their dicts from growing (128 bytes an item).
 EVAL_KEY = pytest.StashKey[bool]()
 
 
 def is_eval_case(item: pytest.Item) -> bool:
     """Whether ``item`` carries the prodgate marker (directly, inherited or from a conftest)."""
-    flag = item.stash.get(EVAL_KEY, None)
-    if flag is None:
-        flag = isinstance(item, pytest.Function) and (
-            item.get_closest_marker("prodgate") is not None
-            or bool(conftest_marks(item.config, item.path))
-        )
-        item.stash[EVAL_KEY] = flag
+    stash = item.stash
+    if SPEC_KEY in stash:
+        return True
+    if EVAL_KEY in stash:
+        return False
+    flag = isinstance(item, pytest.Function) and (
+        item.get_closest_marker("prodgate") is not None
+        or bool(conftest_marks(item.config, item.path))
+    )
+    if not flag:
+        stash[EVAL_KEY] = False
     return flag
 
 
