@@ -309,6 +309,44 @@ def test_no_side_effects_without_eval_cases(pytester: pytest.Pytester) -> None:
     assert not [line for line in lines if "prodgate" in line]
 
 
+def test_xdist_workers_do_not_import_the_statistics(pytester: pytest.Pytester) -> None:
+    """Workers measure; only the controller gates. Without early stopping a worker
+    imports neither numpy nor scipy (pydantic it needs: it validates what it measures)."""
+    pytest.importorskip("xdist")
+    pytester.makepyfile(
+        test_w="""
+        import pytest
+        from pytest_prodgate import Model
+
+        model = Model(lambda x: x)
+        pytestmark = pytest.mark.prodgate("w", accuracy_floor=0.5)
+
+        @pytest.mark.parametrize("i", range(8))
+        def test_w(i):
+            assert model(i) == i
+        """
+    )
+    pytester.makeconftest(
+        """
+        import sys
+        def pytest_sessionfinish(session):
+            worker = getattr(session.config, "workerinput", None)
+            if worker is not None:
+                heavy = [m for m in ("numpy", "scipy", "pytest_prodgate.stats") if m in sys.modules]
+                with open(f"heavy-{worker['workerid']}.txt", "w") as fh:
+                    fh.write(",".join(heavy) or "none")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:benchmark", "-p", "no:hypothesispytest",
+        "-p", "no:randomly", "-n", "2", "--prodgate",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    written = sorted(pytester.path.glob("heavy-gw*.txt"))
+    assert len(written) == 2
+    assert [f.read_text() for f in written] == ["none", "none"]
+
+
 def test_junit_xml_has_a_testcase_per_gate(run: RunFn, project: pytest.Pytester) -> None:
     import xml.etree.ElementTree as ET
 

@@ -94,12 +94,6 @@ class EarlyStop:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        import numpy as np
-
-        from pytest_prodgate.gating.aggregate import _qualified, natural_key
-        from pytest_prodgate.stats import gate_seed
-        from pytest_prodgate.stats.sequential import plan_looks
-
         by_suite: dict[str, list[int]] = {}
         wanted: dict[str, bool | None] = {}
         for i, item in enumerate(items):
@@ -116,6 +110,14 @@ class EarlyStop:
             on = wanted.get(suite)
             if not (self.settings.early_stop if on is None else on):
                 continue
+            # Only a suite that stops early needs these: a run (or an xdist worker)
+            # without one imports neither numpy nor the statistics.
+            import numpy as np
+
+            from pytest_prodgate.gating.aggregate import _qualified, natural_key
+            from pytest_prodgate.stats import gate_seed
+            from pytest_prodgate.stats.sequential import plan_looks
+
             keys = [
                 (items[i].nodeid.split("[", 1)[0], item_spec(items[i]).case_id) for i in positions
             ]
