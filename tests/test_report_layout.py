@@ -211,6 +211,8 @@ def test_the_public_report_module_has_the_schema_and_its_files() -> None:
     import pytest_prodgate.report as public
     from pytest_prodgate.schema import files, report
 
-    assert public.RunReport is report.RunReport and public.CaseReport is report.CaseReport
-    assert public.load_report is files.load_report and public.write_report is files.write_report
+    assert public.RunReport is report.RunReport
+    assert public.CaseReport is report.CaseReport
+    assert public.load_report is files.load_report
+    assert public.write_report is files.write_report
     assert set(public.__all__) == set(report.__all__) | set(files.__all__)
