@@ -278,3 +278,72 @@ def test_benchmark_switched_off_says_so_in_no_data(
     result.stdout.fnmatch_lines(
         ["bench latency_p50_ms NO_DATA: pytest-benchmark is disabled in this run (it switches*"]
     )
+
+
+def test_a_sealed_set_rerun_with_last_failed_is_incomplete(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--lf`` reruns the one case that errored: a subset of the sealed set, so its
+    gates are INCOMPLETE, not the sealed set's verdict."""
+    project.makepyfile(
+        test_suite="""
+        import os
+        import pytest
+        from pytest_prodgate import load_cases
+
+        @pytest.mark.prodgate("qa", accuracy_floor=0.1)
+        @pytest.mark.parametrize("case", load_cases("cases.jsonl"))
+        def test_case(prodgate_model, case):
+            if case.id == "c3" and not os.environ.get("FIXED"):
+                raise RuntimeError("flaky harness")
+            assert prodgate_model(case.input) == case.expected
+        """
+    )
+    rows = [json.dumps({"id": f"c{i}", "input": i, "expected": i}) for i in range(20)]
+    (project.path / "cases.jsonl").write_text("\n".join(rows) + "\n")
+    assert project.runpytest("--prodgate-lock").ret == 0
+    first = project.runpytest("--prodgate", "--prodgate-model=mymodel:echo")
+    first.assert_outcomes(passed=19, failed=1)
+    monkeypatch.setenv("FIXED", "1")
+    result = project.runpytest("--prodgate", "--prodgate-model=mymodel:echo", "--lf")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "qa *sealed_set[[]cases.jsonl[]] *all 20 *1 *(cases run) *1  INCOMPLETE",
+            "qa accuracy_floor, sealed_set[[]cases.jsonl[]] INCOMPLETE: "
+            "ran 1 of 20 sealed cases of cases.jsonl*--prodgate-subset*",
+        ]
+    )
+
+
+def test_a_project_without_an_ini_file_runs_from_a_subdirectory(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No pytest.ini, pyproject.toml or setup.cfg anywhere: run from the tests' own
+    directory, the dataset is read beside its module and the report is written
+    relative to where pytest runs."""
+    assert not list(pytester.path.glob("*.ini"))
+    assert not list(pytester.path.glob("*.toml"))
+    sub = pytester.path / "evals" / "qa"
+    sub.mkdir(parents=True)
+    (sub / "cases.jsonl").write_text(
+        "\n".join(json.dumps({"id": f"q{i}", "input": i, "expected": i}) for i in range(30)) + "\n"
+    )
+    (sub / "test_qa.py").write_text(
+        "import pytest\n"
+        "from pytest_prodgate import Model, load_cases\n"
+        "model = Model(lambda x: x)\n"
+        "@pytest.mark.prodgate('qa', accuracy_floor=0.8)\n"
+        "@pytest.mark.parametrize('case', load_cases('cases.jsonl'))\n"
+        "def test_qa(case):\n"
+        "    assert model(case.input) == case.expected\n"
+    )
+    monkeypatch.chdir(sub)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--prodgate", "--prodgate-report=out/r.json"
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["qa *accuracy_floor *>= 0.800 *1.000 *30 *PASS"])
+    report = read_report(sub / "out" / "r.json")
+    assert report["datasets"] == ["cases.jsonl"]
+    assert report["suites"][0]["gates"][0]["verdict"] == "PASS"
