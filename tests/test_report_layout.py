@@ -216,3 +216,27 @@ def test_the_public_report_module_has_the_schema_and_its_files() -> None:
     assert public.load_report is files.load_report
     assert public.write_report is files.write_report
     assert set(public.__all__) == set(report.__all__) | set(files.__all__)
+
+
+def test_ids_shared_by_two_tests_with_trials_are_qualified_and_pooled() -> None:
+    """Two test functions of one named suite reuse ``c1``, each with two trials: two
+    qualified cases of two trials each; an id only one test uses stays as given."""
+
+    def payload(function: str, case_id: str, trial: int) -> dict[str, object]:
+        data = _payload(0, "d.jsonl", trial=trial)
+        trial_data = dict(data["trial"])  # type: ignore[call-overload]
+        trial_data["nodeid"] = f"{function}[trial{trial}-{case_id}]"
+        return {**data, "function": function, "case_id": case_id, "trial": trial_data}
+
+    agg = Aggregator()
+    for trial in (1, 0):
+        for function in ("t.py::test_b", "t.py::test_a"):
+            agg.add(payload(function, "c1", trial))
+    agg.add(payload("t.py::test_a", "c2", 0))
+    agg.add(payload("t.py::test_a", "c2", 0))  # reported again: replaces, not a trial
+    (suite,) = agg.suites()
+    assert [(c.id, [t.trial for t in c.trials]) for c in suite.cases] == [
+        ("c2", [0]),
+        ("t.py::test_a[c1]", [0, 1]),
+        ("t.py::test_b[c1]", [0, 1]),
+    ]
