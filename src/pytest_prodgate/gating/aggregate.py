@@ -150,10 +150,10 @@ class Aggregator:
             groups = by_suite[name]
             if not groups:
                 continue
-            if all(type(v) is str for v in groups.values()):
+            ones = [built[v] for v in groups.values() if type(v) is str]
+            if len(ones) == len(groups):
                 # The common case: one trial per case id, so every case is the one built
                 # when it arrived.
-                ones = [built[v] for v in groups.values() if type(v) is str]
                 ones.sort(key=_built_key)
                 out.append(SuiteData(name, targets[name], [one.case for one in ones]))
                 continue

@@ -13,6 +13,7 @@ from pytest_prodgate.plugin.state import (
     ItemSpec,
     active,
     enabled,
+    known_eval_case,
     prodgate_marks,
     settings_of,
 )
@@ -198,14 +199,12 @@ def _eval_marks(
     :func:`~pytest_prodgate.plugin.state.is_eval_case` with the marks it looks for
     kept, so that :func:`item_spec` does not walk the item's nodes a second time.
     """
-    stash = item.stash
-    if SPEC_KEY in stash:
-        return []
-    if EVAL_KEY in stash:  # found not to be one (only that is noted: see EVAL_KEY)
-        return None
+    known = known_eval_case(item)
+    if known is not None:
+        return [] if known else None
     marks = prodgate_marks(item, parents) if isinstance(item, pytest.Function) else []
     if not marks:
-        stash[EVAL_KEY] = False
+        item.stash[EVAL_KEY] = False
     return marks or None
 
 

@@ -158,10 +158,17 @@ def lock_rows(
     )
     from pytest_prodgate.gating.integrity import integrity_gates, subset_rows, unrun_sealed
 
+    # One pass over the cases: by suite, each dataset's case ids.
+    by_suite: dict[str, dict[str, set[str]]] = {}
+    for s in suites:
+        ids_by_source = by_suite[s.name] = {}
+        for c in s.cases:
+            if c.source:
+                ids_by_source.setdefault(c.source, set()).add(c.id)
+    gated = {source for ids_by_source in by_suite.values() for source in ids_by_source}
     # How this run read each dataset its cases came from (a sealed file read
     # with other field names is tampered). Readings of earlier in-process runs
     # that this run did not gate are left out.
-    gated = {c.source for s in suites for c in s.cases if c.source}
     read_with = {p: [dict(info.fields)] for p, info in loaded_datasets().items()}
     for p, readings in read_by_workers.items():  # xdist: the workers' readings
         read_with.setdefault(p, []).extend(readings)
@@ -178,19 +185,15 @@ def lock_rows(
             f"prodgate.lock locks suites this run did not gate: {', '.join(stale)} "
             "(deselected, renamed or removed? a renamed suite escapes its locked targets)"
         )
-    by_source: dict[str, set[str]] = {}
-    for s in suites:
-        for c in s.cases:
-            if c.source:
-                by_source.setdefault(c.source, set()).add(c.id)
     ran: dict[str, set[str]] = {}  # by lock key, worked out once per dataset, not per case
-    for source, ids in by_source.items():
-        ran.setdefault(lock_key(root, source), set()).update(ids)
+    for ids_by_source in by_suite.values():
+        for source, ids in ids_by_source.items():
+            ran.setdefault(lock_key(root, source), set()).update(ids)
     # A shard runs part of every sealed set by design: prodgate merge pools them.
     partial = unrun_sealed(lock, ran) if settings.shard is None else {}
     out = {}
     for s in suites:
-        sources = sorted({c.source for c in s.cases if c.source})
+        sources = sorted(by_suite[s.name])
         out[s.name] = integrity_gates(
             s.name, lock["suites"].get(s.name), s.targets, checks, sources, root
         )

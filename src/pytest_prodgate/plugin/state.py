@@ -107,24 +107,30 @@ def locking(config: pytest.Config) -> bool:
 
 
 #: ``False`` on an item found not to be an eval case. An eval case is known by its
-#: spec (``SPEC_KEY``, made right after it is found): one key less on each of
-#: 100,000 items' stashes keeps their dicts from growing (128 bytes an item).
+#: spec (``SPEC_KEY``, made right after it is found), not by a second key (see
+#: :attr:`ItemSpec.state`).
 EVAL_KEY = pytest.StashKey[bool]()
+
+
+def known_eval_case(item: pytest.Item) -> bool | None:
+    """Whether ``item`` was found to be an eval case; ``None``: not looked at yet."""
+    stash = item.stash
+    if SPEC_KEY in stash:
+        return True
+    return False if EVAL_KEY in stash else None
 
 
 def is_eval_case(item: pytest.Item) -> bool:
     """Whether ``item`` carries the prodgate marker (directly, inherited or from a conftest)."""
-    stash = item.stash
-    if SPEC_KEY in stash:
-        return True
-    if EVAL_KEY in stash:
-        return False
+    known = known_eval_case(item)
+    if known is not None:
+        return known
     flag = isinstance(item, pytest.Function) and (
         item.get_closest_marker("prodgate") is not None
         or bool(conftest_marks(item.config, item.path))
     )
     if not flag:
-        stash[EVAL_KEY] = False
+        item.stash[EVAL_KEY] = False
     return flag
 
 
