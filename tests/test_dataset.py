@@ -336,6 +336,12 @@ def test_relative_path_error_names_given_and_resolved(tmp_path: Path) -> None:
             "duplicate case id 'a' (first at line 2)",
         ),
         (
+            # Several records on one line (json.dump's layout): ids 1 and "1" are one id.
+            '[{"id": 1, "input": 1, "expected": 1}, {"id": "1", "input": 2, "expected": 2}]',
+            1,
+            "duplicate case id '1' (first at line 1)",
+        ),
+        (
             '[\n  {"id": "a", "input": 1, "expected": 1},\n  {"id": "b", "input": 1,\n]',
             4,
             "invalid JSON",

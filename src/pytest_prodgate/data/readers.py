@@ -299,9 +299,11 @@ class Reader:
         case_id = str(raw)
         if not case_id:
             raise self.error(f"empty case id (field {self.id_field!r})", line)
-        first = self.first_line.setdefault(case_id, line)
-        if first != line:
+        # By id, not by line: a .json list may hold several records on one line.
+        first = self.first_line.get(case_id)
+        if first is not None:
             raise self.error(f"duplicate case id {case_id!r} (first at line {first})", line)
+        self.first_line[case_id] = line
         return case_id
 
     def _tags(self, raw: Any, case_id: str, line: int) -> tuple[str, ...]:
