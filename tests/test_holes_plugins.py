@@ -101,6 +101,10 @@ def test_redact_option_adds_patterns(project: pytest.Pytester) -> None:
     bad = project.runpytest("--prodgate", "--prodgate-redact=(")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["ERROR: prodgate: --prodgate-redact=*not a regular expression*"])
+    for empty in ("", "a|", "x*"):  # would garble every line printed
+        bad = project.runpytest("--prodgate", f"--prodgate-redact={empty}")
+        assert bad.ret == pytest.ExitCode.USAGE_ERROR
+        bad.stderr.fnmatch_lines(["ERROR: prodgate: --prodgate-redact=*matches the empty string*"])
 
 
 REPEATED = """

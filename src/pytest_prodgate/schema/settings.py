@@ -66,9 +66,14 @@ class Settings(BaseModel):
     def _regexes(cls, value: list[str] | None) -> list[str] | None:
         for pattern in value or ():
             try:
-                re.compile(pattern)
+                compiled = re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"not a regular expression: {exc}") from None
+            if compiled.search("") is not None:
+                # It would match between every two characters of every line printed.
+                raise ValueError(
+                    f"{pattern!r} matches the empty string: give what a secret looks like"
+                )
         return value
 
     @field_validator("shard")
