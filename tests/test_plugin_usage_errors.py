@@ -37,6 +37,8 @@ def _no_crash(result: pytest.RunResult) -> None:
         ),
         ("prodgate(trials=0)", "trials=0: Input should be greater than or equal to 1"),
         ('prodgate("a", "b")', "takes at most one positional argument (the suite name), got 2"),
+        ('prodgate("a", suite="b")', "the suite is named twice: 'a' and suite='b'"),
+        ("prodgate(suite=3)", "the suite name must be a non-empty string, got 3"),
         (
             "prodgate(slice_floors={'lang:de': 2})",
             "slice_floors.lang:de=2: Input should be less than or equal to 1",
@@ -63,6 +65,23 @@ def test_bad_marker_is_an_error_naming_test_and_keyword(
     assert result.ret == 1
     result.assert_outcomes(passed=1, errors=3)
     result.stdout.fnmatch_lines([f"*test_suite.py::test_case[[]0[]]: prodgate marker: {message}*"])
+    _no_crash(result)
+
+
+def test_the_suite_may_be_named_by_keyword(run: RunFn, project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        import pytest
+
+        @pytest.mark.prodgate(suite="named", accuracy_floor=0.1)
+        @pytest.mark.parametrize("i", range(3))
+        def test_case(prodgate_model, i):
+            prodgate_model(i)
+        """
+    )
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["named *accuracy_floor*PASS*"])
     _no_crash(result)
 
 

@@ -86,6 +86,13 @@ def parse_marker_args(
                 f"takes at most one positional argument (the suite name), got {len(args)}: "
                 + ", ".join(repr(a) for a in args)
             )
+        if "suite" in kwargs:  # prodgate(suite="x") is prodgate("x")
+            if args:
+                raise TargetError(
+                    f"the suite is named twice: {args[0]!r} and suite={kwargs['suite']!r}"
+                )
+            args = (kwargs["suite"],)
+            kwargs = {k: v for k, v in kwargs.items() if k != "suite"}
         if args:
             if not isinstance(args[0], str) or not args[0].strip():
                 raise TargetError(f"the suite name must be a non-empty string, got {args[0]!r}")
