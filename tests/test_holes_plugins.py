@@ -82,6 +82,41 @@ def test_secrets_in_a_provider_error_are_redacted_everywhere(
     assert message.count("[REDACTED]") == 3
 
 
+@pytest.mark.xdist_modes
+def test_secrets_in_ids_tags_and_notes_stay_out_of_the_files(
+    run: RunFn, project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MY_SERVICE_TOKEN", ENV_SECRET)
+    project.makepyfile(
+        test_suite=f"""
+        import os
+        import pytest
+
+        @pytest.mark.prodgate("leaky", accuracy_floor=0.1)
+        @pytest.mark.parametrize("tok", ["{KEY}", "plain"])
+        def test_case(prodgate_case, tok):
+            t = os.environ["MY_SERVICE_TOKEN"]
+            prodgate_case.tag("user:" + t)
+            prodgate_case.note("nested", {{"x": t, "list": [t, "{KEY}"]}})
+            prodgate_case.note(t, 1)
+        """
+    )
+    result = run("--prodgate", "--prodgate-report=r.json", "--prodgate-html=r.html")
+    assert result.ret == 0, result.stdout.str()
+    for name in ("r.json", "r.html"):
+        text = (project.path / name).read_text()
+        for secret in (KEY, ENV_SECRET):
+            assert secret not in text, f"{secret} in {name}"
+    report = json.loads((project.path / "r.json").read_text())
+    (suite,) = report["suites"]
+    assert sorted(c["id"] for c in suite["cases"]) == ["[REDACTED]", "plain"]
+    case = suite["cases"][0]
+    assert case["tags"] == ["user:[REDACTED]"]
+    assert case["notes"]["nested"] == {"x": "[REDACTED]", "list": ["[REDACTED]", "[REDACTED]"]}
+    assert "[REDACTED]" in case["notes"]
+    assert list(suite["slices"]) == ["user:[REDACTED]"]
+
+
 def test_redact_option_adds_patterns(project: pytest.Pytester) -> None:
     project.makepyfile(
         test_suite="""

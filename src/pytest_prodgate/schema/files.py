@@ -195,10 +195,13 @@ def redact_report(report: RunReport) -> RunReport:
                     object.__setattr__(obj, name, clean)
 
     def fix_notes(notes: Any) -> Any:
+        # Notes are the user's JSON (prodgate_case.note): keys and nested values too.
+        if isinstance(notes, str):
+            return redact(notes)
         if isinstance(notes, list):
-            return [redact(n) if isinstance(n, str) else n for n in notes]
+            return [fix_notes(n) for n in notes]
         if isinstance(notes, dict):
-            return {k: redact(v) if isinstance(v, str) else v for k, v in notes.items()}
+            return {fix_notes(k): fix_notes(v) for k, v in notes.items()}
         return notes
 
     object.__setattr__(report, "notes", fix_notes(report.notes))
@@ -207,13 +210,25 @@ def redact_report(report: RunReport) -> RunReport:
         for g in suite.gates:
             fix(g, "reason", "hint")
         if suite.regression is not None:
-            fix(suite.regression, "note")
+            reg = suite.regression
+            fix(reg, "note")
+            for name in ("only_current", "only_baseline", "regressed", "fixed"):
+                object.__setattr__(reg, name, [redact(i) for i in getattr(reg, name)])
+        if suite.slices:
+            object.__setattr__(suite, "slices", {redact(k): v for k, v in suite.slices.items()})
+        if suite.flaky_cases:
+            object.__setattr__(suite, "flaky_cases", [redact(i) for i in suite.flaky_cases])
         for case in suite.cases:  # tests before calls: most cases have no text at all
+            # Ids and tags come from parameters, which may carry a token.
+            fix(case, "id")
+            if case.tags:
+                object.__setattr__(case, "tags", tuple(redact(t) for t in case.tags))
             if case.error:
                 fix(case, "error")
             if case.notes:
                 case.notes = fix_notes(case.notes)
             for t in case.trials:
+                fix(t, "nodeid")
                 if t.reason or t.error:
                     fix(t, "reason", "error")
                 for c in t.calls:
