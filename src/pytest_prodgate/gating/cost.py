@@ -44,7 +44,9 @@ def cost_interval(
 
     With ``cap`` (and ``ci_method`` other than ``bootstrap``): the betting
     bound of the per-case mean cost per call in ``[0, cap]`` (method
-    ``"betting"``); under ``bootstrap`` the BCa bootstrap (clustered by case).
+    ``"betting"``), exact when every case made as many calls; when cases made
+    different numbers of calls, and under ``bootstrap``, the BCa bootstrap of
+    the ratio of sums, clustered by case (its lower side only, without a cap).
     Without a cap: the betting lower bound of the per-case mean cost per call,
     costs being ``>= 0``, and upper bound ``inf`` (method ``"betting-lower"``),
     whatever ``ci_method``. The estimate stays the mean over calls.
@@ -58,10 +60,25 @@ def cost_interval(
             clusters=clusters,
         )
     units = values
+    est = float(values.mean())
     if clusters is not None:
         _, codes = np.unique(clusters, return_inverse=True)
-        units = np.bincount(codes, weights=values) / np.bincount(codes)
-    est = float(values.mean())
+        sizes = np.bincount(codes)
+        if sizes.min() != sizes.max():
+            # Cases making more calls weigh more in the mean per call than in the mean of
+            # case means: bounding the latter erred in half the runs when the number of
+            # calls goes with their cost (retries, agents). The ratio of sums over cases,
+            # bootstrapped by case, bounds the right number (approximately).
+            iv = stats.bootstrap_mean(
+                values,
+                confidence=policy.confidence,
+                resamples=policy.resamples,
+                seed=seed,
+                clusters=clusters,
+            )
+            upper = iv.upper if cap is not None else np.inf
+            return stats.Interval(est, min(iv.lower, est), max(upper, est), len(values), iv.method)
+        units = np.bincount(codes, weights=values) / sizes
     if cap is None:
         iv = stats.nonnegative_lower(np.maximum(units, 0.0), policy.confidence, seed)
         return stats.Interval(est, min(iv.lower, est), np.inf, len(values), iv.method)
