@@ -179,7 +179,7 @@ def test_annotations_one_per_gate_that_did_not_pass(pair: tuple[RunReport, RunRe
     open_gates = [(s, g) for s in current.suites for g in s.gates if g.verdict != "PASS"]
     assert len(lines) == len(open_gates) > 0
     for line, (s, g) in zip(lines, open_gates, strict=True):
-        level = "error" if g.fails_run else "warning"
+        level = "error" if g.fails_run and current.fails_run else "warning"
         assert line.startswith(f"::{level} file=tests/test_{s.name}.py,title=prodgate ")
         assert f"{g.gate} {g.verdict}".replace(":", "%3A") in line
         assert "\n" not in line
@@ -196,13 +196,16 @@ def test_a_warned_gate_is_a_warning_and_report_mode_never_an_error(
         gate.model_copy(update={"verdict": "PASS", "fails_run": False}),
     ]
     report.suites = report.suites[:1]
+    report.fails_run = True
     warn, error = gate_annotations(report)
     assert warn.startswith("::warning ")
     assert warn.endswith("(does not fail the run)")
     assert error.startswith("::error ")
+    # Report mode: the gate's own flag still says FAIL fails a run; the run's says not.
     report.run.mode = "report"
-    report.suites[0].gates[1].fails_run = False
+    report.fails_run = False
     assert all(ln.startswith("::warning ") for ln in gate_annotations(report))
+    assert gate_annotations(report)[1].endswith("(report mode: does not fail the run)")
 
 
 def test_annotations_escape_as_github_does() -> None:
@@ -213,6 +216,7 @@ def test_annotations_escape_as_github_does() -> None:
     report = reports(3, service=False)[0].model_copy(deep=True)
     report.suites[0].name = "x:y,z"
     report.suites[0].gates = [gate]
+    report.fails_run = True
     (line,) = gate_annotations(report)
     assert line.count("\n") == 0
     assert line.split("::")[1].startswith("error ")
@@ -249,6 +253,13 @@ def test_the_run_prints_annotations_only_under_github_actions(
     if actions:
         assert len(found) == 1
         assert found[0].startswith("::error file=test_suite.py,title=prodgate qa accuracy_floor ")
+        report_mode = project.runpytest("-p", "no:cacheprovider", "--prodgate",
+                                        "--prodgate-model=mymodel:echo",
+                                        "--prodgate-mode=report")  # fmt: skip
+        assert report_mode.ret == 0
+        (line,) = [ln for ln in report_mode.stdout.lines if ln.startswith("::")]
+        assert line.startswith("::warning file=test_suite.py,title=prodgate qa accuracy_floor ")
+        assert line.endswith("(report mode: does not fail the run)")
     else:
         assert found == []
 

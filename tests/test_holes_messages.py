@@ -185,7 +185,11 @@ def test_incomplete_reason_once_per_suite_with_spend_against_cap(
     )
     assert "not run" in lines[0]
     assert "Spend cap reached: $0.0" in lines[0]
-    assert "spent of $0.0200; raise --prodgate-max-spend-usd or run fewer cases" in lines[0]
+    assert (
+        "spent of $0.0200 when the first of them was due (this suite's cases cost $0.0"
+        in (lines[0])
+    )
+    assert "in all); raise --prodgate-max-spend-usd or run fewer cases" in lines[0]
 
 
 def test_errors_are_counted_in_plural(project: pytest.Pytester) -> None:
@@ -314,6 +318,43 @@ def test_a_sealed_set_rerun_with_last_failed_is_incomplete(
             "ran 1 of 20 sealed cases of cases.jsonl*--prodgate-subset*",
         ]
     )
+
+
+@pytest.mark.xdist_modes
+def test_sealed_cases_that_skip_themselves_leave_the_set_incomplete(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    """Skipping the hard cases of a sealed set (pytest.skip in the body, a skip mark) is a
+    subset too: INCOMPLETE, or gated as a subset with --prodgate-subset. Cases skipped
+    by early stopping still count as run (tests/test_early_stopping.py)."""
+    project.makepyfile(
+        test_suite="""
+        import pytest
+        from pytest_prodgate import load_cases
+
+        @pytest.mark.prodgate("qa", accuracy_floor=0.5)
+        @pytest.mark.parametrize("case", load_cases("cases.jsonl"))
+        def test_case(prodgate_model, case):
+            if case.expected % 2:
+                pytest.skip("hard case")
+            assert prodgate_model(case.input) == case.expected
+        """
+    )
+    rows = [json.dumps({"id": f"c{i}", "input": i, "expected": i}) for i in range(20)]
+    (project.path / "cases.jsonl").write_text("\n".join(rows) + "\n")
+    assert project.runpytest("--prodgate-lock").ret == 0
+    result = run("--prodgate", "--prodgate-model=mymodel:echo")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "qa *sealed_set[[]cases.jsonl[]]*INCOMPLETE",
+            "qa accuracy_floor, sealed_set[[]cases.jsonl[]] INCOMPLETE: ran 10 of 20 sealed "
+            "cases of cases.jsonl (10 skipped (in the test, by a skip or xfail mark))*",
+        ]
+    )
+    subset = run("--prodgate", "--prodgate-model=mymodel:echo", "--prodgate-subset")
+    assert subset.ret == 0
+    subset.stdout.fnmatch_lines(["*gated on a subset (--prodgate-subset): ran 10 of 20*"])
 
 
 def test_a_project_without_an_ini_file_runs_from_a_subdirectory(

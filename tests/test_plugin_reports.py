@@ -407,7 +407,8 @@ def test_spend_cap_stops_model_calls_and_makes_gates_incomplete(
         [
             "capped*accuracy_floor*INCOMPLETE",
             "capped accuracy_floor, cost_per_call_usd INCOMPLETE: * of 20 cases produced no "
-            "result (* not run)*Spend cap reached: $* spent of $0.0500; raise*",
+            "result (* not run)*Spend cap reached: $* spent of $0.0500 when the first of "
+            "them was due (this suite's cases cost $0.0* in all); raise*",
             "SKIPPED [[]*[]] test_suite.py:*: prodgate: spend cap reached: $0.0* spent of $0.0500 "
             "(--prodgate-max-spend-usd)",
         ]

@@ -159,7 +159,10 @@ def unrun_sealed(
 
 
 def subset_rows(
-    suite: str, partial: Mapping[str, tuple[int, int]], keys: Iterable[str]
+    suite: str,
+    partial: Mapping[str, tuple[int, int]],
+    keys: Iterable[str],
+    skipped: Mapping[str, int] | None = None,
 ) -> list[GateReport]:
     """One ``sealed_set[KEY]`` row, ``INCOMPLETE``, per dataset of ``keys`` run in part.
 
@@ -170,10 +173,21 @@ def subset_rows(
     rows = []
     for key in sorted(set(keys) & set(partial)):
         ran, sealed = partial[key]
+        n_skipped = (skipped or {}).get(key, 0)
+        why = (
+            f"{n_skipped:,} skipped (in the test, by a skip or xfail mark)"
+            + (
+                "; -k, --lf, a node id or a deselection left out the rest"
+                if ran + n_skipped < sealed
+                else ""
+            )
+            if n_skipped
+            else "-k, --lf, a node id or a deselection picked a subset"
+        )
         reason = (
-            f"ran {ran:,} of {sealed:,} sealed cases of {key} (-k, --lf, a node id or a "
-            "deselection picked a subset); a sealed suite is gated on its whole set. Run "
-            "them all, or give --prodgate-subset to gate this subset on purpose."
+            f"ran {ran:,} of {sealed:,} sealed cases of {key} ({why}); a sealed suite is "
+            "gated on its whole set. Run them all, or give --prodgate-subset to gate this "
+            "subset on purpose."
         )
         row = gate_report(
             suite, f"{SEALED_SET.name}[{key}]", ">=", float(sealed), "INCOMPLETE", None, reason

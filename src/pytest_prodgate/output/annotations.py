@@ -55,12 +55,15 @@ def gate_annotations(report: RunReport) -> list[str]:
         for g in suite.gates:
             if g.verdict in _SILENT:
                 continue
-            level = "error" if g.fails_run else "warning"
+            # A gate's own flag holds whatever the mode; a report-mode run or a shard
+            # fails on none of them.
+            fails = g.fails_run and report.fails_run
+            level = "error" if fails else "warning"
             props = [f"title={escape_property(f'prodgate {suite.name} {g.gate} {g.verdict}')}"]
             if where:
                 props.insert(0, f"file={escape_property(where)}")
             message = " ".join(x for x in (g.reason, g.hint) if x) or g.verdict
-            if not g.fails_run:
+            if not fails:
                 message += (
                     " (report mode: does not fail the run)"
                     if report.run.mode == "report"

@@ -13,7 +13,7 @@ from pytest_prodgate.plugin.state import enabled, is_eval_case
 
 if TYPE_CHECKING:
     from pytest_prodgate.gating.aggregate import SuiteData
-    from pytest_prodgate.schema.report import GateReport
+    from pytest_prodgate.schema.report import CaseReport, GateReport
     from pytest_prodgate.schema.settings import Settings
 
 #: What ``--prodgate-lock`` did, printed at the end of the run: ``(ok, message)``.
@@ -158,13 +158,19 @@ def lock_rows(
     )
     from pytest_prodgate.gating.integrity import integrity_gates, subset_rows, unrun_sealed
 
-    # One pass over the cases: by suite, each dataset's case ids.
+    # One pass over the cases: by suite, each dataset's case ids (those that ran; a
+    # case that skipped itself or was skipped by a mark did not, see _skipped).
     by_suite: dict[str, dict[str, set[str]]] = {}
+    skipped_by_source: dict[str, int] = {}
     for s in suites:
         ids_by_source = by_suite[s.name] = {}
         for c in s.cases:
             if c.source:
-                ids_by_source.setdefault(c.source, set()).add(c.id)
+                ids = ids_by_source.setdefault(c.source, set())
+                if _skipped(c):
+                    skipped_by_source[c.source] = skipped_by_source.get(c.source, 0) + 1
+                else:
+                    ids.add(c.id)
     gated = {source for ids_by_source in by_suite.values() for source in ids_by_source}
     # How this run read each dataset its cases came from (a sealed file read
     # with other field names is tampered). Readings of earlier in-process runs
@@ -186,9 +192,13 @@ def lock_rows(
             "(deselected, renamed or removed? a renamed suite escapes its locked targets)"
         )
     ran: dict[str, set[str]] = {}  # by lock key, worked out once per dataset, not per case
+    skipped: dict[str, int] = {}
     for ids_by_source in by_suite.values():
         for source, ids in ids_by_source.items():
-            ran.setdefault(lock_key(root, source), set()).update(ids)
+            key = lock_key(root, source)
+            ran.setdefault(key, set()).update(ids)
+            if source in skipped_by_source:
+                skipped[key] = skipped_by_source[source]
     # A shard runs part of every sealed set by design: prodgate merge pools them.
     partial = unrun_sealed(lock, ran) if settings.shard is None else {}
     out = {}
@@ -199,7 +209,7 @@ def lock_rows(
         )
         keys = [lock_key(root, src) for src in sources]
         if not settings.subset:
-            out[s.name] += subset_rows(s.name, partial, keys)
+            out[s.name] += subset_rows(s.name, partial, keys, skipped)
         for key in sorted(set(keys) & set(partial)):
             if settings.subset:
                 done, total = partial[key]
@@ -212,3 +222,13 @@ def lock_rows(
         if s.name in new:
             s.notes.append("suite not in prodgate.lock: its targets are not locked yet")
     return out
+
+
+def _skipped(case: CaseReport) -> bool:
+    """Whether every trial of ``case`` was skipped (in its body, by a mark, as xfail),
+    other than by early stopping, whose skipped cases count as run (SPEC §13)."""
+    from pytest_prodgate.plugin.early import RESOLVED_MARK
+
+    return bool(case.trials) and all(
+        t.outcome == "skipped" and RESOLVED_MARK not in (t.reason or "") for t in case.trials
+    )

@@ -249,8 +249,8 @@ OPTIONS: tuple[Option, ...] = (
         "subset",
         "--prodgate-subset",
         "flag",
-        "gate a subset of a sealed set on purpose (-k, --lf): the verdicts stand and say so; "
-        "without it a sealed suite run in part is INCOMPLETE.",
+        "gate a subset of a sealed set on purpose (-k, --lf, skipped cases): the verdicts "
+        "stand and say so; without it a sealed suite run in part is INCOMPLETE.",
         ini=False,
     ),
     Option(
