@@ -247,6 +247,39 @@ def test_crashed_worker_makes_the_gate_incomplete(project: pytest.Pytester) -> N
     )
 
 
+def test_a_crashed_worker_with_no_restart_left_leaves_the_run_incomplete(
+    project: pytest.Pytester,
+) -> None:
+    """--max-worker-restart=0: the tests the dead worker would have run never run, and
+    the loop ends without a stop; the run is partial, and says how many did not run."""
+    project.makepyfile(
+        test_suite="""
+        import os
+        import pytest
+        pytestmark = pytest.mark.prodgate("crashy", accuracy_floor=0.1)
+
+        @pytest.mark.parametrize("i", range(40))
+        def test_crashy(prodgate_model, i):
+            prodgate_model(i)
+            if i == 5:
+                os._exit(3)
+        """
+    )
+    result = project.runpytest(
+        "-n", "2", "--max-worker-restart=0", "-p", "no:cacheprovider", "--prodgate",
+        "--prodgate-model=mymodel:echo", "--prodgate-report=r.json",
+    )  # fmt: skip
+    assert result.ret == 1
+    report = read_report(project.path / "r.json")
+    assert report["run"]["interrupted"] is True
+    (note,) = [n for n in report["notes"] if "collected tests did not finish" in n]
+    unfinished = int(note.split(" of 40 ")[0])
+    trials = [t for c in report["suites"][0]["cases"] for t in c["trials"]]
+    assert [t["outcome"] for t in trials].count("crashed") == 1
+    assert unfinished == 40 - len(trials) + 1 > 1  # never started, and the crashed one
+    result.stdout.fnmatch_lines(["crashy*accuracy_floor*INCOMPLETE"])
+
+
 def test_interrupted_run_still_writes_a_report_that_does_not_pass(
     project: pytest.Pytester,
 ) -> None:

@@ -57,8 +57,8 @@ ALWAYS_FAILING: frozenset[str] = frozenset(
 )
 _INTEGRITY_VERDICTS = frozenset({"TAMPERED", "LOOSENED"})
 INTERRUPTED_REASON = (
-    "the run was interrupted (Ctrl-C, -x or --maxfail) before every case ran; "
-    "a gate never passes on partial data."
+    "the run was interrupted (Ctrl-C, -x, --maxfail, or an xdist worker that crashed "
+    "with no restart left) before every case ran; a gate never passes on partial data."
 )
 
 

@@ -89,7 +89,16 @@ class Controller:
             self.interrupted = ctrl_c or self.finished_items < session.testscollected
             raise
         stopped = bool(session.shouldstop or session.shouldfail)
-        self.interrupted = stopped and self.finished_items < session.testscollected
+        # An xdist worker that crashed with no restart left (--max-worker-restart)
+        # ends the loop without a stop: its unrun tests make the run partial too.
+        xdist = session.config.pluginmanager.has_plugin("dsession")
+        self.interrupted = (stopped or xdist) and self.finished_items < session.testscollected
+        if self.interrupted:
+            unrun = session.testscollected - self.finished_items
+            self.notes.append(
+                f"{unrun:,} of {session.testscollected:,} collected tests did not finish "
+                "(eval cases that never started are not in this report)"
+            )
         from pytest_prodgate.schema.files import paused_gc
 
         with paused_gc():
