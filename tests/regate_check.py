@@ -80,6 +80,13 @@ def check_report(report_path: Path, baseline: Path | None = None) -> None:
     """Assert that ``prodgate gate`` reproduces the run's figures, verdicts and exit status."""
     saved = load_report(report_path)
     extra = ["--baseline", str(baseline)] if baseline is not None else []
+    if saved.run.shard is not None or not any(s.cases for s in saved.suites):
+        # Nothing to gate (a shard: prodgate merge decides; no case measured): refused.
+        code, out, err = run_gate("gate", str(report_path), *extra)
+        why = "a shard report" if saved.run.shard is not None else "measured no eval case"
+        assert code == 2 and why in err, f"prodgate gate {report_path} -> {code}\n{out}{err}"
+        CHECKED["runs"] += 1
+        return
     with tempfile.TemporaryDirectory(prefix="regate-") as tmp:
         out_path = Path(tmp, "regated.json")
         code, out, err = run_gate("gate", str(report_path), *extra, "--json", str(out_path))

@@ -209,6 +209,23 @@ def test_usage_errors_exit_2_with_one_line_naming_the_file_or_flag(
     assert fnmatch(line, message), line
 
 
+def test_gate_refuses_a_shard_and_a_report_that_measured_nothing(
+    project: pytest.Pytester,
+) -> None:
+    """A gate step pointed at the wrong artifact must not go green (exit 2, not 0)."""
+    project.makepyfile(test_suite=SUITE.format(floor=0.99))
+    args = ("-p", "no:cacheprovider", "--prodgate", "--prodgate-model=mymodel:echo")
+    project.runpytest(*args, "--prodgate-shard=1/2", "--prodgate-report=s1.json")
+    project.runpytest(*args, "-k", "nothing_matches", "--prodgate-report=empty.json")
+    for name, message in [
+        ("s1.json", "prodgate gate: error: s1.json: a shard report (shard 1/2): *prodgate merge*"),
+        ("empty.json", "prodgate gate: error: empty.json: measured no eval case *nothing to gate"),
+    ]:
+        code, out, err = run_gate("gate", str(project.path / name))
+        assert code == 2, out + err
+        assert fnmatch(_error_line(err).replace(str(project.path) + "/", ""), message), err
+
+
 def test_help_lists_the_gate_flags_with_the_plugin_help() -> None:
     from pytest_prodgate.schema.options import OPTIONS
 

@@ -175,6 +175,17 @@ def gate(args: argparse.Namespace, out: TextIO) -> int:
     if "report" in given:
         _check_output(json_flag, given["report"])
     report = _load(args.source)
+    # A gate step pointed at the wrong artifact must not go green.
+    if report.run.shard is not None:
+        raise UsageError(
+            f"{args.source}: a shard report (shard {report.run.shard.label}): its gates are "
+            "decided over all shards: prodgate merge SHARD.json... -o OUT.json"
+        )
+    if not any(s.cases for s in report.suites):
+        raise UsageError(
+            f"{args.source}: measured no eval case (the report of a crashed, interrupted or "
+            "--collect-only run?): nothing to gate"
+        )
     baseline = None
     if "baseline" in given:
         baseline = _load(given["baseline"], _flag("baseline"))
