@@ -51,7 +51,7 @@ def load_report(path: str | os.PathLike[str]) -> RunReport:
             f"(this pytest-prodgate reads versions 1 and {SCHEMA_VERSION})"
         )
     try:
-        return RunReport.model_validate(data)
+        report = RunReport.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])
@@ -59,6 +59,14 @@ def load_report(path: str | os.PathLike[str]) -> RunReport:
             f"{p}: invalid prodgate report at {loc}: {first['msg']}"
             + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
         ) from None
+    # Types are pydantic's; the values gating reads (scores, latencies, costs, each
+    # case once) are checked here, on reading only: the plugin writes none that fail.
+    from pytest_prodgate.schema.values import report_problem
+
+    problem = report_problem(report, data)
+    if problem is not None:
+        raise ReportError(f"{p}: invalid prodgate report at {problem}")
+    return report
 
 
 @contextlib.contextmanager
