@@ -157,6 +157,10 @@ def test_the_regate_check_fails_on_a_tampered_report(
             "prodgate show: error: */noversion.json: not a prodgate report (no schema_version)",
         ),
         (
+            ["gate", "deep.json"],
+            "prodgate gate: error: */deep.json: not a prodgate report (JSON nested too deeply)",
+        ),
+        (
             ["gate", "v99.json"],
             "prodgate gate: error: */v99.json: report schema_version 99 is not supported*",
         ),
@@ -199,6 +203,7 @@ def test_usage_errors_exit_2_with_one_line_naming_the_file_or_flag(
     project.mkdir("adir")
     project.path.joinpath("notjson.json").write_text("{not json")
     project.path.joinpath("noversion.json").write_text('{"suites": []}')
+    project.path.joinpath("deep.json").write_text("[" * 100_000)
     project.path.joinpath("v99.json").write_text('{"schema_version": 99}')
     project.path.joinpath("invalid.json").write_text('{"schema_version": 1, "run": {}}')
     if args[:2] == ["gate", "r.json"]:  # flag errors: give them a valid report

@@ -43,6 +43,8 @@ def load_report(path: str | os.PathLike[str]) -> RunReport:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReportError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:  # e.g. 100,000 nested "[": no report nests like that
+        raise ReportError(f"{p}: not a prodgate report (JSON nested too deeply)") from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ReportError(f"{p}: not a prodgate report (no schema_version)")
     if data["schema_version"] not in READABLE_VERSIONS:
