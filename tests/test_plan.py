@@ -201,7 +201,8 @@ def test_plan_never_promises_a_pass_to_an_uncapped_cost_gate(
     [
         (["plan"], "nothing to plan"),
         (["plan", "--floor", "1.5", "--expected", "0.9"], "--floor=1.5: must be a number in"),
-        (["plan", "--floor", "0.9"], "--expected=None: must be a number in [0, 1]"),
+        (["plan", "--floor", "0.9"], "--expected is required here (a number in [0, 1])"),
+        (["plan", "--expected", "0.9"], "--floor is required here (a number in [0, 1])"),
         (["plan", "--latency-q", "1"], "--latency-q=1.0: must be strictly between 0 and 1"),
         (["plan", "--within", "0.9"], "--within needs --latency-q"),
         (

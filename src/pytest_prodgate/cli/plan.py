@@ -93,7 +93,9 @@ def add_parser(commands: Any) -> None:
 
 
 def _fraction(flag: str, value: float | None, *, open_: bool = False) -> float:
-    if value is None or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    if value is None:
+        raise PlanError(f"{flag} is required here (a number in [0, 1])")
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise PlanError(f"{flag}={value!r}: must be a number in [0, 1]")
     if open_ and value in (0.0, 1.0):
         raise PlanError(f"{flag}={value!r}: must be strictly between 0 and 1")
