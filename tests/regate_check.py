@@ -84,7 +84,9 @@ def check_report(report_path: Path, baseline: Path | None = None) -> None:
         # Nothing to gate (a shard: prodgate merge decides; no case measured): refused.
         code, out, err = run_gate("gate", str(report_path), *extra)
         why = "a shard report" if saved.run.shard is not None else "measured no eval case"
-        assert code == 2 and why in err, f"prodgate gate {report_path} -> {code}\n{out}{err}"
+        context = f"prodgate gate {report_path} -> {code}\n{out}{err}"
+        assert code == 2, context
+        assert why in err, context
         CHECKED["runs"] += 1
         return
     with tempfile.TemporaryDirectory(prefix="regate-") as tmp:

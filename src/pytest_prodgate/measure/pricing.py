@@ -123,10 +123,31 @@ def cost_of(
                 return usd, None
         return None, f"cost callable returned {safe_repr(value)}, not a finite number >= 0"
     if pricing is not None:
-        if input_tokens is None and output_tokens is None:
-            return None, NO_USAGE
         if input_tokens is None or output_tokens is None:
-            missing = "input (prompt)" if input_tokens is None else "output (completion)"
-            return None, f"{NO_USAGE}: the {missing} token count is missing"
+            return None, _usage_problem(output, input_tokens is None, output_tokens is None)
         return pricing.cost(input_tokens, output_tokens), None
     return None, None
+
+
+_COUNTS = {
+    "input (prompt)": ("prompt_tokens", "input_tokens"),
+    "output (completion)": ("completion_tokens", "output_tokens"),
+}
+
+
+def _usage_problem(output: Any, no_input: bool, no_output: bool) -> str:
+    """Why the usage of ``output`` gives no cost: absent, or a count that is not an int >= 0."""
+    usage = None if type(output) in _NO_USAGE else _safe_get(output, "usage")
+    invalid, missing = [], []
+    for (name, keys), absent in zip(_COUNTS.items(), (no_input, no_output), strict=True):
+        given = [(k, v) for k in keys if (v := _safe_get(usage, k)) is not None]
+        if absent and given:
+            key, value = given[0]
+            invalid.append(f"the {name} token count {key}={safe_repr(value)} is not an int >= 0")
+        elif absent:
+            missing.append(name)
+    if invalid:
+        return f"invalid token usage in the response: {'; '.join(invalid)}"
+    if usage is None or len(missing) == 2:
+        return NO_USAGE
+    return f"{NO_USAGE}: the {missing[0]} token count is missing"
