@@ -124,6 +124,17 @@ def test_a_shard_reports_shard_verdicts_and_never_fails_on_a_gate(
         assert (gate["verdict"], gate["fails_run"]) == ("SHARD", False)
 
 
+def test_the_shard_may_come_from_the_ini_key(project: pytest.Pytester) -> None:
+    project.makepyfile(test_suite=SUITE.format(floor=0.5, ids=IDS[:4]))
+    args = ("-p", "no:cacheprovider", "--prodgate", "--prodgate-model=mymodel:echo")
+    result = project.runpytest(*args, "-o", "prodgate_shard=1/2")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["qa*accuracy_floor*SHARD"])
+    bad = project.runpytest(*args, "-o", "prodgate_shard=3/2")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["ERROR: prodgate: prodgate_shard*3/2*K must be between 1 and N=2*"])
+
+
 def test_a_shard_still_fails_on_a_failing_test(project: pytest.Pytester) -> None:
     project.makepyfile(
         test_suite=SUITE.format(floor=0.5, ids=IDS[:4]) + "\ndef test_broken():\n    assert 0\n"

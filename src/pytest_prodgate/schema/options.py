@@ -194,7 +194,6 @@ OPTIONS: tuple[Option, ...] = (
         "run only shard K of N of the eval cases (1 <= K <= N); its gates are not decided: "
         "prodgate merge gates the shards' reports together.",
         metavar="K/N",
-        ini=False,
     ),
     Option(
         "early_stop",
