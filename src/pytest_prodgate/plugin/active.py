@@ -41,7 +41,11 @@ PLUGIN_NAME = "prodgate-active"
 
 
 def prepare_items(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """After collection, with ``--prodgate`` or ``--prodgate-lock``: seal, find conflicts."""
+    """After collection, with ``--prodgate`` or ``--prodgate-lock``: refuse an output that
+    is a dataset collection read, seal, find conflicts."""
+    from pytest_prodgate.plugin.outputs import check_collected
+
+    check_collected(config, items)
     if locking(config) and not is_worker(config):
         from pytest_prodgate.plugin.locking import seal_collected
 

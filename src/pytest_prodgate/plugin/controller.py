@@ -9,9 +9,11 @@ exactly once. Under xdist the controller sees workers' reports replayed through
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import sys
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,7 @@ import pytest
 
 from pytest_prodgate.measure import recording
 from pytest_prodgate.plugin.ahead import wasted_calls
+from pytest_prodgate.plugin.state import OUTPUTS_KEY, REFUSED_KEY
 
 if TYPE_CHECKING:
     from pytest_prodgate.gating.aggregate import SuiteData
@@ -50,7 +53,10 @@ class Controller:
         self.notes: list[str] = []
         #: The ``--prodgate-shard`` collection records xdist workers sent.
         self.shard_records: list[dict[str, Any]] = []
+        #: One line per output file written, and per output file that could not be.
         self.written: list[str] = []
+        self.not_written: list[str] = []
+        self.report_written = False
         self.report_kept: str | None = None
 
     @pytest.hookimpl(trylast=True)
@@ -128,6 +134,9 @@ class Controller:
         if isinstance(fields, dict):
             for path, read_with in fields.items():
                 self.dataset_fields.setdefault(str(path), []).append(dict(read_with))
+        from pytest_prodgate.plugin.outputs import refused_by_worker
+
+        refused_by_worker(self.config, output)
         if output.get("prodgate_shard"):
             self.shard_records.append(output["prodgate_shard"])
         self.wasted_calls += int(output.get("prodgate_wasted_calls", 0) or 0)
@@ -272,6 +281,16 @@ class Controller:
         if self.ledger is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.ledger)
+        refused = self.config.stash.get(REFUSED_KEY, None)
+        if refused is not None:
+            # An output is a dataset this run evaluates: nothing ran, nothing is
+            # written. Without xdist the usage error is on its way out already; under
+            # xdist the workers deselected every item and sent the line.
+            self.report = None
+            if session.exitstatus != pytest.ExitCode.USAGE_ERROR:
+                sys.stderr.write(f"ERROR: {refused}\n")
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
         from pytest_prodgate.schema.files import paused_gc
 
         with paused_gc():
@@ -281,6 +300,10 @@ class Controller:
             if self.config.option.collectonly:
                 return  # nothing was measured: no file is written or replaced
             self.write_outputs(self.report)
+        if self.not_written and session.exitstatus == pytest.ExitCode.OK:
+            # An output that could not be written fails the run, as a harness error
+            # does: CI must not go on with the previous run's file (docs/reference.md).
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def write_outputs(self, report: RunReport) -> None:
         from pytest_prodgate.output.markdown import markdown
@@ -296,10 +319,8 @@ class Controller:
             )
             path = None
         if path is not None:
-            try:
-                write_report(path, report, self.config.rootpath)
-            except OSError as exc:
-                self._warn(f"cannot write the report to {path}: {exc}")
+            write = functools.partial(write_report, path, report, self.config.rootpath)
+            self.report_written = self._write(path, "report", write)
         self.write_pages(report)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
@@ -318,14 +339,35 @@ class Controller:
         pages = ((self.settings.html, "HTML report", html_report),
                  (self.settings.comment, "comment", comment))  # fmt: skip
         for path, what, render in pages:
-            if path is None:
-                continue
+            if path is not None:
+                self._write(path, what, functools.partial(write_atomic, path, render(report)))
+
+    def _write(self, path: Path, what: str, write: Callable[[], None]) -> bool:
+        """Write one output; a failure is a ``NOT written`` line (and fails the run).
+
+        Checked again first against every dataset read, also in a test body or on a
+        worker (collection's are refused before any case runs): never overwrite one.
+        """
+        from pytest_prodgate.data.dataset import loaded_datasets
+        from pytest_prodgate.plugin.outputs import dataset_clash
+        from pytest_prodgate.schema.redact import redact
+
+        datasets = [*loaded_datasets(), *self.dataset_fields]
+        outputs = [(label, p) for label, p in self.config.stash.get(OUTPUTS_KEY, []) if p == path]
+        problem = dataset_clash(self.config, datasets, outputs)
+        if problem is None:
             try:
-                write_atomic(path, render(report))
+                write()
             except OSError as exc:
-                self._warn(f"cannot write the {what} to {path}: {exc}")
-            else:
-                self.written.append(f"prodgate: {what} written to {path}")
+                problem = str(exc)
+        else:
+            problem = problem.removeprefix("prodgate: ")
+        if problem is not None:
+            self.not_written.append(redact(f"prodgate: {what} NOT written to {path}: {problem}"))
+            return False
+        if what != "report":
+            self.written.append(f"prodgate: {what} written to {path}")
+        return True
 
     def _warn(self, message: str) -> None:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -373,10 +415,12 @@ class Controller:
             mark_run_failed(tr, report)
         if self.report_kept is not None:
             tr.write_line(self.report_kept, yellow=True)
-        elif report.suites and self.settings.report is not None:
+        elif report.suites and self.report_written:
             tr.write_line(f"prodgate: report written to {self.settings.report}")
         for line in self.written:
             tr.write_line(line)
+        for line in self.not_written:
+            tr.write_line(line, red=True, bold=True)
         from pytest_prodgate.output.annotations import enabled, gate_annotations
 
         if enabled(os.environ):

@@ -94,8 +94,11 @@ def pytest_configure(config: pytest.Config) -> None:
     add_patterns(settings.redact or ())
     if not (settings.enabled or settings.lock):
         return  # options given without --prodgate: checked (a typo exits 4), otherwise inert
+    from pytest_prodgate.plugin.outputs import check_outputs, run_outputs
+
+    run_outputs(config, settings, raw)
     if not is_worker(config):
-        _check_outputs(config, settings, raw)
+        check_outputs(config, settings, raw)
     config.stash[SETTINGS_KEY] = settings
     from pytest_prodgate.measure import recording
 
@@ -187,41 +190,6 @@ def baseline_problem(baseline: Any) -> str | None:
         "measured no eval case (the report of a crashed, interrupted or --collect-only "
         "run?): give the report of a run that measured its cases"
     )
-
-
-def output_problem(path: Path) -> str | None:
-    """Why a file cannot be written at ``path`` (a directory, a path under a file), if so."""
-    if path.is_dir():
-        return "is a directory, not a file"
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        return f"{parent} is a file, not a directory"
-    if path.exists() and not os.access(path, os.W_OK):
-        return "is not writable"
-    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
-        return f"cannot create files in {parent}"
-    return None
-
-
-def _check_outputs(config: pytest.Config, settings: Any, raw: Raw) -> None:
-    """Every file the run will write must be writable: exit 4 before any case runs."""
-    outputs: list[tuple[str, Path]] = []
-    if settings.report is not None:
-        outputs.append((raw["report"][1], settings.report))
-    if settings.lock:
-        from pytest_prodgate.data.sealing import LOCK_NAME
-
-        outputs.append(("--prodgate-lock", config.rootpath / LOCK_NAME))
-    for field in ("html", "comment"):
-        path: Path | None = getattr(settings, field)
-        if path is not None:
-            outputs.append((raw[field][1], path))
-    for where, path in outputs:
-        problem = output_problem(path)
-        if problem is not None:
-            raise pytest.UsageError(f"prodgate: {where}={path}: {problem}")
 
 
 def import_model(spec: str, where: str, search: list[Path]) -> Any:

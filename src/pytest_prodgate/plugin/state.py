@@ -28,6 +28,10 @@ MARKER_DOC = (
 SETTINGS_KEY = pytest.StashKey["Settings | None"]()
 MODEL_FN_KEY = pytest.StashKey[Any]()
 CONFLICTS_KEY = pytest.StashKey[dict[str, str]]()
+#: The files this run writes, ``(label, path)``, the label as the user gave the option.
+OUTPUTS_KEY = pytest.StashKey[list[tuple[str, Path]]]()
+#: Why this run writes nothing and exits 4 (an output is a dataset it evaluates).
+REFUSED_KEY = pytest.StashKey[str]()
 
 
 @dataclass(slots=True)

@@ -1,0 +1,181 @@
+"""The run's output files: writable, and never one of the run's inputs (SPEC §7, §8).
+
+Before any case runs, every file the run writes (``--prodgate-report``,
+``--prodgate-html``, ``--prodgate-comment``, ``prodgate.lock`` with
+``--prodgate-lock``, and ``--junitxml``, which the plugin adds rows to) is checked:
+each must be creatable beside its target (the atomic write's temporary file) and
+none may be the same file as another output, the baseline, ``prodgate.lock``, or lie
+in the cache directory. Those are usage errors in ``pytest_configure``.
+
+Datasets are known only after collection. Without xdist the process that
+collected raises the usage error there. Under xdist the controller collects
+nothing: each worker finds the clash after its collection, deselects every item
+(no case runs) and sends the line in ``workeroutput``; the controller then writes
+no file and ends the run with exit 4 and that line. At the end of the run every
+output is checked once more against every dataset read (one read in a test body
+is known only then) before it is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_prodgate.plugin.state import OUTPUTS_KEY, REFUSED_KEY, is_worker
+
+__all__ = [
+    "check_collected",
+    "check_outputs",
+    "dataset_clash",
+    "output_problem",
+    "refused_by_worker",
+    "run_outputs",
+]
+
+#: The key of ``workeroutput`` that carries a worker's refusal to the controller.
+WORKER_REFUSED = "prodgate_refused"
+
+
+def output_problem(path: Path) -> str | None:
+    """Why the atomic write (:func:`~pytest_prodgate.schema.files.write_atomic`) cannot
+    put a file at ``path``, if so.
+
+    The write creates a temporary file beside the target and renames it over the
+    target, so what is checked is that a file can be created there: a probe file is
+    created and removed (``os.access`` answers yes to root and ignores ACLs), also
+    when the target exists. A missing directory is created by the write; the probe
+    then goes to the nearest directory that exists.
+    """
+    if path.is_dir():
+        return "is a directory, not a file"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is a file, not a directory"
+    replacing = path.exists() or path.is_symlink()
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".prodgate-probe.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if replacing:
+            return (
+                f"cannot create files in {parent} ({why}): replacing the file needs a "
+                "temporary file beside it"
+            )
+        return f"cannot create files in {parent} ({why})"
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    if replacing and _sticky_foreign(parent, path):
+        return f"is another user's file in the sticky directory {parent}: it cannot be replaced"
+    return None
+
+
+def _sticky_foreign(parent: Path, path: Path) -> bool:
+    """A sticky directory (``/tmp``) lets only the owner of a file, or of the directory,
+    rename over it (root may too)."""
+    import stat
+
+    try:
+        dir_st, st = parent.stat(), path.lstat()
+    except OSError:
+        return False
+    euid = os.geteuid() if hasattr(os, "geteuid") else 0
+    return (
+        bool(dir_st.st_mode & stat.S_ISVTX) and euid != 0 and euid not in (st.st_uid, dir_st.st_uid)
+    )
+
+
+def run_outputs(config: pytest.Config, settings: Any, raw: dict[str, tuple[Any, str]]) -> None:
+    """Record the files this run writes (:data:`OUTPUTS_KEY`), labelled as given."""
+    outputs: list[tuple[str, Path]] = []
+    if settings.enabled:
+        for field in ("report", "html", "comment"):
+            path: Path | None = getattr(settings, field)
+            if path is not None:
+                outputs.append((f"{raw[field][1]}={path}", path))
+    if settings.lock:
+        from pytest_prodgate.data.sealing import LOCK_NAME
+
+        lock = config.rootpath / LOCK_NAME
+        outputs.append((f"--prodgate-lock={lock}", lock))
+    config.stash[OUTPUTS_KEY] = outputs
+
+
+def check_outputs(config: pytest.Config, settings: Any, raw: dict[str, tuple[Any, str]]) -> None:
+    """Every file the run will write can be written and destroys no input: exit 4 if not."""
+    from pytest_prodgate.schema.outputs import output_clash
+
+    outputs = config.stash[OUTPUTS_KEY]
+    for label, path in outputs:
+        problem = output_problem(path)
+        if problem is not None:
+            raise pytest.UsageError(f"prodgate: {label}: {problem}")
+    inputs: list[tuple[str, Path]] = []
+    if settings.baseline is not None:
+        inputs.append((f"{raw['baseline'][1]}={settings.baseline}", settings.baseline))
+    if not settings.lock:  # a lock there, or one made there, gates the next run
+        from pytest_prodgate.data.sealing import LOCK_NAME
+
+        lock = config.rootpath / LOCK_NAME
+        inputs.append((f"the lock {lock}", lock))
+    directories = []
+    if settings.cache is not None:
+        directories.append((f"{raw['cache'][1]}={settings.cache}", settings.cache))
+    xml = getattr(config.option, "xmlpath", None)
+    xml_path = Path(config.invocation_params.dir, xml) if xml else None
+    also = [(f"--junitxml={xml_path}", xml_path)] if xml_path is not None else []
+    problem = output_clash([*outputs, *also], inputs, directories)
+    if problem is not None:
+        raise pytest.UsageError(f"prodgate: {problem}")
+
+
+def dataset_clash(
+    config: pytest.Config,
+    datasets: list[str],
+    outputs: list[tuple[str, Path]] | None = None,
+) -> str | None:
+    """The line refusing an output (the run's, or ``outputs``) that is one of ``datasets``
+    (absolute paths), if any."""
+    from pytest_prodgate.schema.outputs import output_clash
+
+    if outputs is None:
+        outputs = config.stash.get(OUTPUTS_KEY, [])
+    if not outputs or not datasets:
+        return None
+    inputs = [(f"the dataset {p} this run evaluates", Path(p)) for p in sorted(datasets)]
+    problem = output_clash(outputs, inputs)
+    return None if problem is None else f"prodgate: {problem}"
+
+
+def check_collected(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """After collection, before any case: refuse an output that is a dataset collection read.
+
+    Without xdist: a usage error (exit 4, one line). On an xdist worker every item
+    is deselected and the line goes to the controller (:func:`refused_by_worker`).
+    """
+    from pytest_prodgate.data.dataset import loaded_datasets
+
+    problem = dataset_clash(config, list(loaded_datasets()))
+    if problem is None:
+        return
+    config.stash[REFUSED_KEY] = problem
+    if not is_worker(config):
+        raise pytest.UsageError(problem)
+    config.workeroutput[WORKER_REFUSED] = problem  # type: ignore[attr-defined]
+    if items:
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
+
+
+def refused_by_worker(config: pytest.Config, workeroutput: dict[str, Any]) -> None:
+    """The controller keeps the first refusal a worker sent."""
+    problem = workeroutput.get(WORKER_REFUSED)
+    if isinstance(problem, str) and REFUSED_KEY not in config.stash:
+        config.stash[REFUSED_KEY] = problem
