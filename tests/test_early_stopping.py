@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from conftest import RunFn, read_report
+from regate_check import figures, run_gate
+
+from conftest import RunFn, gate_figures, read_report
 
 CLEAR_SUITE = """
 import pytest
@@ -333,3 +337,170 @@ def test_early_stoppings_per_item_hooks_only_while_a_suite_may_stop(
     result = run("--prodgate", "--prodgate-model=mymodel:echo", "-s", *args)
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines([f"*early per-item hooks: {registered}*"])
+
+
+#: A suite resolved early (at look 2: 40 of 200 cases) whose -n 2 run always runs cases
+#: after the stop: worker gw1's first model call waits until gw0 has made 60 calls (or
+#: 10 s), and the look cannot be complete while gw1 holds a case of it, so gw0 runs cases
+#: past the deciding look. Without xdist (or with -n 0) nothing runs after the stop.
+AFTER_STOP_PROJECT = {
+    "conftest": """
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+from pytest_prodgate import Model
+
+CALLS = Path(os.environ["AFTER_STOP_DIR"], "gw0-calls.txt")
+WAITED = Path(os.environ["AFTER_STOP_DIR"], "gw1-waited.txt")
+
+
+def answer(x):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker == "gw0":
+        with CALLS.open("a") as fh:
+            fh.write(x + "\\n")
+    elif worker == "gw1" and not WAITED.exists():
+        WAITED.touch()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+            not CALLS.exists() or len(CALLS.read_text().split()) < 60
+        ):
+            time.sleep(0.01)
+    time.sleep(0.002)
+    wrong = int(hashlib.sha256(x.encode()).hexdigest(), 16) % 10 == 0  # ~10%, per case
+    return "wrong" if wrong else x
+
+
+@pytest.fixture(scope="session")
+def prodgate_model():
+    return Model(answer, name="answer", version="1", cost=lambda out: 0.001)
+""",
+    "test_es": """
+import pytest
+
+pytestmark = pytest.mark.prodgate(
+    "es", accuracy_floor=0.6, error_rate_max=0.2, slice_floors={"even": 0.5},
+    max_regression=0.2,
+)
+
+
+@pytest.mark.parametrize("i", range(200))
+def test_case(prodgate_model, prodgate_case, i):
+    if i % 2 == 0:
+        prodgate_case.tag("even")
+    assert prodgate_model(f"q{i}") == f"q{i}"
+""",
+}
+
+
+def _derived(suite: dict[str, Any]) -> tuple[Any, ...]:
+    """What a suite derives from its gated cases, besides the gate rows."""
+    return (suite["verdict"], suite["slices"], suite["pass_all_rate"], suite["regression"])
+
+
+def test_a_suite_resolved_early_gives_the_same_figures_in_every_mode(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPEC §9 and §13: the gates of a suite resolved at look K are computed over the
+    first looks[K-1] cases of its order in every mode; the cases a worker ran after the
+    stop are in the report, marked not gated, and counted in the spend; prodgate gate
+    re-decides the report to the same figures."""
+    from pytest_prodgate.schema.files import load_report
+
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # the outer run's, if any
+    monkeypatch.setenv("AFTER_STOP_DIR", str(project.path))
+    project.makepyfile(**AFTER_STOP_PROJECT)
+    common = ("-p", "no:cacheprovider", "-p", "no:randomly", "--prodgate")
+    base = project.runpytest(*common, "--prodgate-report=base.json")
+    assert base.ret == 0, base.stdout.str()
+    early_args = (*common, "--prodgate-early-stop", "--prodgate-baseline=base.json")
+    reports: dict[str, dict[str, Any]] = {}
+    for mode, extra in (("plain", []), ("n0", ["-n", "0"]), ("n2", ["-n", "2"])):
+        runner = project.runpytest_subprocess if mode == "n2" else project.runpytest
+        result = runner(*extra, *early_args, f"--prodgate-report={mode}.json")
+        assert result.ret == 0, f"{mode}: {result.stdout.str()}"
+        reports[mode] = read_report(project.path / f"{mode}.json")
+        if mode == "n2":
+            late = reports[mode]["suites"][0]["early_stop"]["cases_after_stop"]
+            result.stdout.fnmatch_lines(
+                [f"*; * run, {late} of them after the stop (reported, not gated), * saved"]
+            )
+    plain = reports["plain"]
+    (suite,) = plain["suites"]
+    early = suite["early_stop"]
+    k = early["stopped_look"]
+    assert k is not None
+    assert k < len(early["looks"])
+    head = set(early["order"][: early["looks"][k - 1]])
+    assert {g["gate"] for g in suite["gates"]} == {
+        "accuracy_floor",
+        "error_rate_max",
+        "slice_floor[even]",
+        "regression",
+    }
+    for mode, report in reports.items():
+        (s,) = report["suites"]
+        assert gate_figures(report) == gate_figures(plain), mode
+        assert _derived(s) == _derived(suite), mode
+        assert report["verdict"] == plain["verdict"] == "PASS", mode
+        assert s["early_stop"]["stopped_look"] == k, mode
+        for g in s["gates"]:
+            if g["gate"] != "slice_floor[even]":
+                assert g["n"] == len(head), (mode, g["gate"])
+        # every case that ran, gated or not, is reported and paid for
+        ran = [c for c in s["cases"] if c["trials"][0]["outcome"] != "skipped"]
+        late = [c for c in ran if c["not_gated"] is not None]
+        assert {c["id"] for c in ran} - {c["id"] for c in late} == head, mode
+        assert all(c["id"] not in head for c in late), mode
+        assert all("after its suite resolved early" in c["not_gated"] for c in late), mode
+        assert s["early_stop"]["cases_run"] == len(ran) == s["fresh_calls"], mode
+        assert s["early_stop"]["cases_after_stop"] == len(late), mode
+        assert s["fresh_cost_usd"] == pytest.approx(0.001 * len(ran)), mode
+        assert sum(s["counts"].values()) == 200, mode
+        if mode == "n2":
+            assert len(late) >= 1, "no case ran after the stop under -n 2"
+        else:
+            assert late == [], mode
+    # prodgate gate re-decides the -n 2 report, extra cases and all, to the same figures
+    out = project.path / "regated.json"
+    code, stdout, stderr = run_gate(
+        "gate",
+        str(project.path / "n2.json"),
+        "--baseline",
+        str(project.path / "base.json"),
+        "--json",
+        str(out),
+    )
+    assert code == 0, stdout + stderr
+    assert figures(load_report(out)) == figures(load_report(project.path / "plain.json"))
+
+
+def test_only_a_suite_resolved_early_is_gated_on_part_of_its_cases() -> None:
+    from pytest_prodgate.gating.early import after_stop, gated, stop_reason
+    from pytest_prodgate.schema.report import CaseReport, EarlyStopReport, TrialReport
+
+    def case(cid: str, outcome: str = "passed", reason: str | None = None) -> CaseReport:
+        trial = TrialReport(nodeid=f"t[{cid}]", outcome=outcome, score=1.0, reason=reason)  # type: ignore[arg-type]
+        return CaseReport(id=cid, trials=[trial])
+
+    info = EarlyStopReport(looks=[2, 4, 6], planned=6, order=["c", "a", "f", "b", "e", "d"])
+    cases = [case(c) for c in "abcdef"]
+    # not resolved early: every case, the same list
+    assert gated(cases, info) is cases
+    assert gated(cases, None) is cases
+    assert after_stop(cases, info) == []
+    info.stopped_look = 1
+    skip = stop_reason(info)
+    cases = [
+        case("a"),
+        case("b", "skipped", skip),
+        case("c"),
+        case("d"),
+        case("e", "skipped", skip),
+    ]
+    # the first looks[0] cases of the order, in the cases' order; "d" ran after the stop
+    assert [c.id for c in gated(cases, info)] == ["a", "c"]
+    assert [c.id for c in after_stop(cases, info)] == ["d"]

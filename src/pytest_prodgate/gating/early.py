@@ -10,6 +10,11 @@ running to the end. :func:`resolved` says whether a suite may stop.
 :func:`apply` puts the rule's verdicts on the gate rows; it is called only by
 :mod:`~.run`, where verdicts are decided.
 
+A suite resolved at look K is gated on exactly the first ``looks[K-1]`` cases
+of its order (:func:`gated`): the cases every mode ran. Under xdist a few more
+may have run before the workers learned of the stop (:func:`after_stop`); they
+are reported, and their calls and cost counted, but gated in no mode.
+
 The rules (:mod:`pytest_prodgate.stats.sequential`), one-sided at
 ``(1 - confidence) / 2`` on each side:
 
@@ -35,16 +40,67 @@ from pytest_prodgate.gating.regression import case_scores
 from pytest_prodgate.schema.report import CaseReport, EarlyStopReport, GateReport, TrialReport
 from pytest_prodgate.stats.sequential import Decision, betting_decision, binomial_decision
 
-__all__ = ["RULES", "apply", "decide_suite", "ordered", "resolved", "stop_reason"]
+__all__ = [
+    "RESOLVED_MARK",
+    "RULES",
+    "after_stop",
+    "apply",
+    "decide_suite",
+    "gated",
+    "not_gated_reason",
+    "ordered",
+    "ran",
+    "resolved",
+    "stop_reason",
+]
 
 Rule = Callable[[SuiteContext, GateKind, float, Sequence[int], int, float], Decision]
 _NO_RESULT = "some cases of the looks seen produced no result"
+#: The words every skip reason of a stopped suite holds (see :func:`stop_reason`).
+RESOLVED_MARK = "suite resolved early at look"
 
 
 def ordered(cases: Sequence[CaseReport], order: Sequence[str]) -> list[CaseReport]:
     """``cases`` in the run order ``order`` (cases the order does not name go last, by id)."""
     rank = {cid: i for i, cid in enumerate(order)}
     return sorted(cases, key=lambda c: (rank.get(c.id, len(rank)), c.id))
+
+
+def gated(cases: Sequence[CaseReport], early: EarlyStopReport | None) -> Sequence[CaseReport]:
+    """The cases a suite's gates are computed over, in the order of ``cases``.
+
+    A suite resolved at look K: the first ``looks[K-1]`` cases of ``early.order``,
+    the cases up to the deciding look, which every mode ran (with or without
+    xdist). Otherwise (no early stopping, or not resolved early) every case.
+    """
+    if early is None or early.stopped_look is None:
+        return cases
+    head = set(early.order[: early.looks[early.stopped_look - 1]])
+    return [c for c in cases if c.id in head]
+
+
+def ran(case: CaseReport) -> bool:
+    """Whether some trial of ``case`` ran (was not skipped by its suite's stop)."""
+    return not all(t.reason is not None and RESOLVED_MARK in t.reason for t in case.trials)
+
+
+def after_stop(cases: Sequence[CaseReport], early: EarlyStopReport) -> list[CaseReport]:
+    """The cases that ran but are not gated: past the deciding look (only under xdist,
+    started by a worker before it learned of the stop). Empty when not resolved early."""
+    if early.stopped_look is None:
+        return []
+    head = set(early.order[: early.looks[early.stopped_look - 1]])
+    return [c for c in cases if c.id not in head and ran(c)]
+
+
+def not_gated_reason(early: EarlyStopReport) -> str:
+    """What a case of :func:`after_stop` says in the report (``CaseReport.not_gated``)."""
+    k = early.stopped_look or 0
+    n = early.looks[k - 1] if k else 0
+    return (
+        f"ran after its suite resolved early at look {k} of {len(early.looks)} "
+        f"({n} of {early.planned} cases): reported and counted in the spend, not gated"
+    )
 
 
 def _scored(case: CaseReport) -> list[TrialReport]:
@@ -260,10 +316,7 @@ def stop_reason(early: EarlyStopReport) -> str:
     """The skip reason of a case not run because its suite was resolved (SPEC §13)."""
     k = early.stopped_look or 0
     n = early.looks[k - 1] if k else 0
-    return (
-        f"prodgate: suite resolved early at look {k} of {len(early.looks)} "
-        f"({n} of {early.planned} cases)"
-    )
+    return f"prodgate: {RESOLVED_MARK} {k} of {len(early.looks)} ({n} of {early.planned} cases)"
 
 
 def apply(

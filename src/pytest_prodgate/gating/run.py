@@ -15,6 +15,9 @@ per-case records (``prodgate gate``). Both apply the same policy:
   (absolute gates fail, the regression gate warns);
 * a suite without gates is ``PASS``, or ``INCOMPLETE`` when some case produced
   no result; the run's verdict is the worst gate's;
+* a suite resolved early (SPEC §13) is gated on the cases up to its deciding look
+  (:func:`~.early.gated`), the same in every mode; cases that ran after the stop
+  (under xdist) count only in what the suite ran and spent;
 * ``mode="report"`` never fails the run (each gate still says whether it would);
 * a shard's run (``run.shard``, SPEC §15) never fails on a gate: its statistical
   gates keep their figures with the verdict ``SHARD``, its integrity rows keep
@@ -37,7 +40,7 @@ from pytest_prodgate.gating.multiplicity import holm_fail
 from pytest_prodgate.gating.registry import REGRESSION, evaluate_suite, kind_of
 from pytest_prodgate.gating.regression import NEW_SUITE_NOTE, baseline_suites
 from pytest_prodgate.gating.replays import mark_replays
-from pytest_prodgate.gating.tally import SuiteTally
+from pytest_prodgate.gating.tally import SuiteTally, tally
 from pytest_prodgate.schema.report import (
     CaseReport,
     GateReport,
@@ -229,10 +232,14 @@ def _decide(
     commit = baseline.run.git_commit if baseline is not None else None
     out: list[SuiteReport] = []
     for s in suites:
+        # A suite resolved early is gated on the cases up to its deciding look, the
+        # same in every mode; a case that ran after the stop (under xdist) is only
+        # reported and counted (see gating.early.gated).
+        cases = early.gated(s.cases, s.early)
         ctx = SuiteContext(
             s.name,
             s.targets,
-            s.cases,
+            cases,
             policy,
             baseline=compare.get(s.name),
             baseline_name=name,
@@ -241,7 +248,7 @@ def _decide(
         gates = evaluate_suite(ctx)
         if s.early is not None:
             # Run with early stopping: each gate's verdict is its sequential rule's.
-            seq = dataclasses.replace(ctx, cases=early.ordered(s.cases, s.early.order))
+            seq = dataclasses.replace(ctx, cases=early.ordered(cases, s.early.order))
             early.apply(gates, early.decide_suite(seq, s.early), s.early)
         else:
             holm_fail(ctx, gates, evaluate_suite)  # FAILs across the suite's gates: Holm
@@ -252,7 +259,7 @@ def _decide(
             s.notes.append(NEW_SUITE_NOTE)
         if ctx.regression is not None:
             s.regression = ctx.regression
-        _no_partial_pass(gates, s.cases, ctx.tally.incomplete)
+        _no_partial_pass(gates, cases, ctx.tally.incomplete)
         mark_replays(ctx, gates)
         rows = integrity.get(s.name, [])
         subset = next((g for g in rows if g.verdict == "INCOMPLETE"), None)
@@ -269,7 +276,8 @@ def _decide(
             note = no_gate_note(s)
             if note not in s.notes:
                 s.notes.append(note)
-        out.append(_suite_report(s, gates, ctx.tally))
+        spent = ctx.tally if cases is s.cases else tally(s.cases)
+        out.append(_suite_report(s, gates, ctx.tally, spent))
     if run.interrupted:
         _mark_interrupted(out)
     if run.shard is not None:
@@ -393,28 +401,33 @@ def _mark_shard(suites: Iterable[SuiteReport], label: str) -> None:
 # --------------------------------------------------------------------------- suite summary
 
 
-def _suite_report(s: SuiteData, gates: list[GateReport], t: SuiteTally) -> SuiteReport:
+def _suite_report(
+    s: SuiteData, gates: list[GateReport], t: SuiteTally, spent: SuiteTally
+) -> SuiteReport:
+    """``t``: the tally of the gated cases (every figure derived from their results);
+    ``spent``: of every case (what ran: counts, calls and cost). The same tally but for
+    a suite resolved early (:func:`~.early.gated`)."""
     report = SuiteReport(
         name=s.name,
         targets=s.targets,
         verdict=worst(g.verdict for g in gates) or ("INCOMPLETE" if t.incomplete else "PASS"),
-        counts=dict(t.counts),
+        counts=dict(spent.counts),
         gates=gates,
         slices={
             tag: SliceSummary(n=len(r), accuracy=sum(r) / len(r) if r else None)
             for tag, r in sorted(t.tag_rates.items(), key=lambda kv: natural_key(kv[0]))
         },
-        trials=t.max_trials,
+        trials=spent.max_trials,
         # pass^N and flaky: 0/1 scores only (see docs/concepts.md).
         pass_all_rate=(t.passed_all / t.scored_cases if t.scored_cases and not t.graded else None),
         flaky_cases=[] if t.graded else list(t.flaky),
         regression=s.regression,
         notes=s.notes,
         early_stop=s.early,
-        fresh_calls=t.fresh_calls,
-        replayed_calls=t.replayed_calls,
-        fresh_cost_usd=t.fresh_usd,
-        replayed_cost_usd=t.saved_usd,
+        fresh_calls=spent.fresh_calls,
+        replayed_calls=spent.replayed_calls,
+        fresh_cost_usd=spent.fresh_usd,
+        replayed_cost_usd=spent.saved_usd,
     )
     # Assigned, not passed: validating would summarise every case again.
     report.cases = list(s.cases)

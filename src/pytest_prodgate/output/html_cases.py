@@ -77,7 +77,7 @@ def _row(case: CaseReport, kinds: list[str], flip: str) -> str:
     rate = "" if case.pass_rate is None else f"{case.pass_rate:.2f}"
     latency = f"{statistics.median(case.latencies_ms):.3g}" if case.latencies_ms else ""
     cost = "" if case.cost_usd is None else f"{case.cost_usd:.3g}"
-    why = case.error or next((t.reason for t in case.trials if t.reason), None)
+    why = case.error or case.not_gated or next((t.reason for t in case.trials if t.reason), None)
     attrs = (
         f'data-k="{escape(" ".join(kinds))}" data-s="{escape(chr(10).join(case.tags))}" '
         f'data-t="{escape((case.id + " " + (why or "")).lower())}"'

@@ -15,9 +15,10 @@ One :class:`EarlyStop` is registered in every process of a ``--prodgate`` run:
   :func:`~pytest_prodgate.gating.early.stop_reason` (in every worker: each reads
   the same store and reaches the same decision);
 * at the end, :func:`attach` gives the controller's suites their
-  :class:`~pytest_prodgate.schema.report.EarlyStopReport` and a note; the
-  verdicts are then decided by :mod:`pytest_prodgate.gating.run` from the same
-  rule.
+  :class:`~pytest_prodgate.schema.report.EarlyStopReport` and a note, and marks
+  the cases a worker ran after the stop as not gated; the verdicts and figures
+  are then decided by :mod:`pytest_prodgate.gating.run` from the same rule, over
+  the cases up to the deciding look.
 """
 
 from __future__ import annotations
@@ -44,8 +45,6 @@ __all__ = ["EARLY_KEY", "EarlyStop", "attach"]
 EARLY_KEY = pytest.StashKey["EarlyStop"]()
 _STORE_KEY = "prodgate_early_store"
 _PLANS_KEY = "prodgate_early_plans"
-#: The words every skip reason of a stopped suite holds (see ``stop_reason``).
-RESOLVED_MARK = "suite resolved early at look"
 
 
 @dataclass
@@ -359,7 +358,7 @@ def attach(config: pytest.Config, suites: list[SuiteData], baseline: RunReport |
     stopper = config.stash.get(EARLY_KEY, None)
     if stopper is None:
         return
-    from pytest_prodgate.gating.early import ordered
+    from pytest_prodgate.gating.early import after_stop, not_gated_reason, ordered, ran
 
     for s in suites:
         plan = stopper.plans.get(s.name)
@@ -373,7 +372,16 @@ def attach(config: pytest.Config, suites: list[SuiteData], baseline: RunReport |
             if resolved_at(plan, cases[:n], s, stopper.settings, baseline):
                 info.stopped_look = k
                 break
-        run = [c for c in s.cases if not all(_stopped(t.reason) for t in c.trials)]
+        run = [c for c in s.cases if ran(c)]
+        late = after_stop(s.cases, info)
+        if late:
+            # Run under xdist before the workers learned of the stop: reported (their
+            # calls were spent), not gated (gating.early.gated), so that every mode
+            # gates the same cases.
+            reason = not_gated_reason(info)
+            for c in late:
+                c.not_gated = reason
+        info.cases_after_stop = len(late)
         calls = sum(len(t.calls) for c in run for t in c.trials)
         costs = [c.cost_usd for c in run if c.cost_usd is not None]
         info.cases_run, info.calls_run = len(run), calls
@@ -385,9 +393,10 @@ def attach(config: pytest.Config, suites: list[SuiteData], baseline: RunReport |
         if info.stopped_look is not None:
             n = info.looks[info.stopped_look - 1]
             cost = f" (~${info.cost_saved_usd:.4g})" if info.cost_saved_usd else ""
+            extra = f", {len(late)} of them after the stop (reported, not gated)" if late else ""
             s.notes.append(
                 f"early stopping: resolved at look {info.stopped_look} of {len(info.looks)} "
-                f"after {n} of {info.planned} cases; {len(run)} run, "
+                f"after {n} of {info.planned} cases; {len(run)} run{extra}, "
                 f"{info.calls_saved} calls{cost} saved"
             )
         else:
@@ -395,7 +404,3 @@ def attach(config: pytest.Config, suites: list[SuiteData], baseline: RunReport |
                 f"early stopping: not resolved before the last look ({len(info.looks)} looks, "
                 f"{info.planned} cases)"
             )
-
-
-def _stopped(reason: str | None) -> bool:
-    return reason is not None and RESOLVED_MARK in reason

@@ -216,6 +216,9 @@ class CaseReport:
     source: str | None = Field(None, exclude=True)
     #: Index of :attr:`source` in :attr:`RunReport.datasets` (paths relative to the rootdir).
     dataset: int | None = None
+    #: Why its results are left out of the suite's gates (``None``: gated): it ran
+    #: after its suite resolved early (SPEC §13), under xdist only.
+    not_gated: str | None = None
 
     @model_validator(mode="wrap")
     @classmethod
@@ -385,8 +388,12 @@ class EarlyStopReport(_Model):
     order: list[str]
     #: The look at which every gate was resolved (``None``: ran to the end).
     stopped_look: int | None = None
+    #: Cases that ran (not skipped by the stop) and their model calls, every one.
     cases_run: int = 0
     calls_run: int = 0
+    #: Of ``cases_run``, those past the deciding look (under xdist: started before the
+    #: stop was known): reported, not gated. The gates see the first ``looks[K-1]``.
+    cases_after_stop: int = 0
     #: Calls and cost the cases not run would have taken, at the run cases' mean.
     calls_saved: int = 0
     cost_saved_usd: float | None = None
