@@ -224,6 +224,15 @@ def _report(tmp_path: Path) -> Path:
             "prodgate comment: error: -o {p}/r.json is the same file as the report {p}/r.json: *",
         ),
         (
+            ["gate", "r.json", "--json", "./r.json"],
+            "prodgate gate: error: --json {p}/r.json is the same file as the report {p}/r.json: *",
+        ),
+        (
+            ["gate", "s1.json", "--baseline", "r.json", "--json", "link.json"],
+            "prodgate gate: error: --json {p}/link.json is the same file as --baseline "
+            "{p}/r.json: *",
+        ),
+        (
             ["comment", "s1.json", "--baseline", "r.json", "-o", "r.json"],
             "prodgate comment: error: -o {p}/r.json is the same file as --baseline {p}/r.json: *",
         ),

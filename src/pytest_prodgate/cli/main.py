@@ -174,6 +174,12 @@ def gate(args: argparse.Namespace, out: TextIO) -> int:
     json_flag = _flag("report")
     if "report" in given:
         _check_output(json_flag, given["report"])
+        from pytest_prodgate.cli.clash import refuse_inputs
+
+        inputs = [("the report", str(args.source))]
+        if "baseline" in given:
+            inputs.append(("--baseline", str(given["baseline"])))
+        refuse_inputs(json_flag, given["report"], inputs)
     report = _load(args.source)
     # A gate step pointed at the wrong artifact must not go green.
     if report.run.shard is not None:

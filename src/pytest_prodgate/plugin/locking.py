@@ -227,7 +227,7 @@ def lock_rows(
 def _skipped(case: CaseReport) -> bool:
     """Whether every trial of ``case`` was skipped (in its body, by a mark, as xfail),
     other than by early stopping, whose skipped cases count as run (SPEC §13)."""
-    from pytest_prodgate.plugin.early import RESOLVED_MARK
+    from pytest_prodgate.gating.early import RESOLVED_MARK
 
     return bool(case.trials) and all(
         t.outcome == "skipped" and RESOLVED_MARK not in (t.reason or "") for t in case.trials
