@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
+import os
+import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pydantic
 import pytest
@@ -20,7 +24,9 @@ from pytest_prodgate.measure.cache import (
     Unstorable,
     decode_response,
     encode_response,
+    redacted,
 )
+from pytest_prodgate.schema.redact import redactor
 
 
 class Answer(pydantic.BaseModel):
@@ -88,6 +94,43 @@ def test_loading_never_imports_a_module_the_journal_names() -> None:
         decode_response({"pydantic": "prodgate_no_such_module_xyz:Thing", "data": {}})
     with pytest.raises(Unstorable, match="not a pydantic model class"):
         decode_response({"pydantic": "os:system", "data": "echo hacked"})
+    assert "prodgate_no_such_module_xyz" not in sys.modules
+
+
+class _LooksLikeAModel:
+    """Not pydantic, yet it has a ``model_validate``: the journal must not call it."""
+
+    called: ClassVar[list[Any]] = []
+
+    @classmethod
+    def model_validate(cls, data: Any) -> Any:
+        cls.called.append(data)
+        return data
+
+
+def test_loading_calls_nothing_but_model_validate_of_an_imported_pydantic_class(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    looked_up: list[str] = []
+    lazy = types.ModuleType("prodgate_lazy_module")
+
+    def __getattr__(name: str) -> Any:  # a module that imports on attribute access
+        looked_up.append(name)
+        return Answer
+
+    lazy.__getattr__ = __getattr__  # type: ignore[method-assign]
+    monkeypatch.setitem(sys.modules, "prodgate_lazy_module", lazy)
+    with pytest.raises(Unstorable, match="not a pydantic model class"):
+        decode_response({"pydantic": "prodgate_lazy_module:Answer", "data": {}})
+    assert looked_up == []
+    with pytest.raises(Unstorable, match="not a pydantic model class"):
+        decode_response({"pydantic": f"{__name__}:_LooksLikeAModel", "data": "echo hacked"})
+    assert _LooksLikeAModel.called == []
+    for bad in ("os:system; rm", "os", ":x", "os:", 3):
+        with pytest.raises(Unstorable, match="not a module:Class name"):
+            decode_response({"pydantic": bad, "data": {}})
+    with pytest.raises(Unstorable, match=r"unknown codec .'pickle'; .* never unpickles"):
+        decode_response({"pickle": "gASVIAAAAAAAAACMAm9zlIwGc3lzdGVtlJOUjAhlY2hvIGhplIWUUpQu"})
 
 
 # ------------------------------------------------------------------------- the journal
@@ -160,6 +203,122 @@ def test_corrupt_lines_are_named_and_skipped_and_nothing_is_lost(tmp_path: Path)
     assert "bad call.latency_s" in loaded.problems[3]
     assert "no 'call' or 'response'" in loaded.problems[4]
     assert journal.path.read_bytes() == before  # never rewritten
+
+
+_DAY = "must be a number of seconds from 0 to under 86,400, a day"
+_USD = "must be null or a number of USD from 0 to under 10,000"
+_COUNT = "must be null or a whole number >= 0"
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"call": {"latency_s": math.nan}}, f"bad call.latency_s (NaN: {_DAY})"),
+        ({"call": {"latency_s": math.inf}}, f"bad call.latency_s (Infinity: {_DAY})"),
+        ({"call": {"latency_s": -math.inf}}, f"bad call.latency_s (-Infinity: {_DAY})"),
+        ({"call": {"latency_s": 1e308}}, f"bad call.latency_s (1e+308: {_DAY})"),
+        ({"call": {"latency_s": 86_400}}, f"bad call.latency_s (86400: {_DAY})"),
+        ({"call": {"latency_s": -0.1}}, f"bad call.latency_s (-0.1: {_DAY})"),
+        ({"call": {"latency_s": 10**400}}, f"bad call.latency_s ({'1' + '0' * 36}...: {_DAY})"),
+        ({"call": {"latency_s": True}}, f"bad call.latency_s (true: {_DAY})"),
+        ({"call": {}}, f"bad call.latency_s (null: {_DAY})"),
+        ({"call": {"cost_usd": -5}}, f"bad call.cost_usd (-5: {_USD})"),
+        ({"call": {"cost_usd": math.nan}}, f"bad call.cost_usd (NaN: {_USD})"),
+        ({"call": {"cost_usd": 1e308}}, f"bad call.cost_usd (1e+308: {_USD})"),
+        ({"call": {"cost_usd": "0.1"}}, f'bad call.cost_usd ("0.1": {_USD})'),
+        ({"call": {"input_tokens": -1}}, f"bad call.input_tokens (-1: {_COUNT})"),
+        ({"call": {"output_tokens": 2.0}}, f"bad call.output_tokens (2.0: {_COUNT})"),
+        ({"call": {"output_tokens": 2**53}}, f"bad call.output_tokens ({2**53}: {_COUNT})"),
+        ({"call": {"retries": -1}}, f"bad call.retries (-1: {_COUNT})"),
+        ({"call": {"retries": False}}, f"bad call.retries (false: {_COUNT})"),
+        ({"call": {"cost_error": 3}}, "bad call.cost_error (3: must be null or a string)"),
+        (
+            {"call": {"ok": False}},
+            "bad call.ok (false: a journal holds successful calls only, so it must be true)",
+        ),
+        (
+            {"call": {"error": "Boom"}},
+            'bad call.error ("Boom": a journal holds successful calls only, so it must be null)',
+        ),
+        ({"call": {"throttled_s": 1.0}}, "unknown field call.throttled_s (a figure this run"),
+        ({"recorded_at": "yesterday"}, 'bad recorded_at ("yesterday": must be an ISO 8601'),
+        ({"recorded_at": 1}, "bad recorded_at (1: must be an ISO 8601 date and time)"),
+        (
+            {"recorded_at": "2026-12-02T14:00:00"},
+            'bad recorded_at ("2026-12-02T14:00:00": must give its UTC offset)',
+        ),
+        ({"model": 3}, "bad model (3: must be a string)"),
+        ({"version": ["1"]}, 'bad version (["1"]: must be a string)'),
+        ({"trial": -1}, "bad trial (-1: must be a whole number >= 0)"),
+        ({"response": {"json": [1.0, math.nan]}}, "bad response (a number in it is not finite)"),
+        ({"response": {"pickle": "gASV"}}, "bad response (unknown codec ('pickle'; this run"),
+        ({"response": {"json": 1, "pickle": "x"}}, "bad response (unknown codec ('json', 'pickle'"),
+        ({"response": {}}, "bad response (unknown codec (none;"),
+        (
+            {"response": {"pydantic": "os:system(1)", "data": {}}},
+            "bad response ('pydantic' is not a module:Class name (\"os:system(1)\"))",
+        ),
+    ],
+)
+def test_every_field_a_replay_reuses_is_checked_and_a_bad_record_is_named_by_field(
+    tmp_path: Path, change: dict[str, Any], why: str
+) -> None:
+    record = _record("bad")
+    for name, value in change.items():
+        record[name] = {**record[name], **value} if name == "call" and value else value
+    journal = Journal(tmp_path)
+    journal.append(_record("good"))
+    with open(journal.path, "a", encoding="utf-8") as fh:  # NaN and Infinity as Python writes them
+        fh.write(json.dumps(record) + "\n")
+    journal.load()
+    assert set(journal.entries) == {"good"}
+    assert len(journal.problems) == 1
+    assert journal.problems[0].startswith(f"{journal.path}:2: {why}")
+    assert journal.problems[0].endswith(": skipped")
+
+
+def test_every_figure_of_a_valid_record_loads_back_as_written(tmp_path: Path) -> None:
+    record = _record("k")
+    record["call"] = {
+        "latency_s": 0,
+        "retries": 2,
+        "cost_usd": 0,
+        "cost_error": None,
+        "input_tokens": 0,
+        "output_tokens": 5,
+        "ok": True,
+    }
+    record["recorded_at"] = "2026-12-02T14:00:00Z"
+    journal = Journal(tmp_path)
+    journal.append(record)
+    journal.load()
+    assert journal.problems == []
+    entry = journal.entries["k"]
+    assert entry.call["retries"] == 2
+    assert entry.where == f"{journal.path}:1"
+
+
+# ------------------------------------------------------------------------- secrets
+
+
+def test_redacted_cleans_every_string_keys_included_and_pairs_a_key_announces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SVC_API_KEY", "supersecretvalue123")
+    value = {
+        "debug": "Authorization: Bearer abcdefghijklmnop123",
+        "tok": "supersecretvalue123",
+        "api_key": "plainlookingvalue42",
+        "nested": [{"supersecretvalue123": 1}, ["x supersecretvalue123 y"], 3, None, True],
+    }
+    assert redacted(value, redactor()) == {
+        "debug": "Authorization: [REDACTED]",
+        "tok": "[REDACTED]",
+        "api_key": "[REDACTED]",
+        "nested": [{"[REDACTED]": 1}, ["x [REDACTED] y"], 3, None, True],
+    }
+    with pytest.raises(Unstorable, match="would merge two of its keys"):
+        redacted({"supersecretvalue123": 1, "[REDACTED]": 2}, redactor())
 
 
 def test_a_directory_that_is_a_file_or_cannot_be_created_is_refused(tmp_path: Path) -> None:
@@ -329,6 +488,40 @@ def test_an_unstorable_response_is_recorded_with_a_note_and_not_cached(cache: Jo
     _reload(cache)
     _in_case(model, "q")
     assert len(calls) == 2
+
+
+def test_no_secret_is_journaled_and_a_replay_returns_the_redacted_response(
+    cache: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SVC_API_KEY", "supersecretvalue123")
+
+    def fn(x: str) -> Any:
+        secret = "Authorization: Bearer abcdefghijklmnop123"
+        if x == "typed":
+            return Answer(text=f"{secret} {os.environ['SVC_API_KEY']}", usage={"t": 1})
+        return {"debug": secret, "tok": os.environ["SVC_API_KEY"], "list": [secret]}
+
+    def cost(output: Any) -> float:
+        raise RuntimeError(f"pricing lookup failed with key {os.environ['SVC_API_KEY']}")
+
+    model = Model(fn, name="m", version="1", cost=cost)
+    fresh, rec = _in_case(model, "plain", "typed")
+    assert fresh[0]["tok"] == "supersecretvalue123"  # the fresh call returns what the model did
+    text = cache.path.read_text()
+    assert len(text.splitlines()) == 2
+    assert "supersecretvalue123" not in text
+    assert "abcdefghijklmnop123" not in text
+    assert text.count("[REDACTED]") == 5 + 2  # five in the responses, one per cost error
+    _reload(cache)
+    replayed, rec = _in_case(model, "plain", "typed")
+    assert all(c.replayed for c in rec.calls)
+    assert replayed[0] == {
+        "debug": "Authorization: [REDACTED]",
+        "tok": "[REDACTED]",
+        "list": ["Authorization: [REDACTED]"],
+    }
+    assert replayed[1] == Answer(text="Authorization: [REDACTED] [REDACTED]", usage={"t": 1})
+    assert "[REDACTED]" in (rec.calls[0].cost_error or "")
 
 
 def test_failed_calls_are_not_cached(cache: Journal) -> None:

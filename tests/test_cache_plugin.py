@@ -358,3 +358,295 @@ def test_prodgate_gate_regates_a_saved_report_without_its_replayed_latencies(
     out = capsys.readouterr().out
     assert "latency_p95_ms" in out
     assert "every call was replayed from the cache" in out
+
+
+# ------------------------------------------------------------------------- damaged records
+
+PRICED = """
+import os
+
+import pytest
+from pytest_prodgate import Model
+
+CALLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "calls.txt")
+
+
+def answer(x):
+    with open(CALLS, "a", encoding="utf-8") as fh:
+        fh.write(f"{x}\\n")
+    return {"text": x, "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+
+
+@pytest.fixture(scope="session")
+def prodgate_model():
+    return Model(answer, name="priced", version="1", cost=lambda out: 0.003)
+"""
+
+COSTLY = """
+import pytest
+
+pytestmark = pytest.mark.prodgate(
+    "costly", accuracy_floor=0.5, cost_per_call_usd=0.002, cost_cap_usd=0.01
+)
+
+@pytest.mark.parametrize("i", range(40))
+def test_costly(prodgate_model, i):
+    assert prodgate_model(f"q{i}")["text"] == f"q{i}"
+"""
+
+
+def _journal_lines(project: pytest.Pytester) -> tuple[Path, list[dict[str, Any]]]:
+    journal = project.path / "cache" / "journal.jsonl"
+    return journal, [json.loads(line) for line in journal.read_text().splitlines()]
+
+
+@pytest.mark.xdist_modes
+def test_a_record_with_a_bad_figure_is_named_by_field_and_called_again(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    project.makeconftest(PRICED)
+    project.makepyfile(test_costly=COSTLY)
+    fresh = run("--prodgate", "--prodgate-cache=cache", "--prodgate-report=r1.json")
+    assert fresh.ret == 1  # $0.003 a call misses cost_per_call_usd=0.002
+    fresh.stdout.fnmatch_lines(["costly  cost_per_call_usd * FAIL"])
+    journal, records = _journal_lines(project)
+    assert len(records) == 40
+    records[0]["call"]["cost_usd"] = -5  # would pull the mean cost under the target
+    records[1]["call"]["latency_s"] = float("nan")
+    records[2]["call"]["latency_s"] = float("inf")
+    records[3]["call"]["latency_s"] = 1e308
+    records[4]["call"]["input_tokens"] = -3
+    records[5]["recorded_at"] = "not a time"
+    journal.write_text("".join(json.dumps(r) + "\n" for r in records))  # NaN, Infinity literals
+    result = run(
+        "--prodgate",
+        "--prodgate-cache=cache",
+        "--prodgate-inconclusive=warn",
+        "--prodgate-report=r2.json",
+    )
+    out = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in out
+    day = "must be a number of seconds from 0 to under 86,400, a day"
+    warning = f"prodgate: WARNING: cache: {journal}"
+    expected = [
+        f"{warning}:1: bad call.cost_usd (-5: must be null or a number of USD"
+        " from 0 to under 10,000): skipped",
+        f"{warning}:2: bad call.latency_s (NaN: {day}): skipped",
+        f"{warning}:3: bad call.latency_s (Infinity: {day}): skipped",
+        f"{warning}:4: bad call.latency_s (1e+308: {day}): skipped",
+        f"{warning}:5: bad call.input_tokens (-3: must be null or a whole number >= 0): skipped",
+        f'{warning}:6: bad recorded_at ("not a time": must be an ISO 8601 date and time): skipped',
+    ]
+    warnings = [line for line in result.stdout.lines if line.startswith("prodgate: WARNING")]
+    assert warnings == expected  # one line each, printed once
+    assert _calls(project) == 40 + 6  # the six damaged records were called again, nothing else
+    assert result.ret == 1  # FAIL, as the fresh run: the damaged cost never reached the gate
+    r1, r2 = read_report(project.path / "r1.json"), read_report(project.path / "r2.json")
+    assert _gates(r2) == _gates(r1)
+    assert r2["suites"][0]["gates"][1]["verdict"] == "FAIL"
+    assert (r2["suites"][0]["fresh_calls"], r2["suites"][0]["replayed_calls"]) == (6, 34)
+    notes = [n for n in r2["notes"] if "bad " in n]
+    assert notes == [f"cache: {line.removeprefix(warning[:26])}" for line in expected]
+
+
+CODECS = """
+import os
+import pathlib
+
+import pydantic
+import pytest
+from pytest_prodgate import Model
+
+HERE = pathlib.Path(__file__).parent
+
+
+def _never(*args, **kwargs):  # a journal naming os:system must not reach it
+    (HERE / "executed.txt").write_text(repr(args))
+    return 0
+
+
+os.system = _never
+
+
+class Reply(pydantic.BaseModel):
+    text: str
+
+
+def answer(x):
+    with open(HERE / "calls.txt", "a", encoding="utf-8") as fh:
+        fh.write(f"{x}\\n")
+    return Reply(text=x)
+
+
+@pytest.fixture(scope="session")
+def prodgate_model():
+    return Model(answer, name="typed", version="1")
+"""
+
+TYPED = """
+import pytest
+
+pytestmark = pytest.mark.prodgate("typed", accuracy_floor=0.5)
+
+@pytest.mark.parametrize("i", range(6))
+def test_typed(prodgate_model, i):
+    assert prodgate_model(f"q{i}").text == f"q{i}"
+"""
+
+
+@pytest.mark.xdist_modes
+def test_a_response_this_run_cannot_decode_is_one_warning_and_nothing_it_names_runs(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    project.makeconftest(CODECS)
+    project.makepyfile(test_typed=TYPED)
+    assert run("--prodgate", "--prodgate-cache=cache").ret == 0
+    journal, records = _journal_lines(project)
+    assert records[0]["response"]["pydantic"] == "conftest:Reply"
+    records[0]["response"] = {"pickle": "gASVIAAAAAAAAACMAm9zlIwGc3lzdGVtlJOUjAhlY2hvIGhplIWUUpQu"}
+    records[1]["response"] = {"pydantic": "os:system", "data": "echo hacked"}
+    records[2]["response"] = {"pydantic": "prodgate_not_imported_xyz:Reply", "data": {}}
+    records[3]["response"] = {"pydantic": "conftest:Reply", "data": {"text": 3}}
+    journal.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = run("--prodgate", "--prodgate-cache=cache", "--prodgate-report=r.json")
+    assert result.ret == 0
+    out = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in out
+    warning = f"prodgate: WARNING: cache: {journal}"
+    cannot = "its recorded response cannot be replayed"
+    result.stdout.fnmatch_lines(
+        [
+            f"{warning}:1: bad response (unknown codec ('pickle'; this run reads 'json' and"
+            " 'pydantic' with 'data' and never unpickles)): skipped",
+        ]
+    )
+    late = sorted(
+        line for line in result.stdout.lines if line.startswith(warning) and cannot in line
+    )
+    assert late == [
+        f"{warning}:2: {cannot} (os:system is not a pydantic model class): skipped",
+        f"{warning}:3: {cannot} (prodgate_not_imported_xyz:Reply: module"
+        " 'prodgate_not_imported_xyz' is not imported in this run): skipped",
+        f"{warning}:4: {cannot} (ValidationError: 1 validation error for Reply): skipped",
+    ]
+    assert len([line for line in result.stdout.lines if "WARNING" in line]) == 4
+    assert _calls(project) == 6 + 4  # each unusable record was called again
+    assert not (project.path / "executed.txt").exists()
+    report = read_report(project.path / "r.json")
+    assert sum(f"{journal}:" in n for n in report["notes"]) == 4
+    assert report["suites"][0]["replayed_calls"] == 2
+
+
+def test_the_notes_fresh_spend_is_the_reports_add_cost_included(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    project.makeconftest(PRICED)
+    project.makepyfile(
+        test_added="""
+        import pytest
+
+        @pytest.mark.prodgate("added", accuracy_floor=0.5)
+        @pytest.mark.parametrize("i", range(40))
+        def test_added(prodgate_model, prodgate_case, i):
+            prodgate_case.add_cost(0.005)  # e.g. a judge model the plugin does not see
+            assert prodgate_model(f"q{i}")["text"] == f"q{i}"
+        """
+    )
+    first = run("--prodgate", "--prodgate-cache=cache", "--prodgate-report=r1.json")
+    second = run("--prodgate", "--prodgate-cache=cache", "--prodgate-report=r2.json")
+    assert first.ret == second.ret == 0
+    assert _calls(project) == 40
+    for result, name in ((first, "r1.json"), (second, "r2.json")):
+        suite = read_report(project.path / name)["suites"][0]
+        fresh, saved = suite["fresh_cost_usd"], suite["replayed_cost_usd"] or 0.0
+        assert fresh == pytest.approx(0.2 + (0.12 if name == "r1.json" else 0.0))
+        note = f"model calls replayed (fresh spend ${fresh:.4f}, saved ${saved:.4f})"
+        result.stdout.fnmatch_lines([f"prodgate: note: cache: *: * of 40 {note}"])
+    second.stdout.fnmatch_lines(
+        [
+            "prodgate: note: cache: *: 40 of 40 model calls replayed"
+            " (fresh spend $0.2000, saved $0.1200)"
+        ]
+    )
+
+
+SECRETS = """
+import json
+import os
+import pathlib
+
+import pytest
+from pytest_prodgate import Model
+
+HERE = pathlib.Path(__file__).parent
+
+
+def answer(x):
+    with open(HERE / "calls.txt", "a", encoding="utf-8") as fh:
+        fh.write(f"{x}\\n")
+    return {
+        "debug": "Authorization: Bearer abcdefghijklmnop123",
+        "tok": os.environ["SVC_API_KEY"],
+        "nested": [{"headers": {"x-api-key": "abcdefghijklmnop123"}}],
+        "echo": x,
+    }
+
+
+def cost(output):
+    raise LookupError(f"no price for key {os.environ['SVC_API_KEY']}")
+
+
+@pytest.fixture(scope="session")
+def prodgate_model():
+    return Model(answer, name="leaky", version="1", cost=cost)
+"""
+
+LEAKY = """
+import json
+import pathlib
+
+import pytest
+
+HERE = pathlib.Path(__file__).parent
+
+pytestmark = pytest.mark.prodgate("leaky", accuracy_floor=0.5)
+
+@pytest.mark.parametrize("i", range(6))
+def test_leaky(prodgate_model, i):
+    out = prodgate_model(f"q{i}")
+    with open(HERE / "outputs.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(out) + "\\n")
+    assert out["echo"] == f"q{i}"
+"""
+
+
+@pytest.mark.xdist_modes
+def test_no_secret_reaches_the_journal_and_a_replay_returns_the_redacted_text(
+    run: RunFn, project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SVC_API_KEY", "supersecretvalue123")
+    project.makeconftest(SECRETS)
+    project.makepyfile(test_leaky=LEAKY)
+    assert run("--prodgate", "--prodgate-cache=cache").ret == 0
+    journal = project.path / "cache" / "journal.jsonl"
+    text = journal.read_text()
+    assert len(text.splitlines()) == 6
+    assert "supersecretvalue123" not in text
+    assert "abcdefghijklmnop123" not in text
+    assert "Bearer" not in text
+    outputs = project.path / "outputs.jsonl"
+    fresh = [json.loads(line) for line in outputs.read_text().splitlines()]
+    assert all(o["tok"] == "supersecretvalue123" for o in fresh)  # the fresh call is untouched
+    outputs.unlink()
+    result = run("--prodgate", "--prodgate-cache=cache", "--prodgate-report=r.json")
+    assert result.ret == 0
+    assert _calls(project) == 6  # every call replayed
+    replayed = [json.loads(line) for line in outputs.read_text().splitlines()]
+    assert sorted(o["echo"] for o in replayed) == [f"q{i}" for i in range(6)]
+    for o in replayed:
+        assert o["debug"] == "Authorization: [REDACTED]"
+        assert o["tok"] == "[REDACTED]"
+        assert o["nested"] == [{"headers": {"x-api-key": "[REDACTED]"}}]
+    for record in (json.loads(line) for line in journal.read_text().splitlines()):
+        assert record["call"]["cost_error"].endswith("no price for key [REDACTED]")
+    assert journal.read_text() == text  # a replay writes nothing

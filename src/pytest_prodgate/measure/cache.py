@@ -3,13 +3,15 @@
 Pure Python, no pytest. One file, ``DIR/journal.jsonl``; one line per completed
 model call::
 
-    {"v": 1, "key": "<sha256>", "model": "...", "version": "...", "trial": 0,
+    {"v": 1, "key": "<sha256>", "model": "...", "version": "...",
      "recorded_at": "2026-12-02T14:30:00+00:00", "call": {...}, "response": {...}}
 
 ``call`` holds what was measured (latency, retries, tokens, cost), ``response``
 the model's output encoded by :func:`encode_response`: ``{"json": value}`` for a
 plain JSON value, ``{"pydantic": "module:Class", "data": {...}}`` for a pydantic
-model. Nothing else is stored: no API key, no header, no client object.
+model. Nothing else is stored: no argument (only its digest, in the key), no API
+key, no header, no client object; and every string is passed through
+:func:`redacted` before it is written, so no secret reaches the file (SPEC §18).
 
 Safe by construction:
 
@@ -20,11 +22,14 @@ Safe by construction:
   the last line incomplete; the next writer first ends such a torn line with a
   newline, so it never swallows a good record, and readers skip it with a note.
 * **Nothing executes on load.** Lines are parsed with :func:`json.loads` and
-  checked field by field; a pydantic response is rebuilt only with a class that
-  is already imported (``sys.modules``), never by importing a module the
-  journal names.
-* **Bad lines lose nothing.** A line that is not JSON or not a record is
-  skipped with a note naming the file and line; the file is never rewritten.
+  checked field by field (:func:`check_record`: every figure a replay reuses is
+  finite, non-negative and plausible, see :data:`LIMITS`); a pydantic response is
+  rebuilt only with a pydantic model class that is already imported
+  (``sys.modules``), looked up without calling anything (no module
+  ``__getattr__``, no descriptor), never by importing a module the journal names.
+* **Bad lines lose nothing.** A line that is not JSON or not a valid record is
+  skipped with a note naming the file, the line and the bad field; its call is
+  made again. The file is never rewritten.
   When one key was recorded more than once (``--prodgate-cache-mode=refresh``),
   the last record wins.
 """
@@ -34,8 +39,11 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import math
 import os
+import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,9 +55,11 @@ __all__ = [
     "Journal",
     "JournalError",
     "Unstorable",
+    "check_record",
     "decode_response",
     "encode_response",
     "now_iso",
+    "redacted",
 ]
 
 JOURNAL_NAME = "journal.jsonl"
@@ -64,6 +74,20 @@ CALL_FIELDS = (
     "input_tokens",
     "output_tokens",
 )
+
+#: The largest plausible figures of one call: a record beyond them is damaged (a
+#: latency of a day or more, a cost of $10,000 or more, a count that a float
+#: cannot hold exactly), skipped with a warning, and its call made again.
+LIMITS = {
+    "latency_s": 86_400.0,
+    "cost_usd": 10_000.0,
+    "count": 2**53,
+}
+
+#: What a replay takes as given about a call: a journaled call succeeded.
+_SUCCESS = {"ok": True, "error": None, "error_message": None, "timed_out": False}
+
+_PYDANTIC_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
 class JournalError(Exception):
@@ -129,27 +153,95 @@ def _same_shape(back: Any, original: Any) -> bool:
 def decode_response(record: Any) -> Any:
     """The response a record holds, as a fresh object (each replay gets its own copy).
 
+    Nothing the record names is imported or called, except ``model_validate`` of a
+    pydantic model class that this run has already imported: the module is taken
+    from ``sys.modules`` and the class from the module's and classes' ``__dict__``
+    (no module ``__getattr__``, no descriptor runs).
+
     Raises:
-        Unstorable: the record names a pydantic class that is not imported in this
-            process (the journal never imports a module), or is malformed.
+        Unstorable: the record names a class that is not imported in this process
+            (the journal never imports a module) or is not a pydantic model class,
+            or is malformed.
     """
-    if not isinstance(record, dict):
-        raise Unstorable("the response is not a record")
+    problem = _response_problem(record)
+    if problem is not None:
+        raise Unstorable(problem)
     if "json" in record:
         return json.loads(json.dumps(record["json"]))
-    path = record.get("pydantic")
-    if not isinstance(path, str) or ":" not in path:
-        raise Unstorable("the response record has neither 'json' nor 'pydantic'")
+    path = record["pydantic"]
     module_name, _, qualname = path.partition(":")
     obj: Any = sys.modules.get(module_name)
     if obj is None:
         raise Unstorable(f"{path}: module {module_name!r} is not imported in this run")
     for part in qualname.split("."):
-        obj = getattr(obj, part, None)
-    validate = getattr(obj, "model_validate", None)
-    if not isinstance(obj, type) or not callable(validate):
+        try:
+            obj = vars(obj).get(part)
+        except TypeError:  # no __dict__
+            obj = None
+    pydantic = sys.modules.get("pydantic")
+    base = getattr(pydantic, "BaseModel", None) if pydantic is not None else None
+    if not (isinstance(obj, type) and isinstance(base, type) and issubclass(obj, base)):
         raise Unstorable(f"{path} is not a pydantic model class")
-    return validate(record.get("data"))
+    model_class: Any = obj
+    return model_class.model_validate(record["data"])
+
+
+def _response_problem(record: Any) -> str | None:
+    """What is wrong with a response record's shape (``None``: nothing)."""
+    if not isinstance(record, dict):
+        return "the response is not a record"
+    keys = set(record)
+    if keys == {"json"}:
+        return None if _finite(record["json"]) else "a number in it is not finite"
+    if keys == {"pydantic", "data"}:
+        path = record["pydantic"]
+        if not isinstance(path, str) or not _PYDANTIC_PATH.fullmatch(path):
+            return f"'pydantic' is not a module:Class name ({_short(path)})"
+        return None if _finite(record["data"]) else "a number in it is not finite"
+    codecs = ", ".join(repr(k) for k in sorted(keys)) or "none"
+    return (
+        f"unknown codec ({codecs}; this run reads 'json' and 'pydantic' with 'data'"
+        " and never unpickles)"
+    )
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def redacted(value: Any, clean: Callable[[str], str]) -> Any:
+    """``value`` (a JSON value) with ``clean`` applied to every string in it, keys too.
+
+    A string under a key is cleaned as the pair ``key: value``, so a secret that a
+    name announces (``{"api_key": "..."}``) is caught as it is in text.
+
+    Raises:
+        Unstorable: cleaning two keys of one object made them equal.
+    """
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, list):
+        return [redacted(v, clean) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        key = clean(k) if isinstance(k, str) else k
+        if key in out:
+            raise Unstorable("redacting its secrets would merge two of its keys")
+        if isinstance(v, str) and isinstance(k, str) and key == k:
+            prefix = f"{k}: "
+            pair = clean(prefix + v)
+            out[key] = pair[len(prefix) :] if pair.startswith(prefix) else clean(v)
+        else:
+            out[key] = redacted(v, clean)
+    return out
 
 
 @dataclass(frozen=True)
@@ -160,6 +252,8 @@ class Entry:
     recorded_at: str
     call: dict[str, Any]
     response: dict[str, Any]
+    #: ``FILE:LINE`` of the record, for a warning about it.
+    where: str = ""
 
 
 @dataclass
@@ -175,7 +269,7 @@ class Journal:
 
     directory: Path
     entries: dict[str, Entry] = field(default_factory=dict)
-    #: One line per skipped line of the journal, naming the file and line.
+    #: One line per skipped line of the journal, naming the file, the line and why.
     problems: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -208,7 +302,7 @@ class Journal:
                 continue
             last = number == len(lines)
             try:
-                entry = _parse(raw)
+                entry = _parse(raw, f"{self.path}:{number}")
             except ValueError as exc:
                 why = (
                     "incomplete last record (a crash while writing?)" if last and torn else str(exc)
@@ -259,32 +353,123 @@ def _unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _parse(raw: bytes) -> Entry:
+def _parse(raw: bytes, where: str) -> Entry:
     """One line as an :class:`Entry`; ``ValueError`` says what is wrong with it."""
     try:
         obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(f"not valid JSON ({exc})") from None
+    problem = check_record(obj)
+    if problem is not None:
+        raise ValueError(problem)
+    call = obj["call"]
+    return Entry(
+        obj["key"],
+        obj["recorded_at"],
+        {k: call.get(k) for k in CALL_FIELDS},
+        obj["response"],
+        where,
+    )
+
+
+def check_record(obj: Any) -> str | None:
+    """What is wrong with a parsed journal line, field by field (``None``: nothing).
+
+    Every field a replay reuses is checked: the figures of ``call`` (see
+    :data:`LIMITS`), that the call succeeded (a journal holds successful calls
+    only), when it was recorded, the response's codec, and the types of the
+    other fields. An unknown field of ``call`` is refused: it would be a figure
+    this run does not know how to replay.
+    """
     if not isinstance(obj, dict):
-        raise ValueError("not a prodgate cache record (not an object)")
+        return "not a prodgate cache record (not an object)"
     if obj.get("v") != RECORD_VERSION:
-        raise ValueError(f"not a prodgate cache record of version {RECORD_VERSION}")
-    key, recorded_at = obj.get("key"), obj.get("recorded_at")
-    call, response = obj.get("call"), obj.get("response")
+        return f"not a prodgate cache record of version {RECORD_VERSION}"
+    key, call = obj.get("key"), obj.get("call")
     if not isinstance(key, str) or not key:
-        raise ValueError("not a prodgate cache record (no 'key')")
-    if not isinstance(recorded_at, str):
-        raise ValueError("not a prodgate cache record (no 'recorded_at')")
-    if not isinstance(call, dict) or not isinstance(response, dict):
-        raise ValueError("not a prodgate cache record (no 'call' or 'response' object)")
+        return "not a prodgate cache record (no 'key')"
+    if not isinstance(call, dict) or not isinstance(obj.get("response"), dict):
+        return "not a prodgate cache record (no 'call' or 'response' object)"
+    for name, allowed in (("model", (str,)), ("version", (str, type(None)))):
+        if name in obj and not isinstance(obj[name], allowed):
+            return f"bad {name} ({_short(obj[name])}: must be a string)"
+    if "trial" in obj and not _count(obj["trial"]):
+        return f"bad trial ({_short(obj['trial'])}: must be a whole number >= 0)"
+    when = _timestamp_problem(obj.get("recorded_at"))
+    if when is not None:
+        return f"bad recorded_at ({_short(obj.get('recorded_at'))}: {when})"
+    problem = _call_problem(call)
+    if problem is not None:
+        return problem
+    problem = _response_problem(obj["response"])
+    if problem is not None:
+        return f"bad response ({problem})"
+    return None
+
+
+def _call_problem(call: dict[str, Any]) -> str | None:
+    for name in call:
+        if name not in CALL_FIELDS and name not in _SUCCESS:
+            return f"unknown field call.{name[:40]} (a figure this run cannot replay)"
+    for name, expected in _SUCCESS.items():
+        if name in call and call[name] != expected:
+            return (
+                f"bad call.{name} ({_short(call[name])}: a journal holds successful calls only,"
+                f" so it must be {json.dumps(expected)})"
+            )
     latency = call.get("latency_s")
-    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or latency < 0:
-        raise ValueError("not a prodgate cache record (bad call.latency_s)")
+    if not _amount(latency, LIMITS["latency_s"]):
+        return (
+            f"bad call.latency_s ({_short(latency)}: must be a number of seconds"
+            f" from 0 to under {LIMITS['latency_s']:,.0f}, a day)"
+        )
+    cost = call.get("cost_usd")
+    if cost is not None and not _amount(cost, LIMITS["cost_usd"]):
+        return (
+            f"bad call.cost_usd ({_short(cost)}: must be null or a number of USD"
+            f" from 0 to under {LIMITS['cost_usd']:,.0f})"
+        )
     for name in ("retries", "input_tokens", "output_tokens"):
         value = call.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError(f"not a prodgate cache record (bad call.{name})")
-    cost = call.get("cost_usd")
-    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))):
-        raise ValueError("not a prodgate cache record (bad call.cost_usd)")
-    return Entry(key, recorded_at, {k: call.get(k) for k in CALL_FIELDS}, response)
+        if value is not None and not _count(value):
+            return f"bad call.{name} ({_short(value)}: must be null or a whole number >= 0)"
+    error = call.get("cost_error")
+    if error is not None and not isinstance(error, str):
+        return f"bad call.cost_error ({_short(error)}: must be null or a string)"
+    return None
+
+
+def _amount(value: Any, limit: float) -> bool:
+    """A finite number from 0 to under ``limit`` (not a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value) and 0 <= value < limit
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _count(value: Any) -> bool:
+    """A whole number from 0 to under 2**53 (not a boolean)."""
+    return type(value) is int and 0 <= value < LIMITS["count"]
+
+
+def _timestamp_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be an ISO 8601 date and time"
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return "must be an ISO 8601 date and time"
+    if when.tzinfo is None or when.utcoffset() is None:
+        return "must give its UTC offset"
+    return None
+
+
+def _short(value: Any) -> str:
+    """``value`` as a few characters of JSON, for a warning."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

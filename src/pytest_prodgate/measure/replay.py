@@ -17,6 +17,13 @@ old answer.
 a call with the latency, retries, tokens and cost measured when it was made,
 marked ``replayed`` with ``recorded_at``. Replays are not spend: the spend cap
 counts only fresh calls (see :func:`pytest_prodgate.measure.recording.record_call`).
+
+**No secret is journaled** (SPEC §18): :func:`store` passes every string of the
+record (the response, recursively, the cost error, the model's name and
+version) through :func:`pytest_prodgate.schema.redact.redactor`, so a replay
+returns the redacted text. A recorded response that cannot be replayed (a
+pydantic class this run has not imported, or one that no longer validates) is
+noted once with its file and line (:func:`problems`) and its call made again.
 """
 
 from __future__ import annotations
@@ -41,8 +48,10 @@ from pytest_prodgate.measure.cache import (
     decode_response,
     encode_response,
     now_iso,
+    redacted,
 )
 from pytest_prodgate.measure.recording import CallRecord
+from pytest_prodgate.schema.redact import redactor
 
 __all__ = [
     "MISS",
@@ -52,6 +61,7 @@ __all__ = [
     "bind",
     "deactivate",
     "model_version",
+    "problems",
     "replay",
     "scope",
     "store",
@@ -87,8 +97,8 @@ class _Cache:
     mode: CacheMode
     warmup: Scope = field(default_factory=lambda: Scope(""))
     bound: dict[int, Scope] = field(default_factory=dict)
-    #: Keys whose record could not be decoded, and why: the fresh call says so.
-    undecodable: dict[str, str] = field(default_factory=dict)
+    #: Records that could not be replayed, one line each naming its file and line.
+    problems: dict[str, None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stored: int = 0
     replayed: int = 0
@@ -115,6 +125,15 @@ def deactivate() -> None:
 def active() -> Journal | None:
     """The journal in use, or ``None``."""
     return _cache.journal if _cache is not None else None
+
+
+def problems() -> list[str]:
+    """The recorded responses this process could not replay, one line each (file:line: why)."""
+    cache = _cache
+    if cache is None:
+        return []
+    with cache.lock:
+        return list(cache.problems)
 
 
 def bind(recorder: recording.CaseRecorder, case: str, trial: int) -> None:
@@ -224,8 +243,10 @@ def replay(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[s
     try:
         response = decode_response(entry.response)
     except Exception as exc:
+        detail = str(exc) if isinstance(exc, Unstorable) else _one_line(exc)
+        why = f"{entry.where}: its recorded response cannot be replayed ({detail}): skipped"
         with cache.lock:
-            cache.undecodable[key] = f"its recorded response cannot be replayed ({exc}): called"
+            cache.problems.setdefault(why, None)
         return key, MISS
     call = entry.call
     recording.record_call(
@@ -248,6 +269,12 @@ def replay(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[s
     return key, response
 
 
+def _one_line(exc: BaseException) -> str:
+    """``exc`` in one line (a pydantic ``ValidationError`` spans several)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def store(model: Any, key: str | None, output: Any, record: CallRecord) -> None:
     """Journal a successful fresh call under the ``key`` :func:`replay` gave it.
 
@@ -257,20 +284,21 @@ def store(model: Any, key: str | None, output: Any, record: CallRecord) -> None:
     cache = _cache
     if cache is None or key is None:
         return
+    clean = redactor()
     try:
-        response = encode_response(output)
+        response = _redacted_response(encode_response(output), clean)
         cache.journal.append(
             {
                 "v": RECORD_VERSION,
                 "key": key,
-                "model": model.name,
-                "version": model.version,
+                "model": clean(model.name),
+                "version": None if model.version is None else clean(model.version),
                 "recorded_at": now_iso(),
                 "call": {
                     "latency_s": record.latency_s,
                     "retries": record.retries,
                     "cost_usd": record.cost_usd,
-                    "cost_error": record.cost_error,
+                    "cost_error": None if record.cost_error is None else clean(record.cost_error),
                     "input_tokens": record.input_tokens,
                     "output_tokens": record.output_tokens,
                 },
@@ -287,6 +315,25 @@ def store(model: Any, key: str | None, output: Any, record: CallRecord) -> None:
         return
     with cache.lock:
         cache.stored += 1
-        why = cache.undecodable.pop(key, None)
-    if why is not None:
-        record.cache_note = why
+
+
+def _redacted_response(response: dict[str, Any], clean: Callable[[str], str]) -> dict[str, Any]:
+    """An encoded response with every secret in it redacted (a replay returns this).
+
+    Raises:
+        Unstorable: a redacted pydantic response no longer validates.
+    """
+    if "json" in response:
+        return {"json": redacted(response["json"], clean)}
+    data = redacted(response["data"], clean)
+    if data == response["data"]:
+        return response
+    out = {"pydantic": response["pydantic"], "data": data}
+    try:
+        decode_response(out)
+    except Exception as exc:
+        raise Unstorable(
+            f"with its secrets redacted a {response['pydantic']} no longer validates "
+            f"({type(exc).__name__})"
+        ) from None
+    return out

@@ -4,12 +4,18 @@ The journal and the replay logic are pure modules
 (:mod:`pytest_prodgate.measure.cache`, :mod:`pytest_prodgate.measure.replay`);
 this is the pytest glue. Every process (the controller and each xdist worker)
 opens the same journal and appends to it; only the controller reports.
+
+A record that cannot be used is one warning line naming the journal's file and
+line: a damaged line when the journal is read (printed as the session starts),
+a response that cannot be replayed when its call comes (an xdist worker sends
+those in its ``workeroutput``; printed before the gate table). Both are kept in
+the report's notes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,6 +29,9 @@ if TYPE_CHECKING:
     from pytest_prodgate.schema.report import RunReport
 
 __all__ = ["CachePlugin", "configure_cache"]
+
+#: The key of a worker's ``workeroutput`` with the records it could not replay.
+WORKER_PROBLEMS = "prodgate_cache_problems"
 
 
 def configure_cache(config: pytest.Config, settings: Settings, where: str) -> None:
@@ -56,6 +65,9 @@ class CachePlugin:
     def __init__(self, config: pytest.Config, journal: Journal) -> None:
         self.config = config
         self.journal = journal
+        #: Records the workers could not replay (the controller's own come from replay).
+        self.worker_problems: dict[str, None] = {}
+        self.late: list[str] = []
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -77,25 +89,57 @@ class CachePlugin:
             return
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
-            for problem in self.journal.problems:
-                tr.write_line(f"prodgate: WARNING: cache: {problem}", yellow=True, bold=True)
+            _warn(tr, self.journal.problems)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if is_worker(self.config):
+            out = self.config.workeroutput  # type: ignore[attr-defined]
+            out[WORKER_PROBLEMS] = replay.problems()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        problems = output.get(WORKER_PROBLEMS)
+        if isinstance(problems, list):
+            self.worker_problems.update(dict.fromkeys(str(p) for p in problems))
+
+    def replay_problems(self) -> list[str]:
+        """The records this run could not replay: this process's and every worker's."""
+        return list(dict.fromkeys([*replay.problems(), *self.worker_problems]))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_prodgate_report(self, config: pytest.Config, report: RunReport) -> None:
-        report.notes.extend(f"cache: {n}" for n in cache_notes(report, self.journal))
+        self.late = self.replay_problems()
+        report.notes.extend(f"cache: {n}" for n in cache_notes(report, self.journal, self.late))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not is_worker(self.config):
+            _warn(terminalreporter, self.late)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         replay.deactivate()
 
 
-def cache_notes(report: RunReport, journal: Journal) -> list[str]:
-    """The run notes of the cache: what it replayed and saved, what it could not do."""
-    out = list(journal.problems)
+def _warn(tr: Any, problems: list[str]) -> None:
+    from pytest_prodgate.schema.redact import redactor
+
+    clean = redactor()
+    for problem in problems:
+        tr.write_line(clean(f"prodgate: WARNING: cache: {problem}"), yellow=True, bold=True)
+
+
+def cache_notes(report: RunReport, journal: Journal, late: Sequence[str] = ()) -> list[str]:
+    """The run notes of the cache: what it replayed and saved, what it could not do.
+
+    The spend is the suites' ``fresh_cost_usd`` and ``replayed_cost_usd``, so the
+    note and the report agree (fresh spend includes ``prodgate_case.add_cost``).
+    """
+    out = [*journal.problems, *late]
     calls = [c for s in report.suites for case in s.cases for t in case.trials for c in t.calls]
     calls = [c for c in calls if c.kind == "call"]
     replayed = sum(1 for c in calls if c.replayed)
-    saved = sum(c.cost_usd or 0.0 for c in calls if c.replayed)
-    fresh = sum(c.cost_usd or 0.0 for c in calls if not c.replayed)
+    saved = sum(s.replayed_cost_usd or 0.0 for s in report.suites)
+    fresh = sum(s.fresh_cost_usd or 0.0 for s in report.suites)
     out.insert(
         0,
         f"{journal.directory}: {replayed:,} of {len(calls):,} model calls replayed "
