@@ -51,34 +51,30 @@ def cost_interval(
     costs being ``>= 0``, and upper bound ``inf`` (method ``"betting-lower"``),
     whatever ``ci_method``. The estimate stays the mean over calls.
     """
-    if cap is not None and policy.ci_method == "bootstrap":
-        return stats.bootstrap_mean(
+    units = values
+    est = float(values.mean())
+    unequal = False
+    if clusters is not None:
+        _, codes = np.unique(clusters, return_inverse=True)
+        sizes = np.bincount(codes)
+        units = np.bincount(codes, weights=values) / sizes
+        # Cases making more calls weigh more in the mean per call than in the mean of
+        # case means: bounding the latter erred in half the runs when the number of
+        # calls goes with their cost (retries, agents). The ratio of sums over cases,
+        # bootstrapped by case, bounds the right number (approximately).
+        unequal = bool(sizes.min() != sizes.max())
+    if unequal or (cap is not None and policy.ci_method == "bootstrap"):
+        iv = stats.bootstrap_mean(
             values,
             confidence=policy.confidence,
             resamples=policy.resamples,
             seed=seed,
             clusters=clusters,
         )
-    units = values
-    est = float(values.mean())
-    if clusters is not None:
-        _, codes = np.unique(clusters, return_inverse=True)
-        sizes = np.bincount(codes)
-        if sizes.min() != sizes.max():
-            # Cases making more calls weigh more in the mean per call than in the mean of
-            # case means: bounding the latter erred in half the runs when the number of
-            # calls goes with their cost (retries, agents). The ratio of sums over cases,
-            # bootstrapped by case, bounds the right number (approximately).
-            iv = stats.bootstrap_mean(
-                values,
-                confidence=policy.confidence,
-                resamples=policy.resamples,
-                seed=seed,
-                clusters=clusters,
-            )
-            upper = iv.upper if cap is not None else np.inf
-            return stats.Interval(est, min(iv.lower, est), max(upper, est), len(values), iv.method)
-        units = np.bincount(codes, weights=values) / sizes
+        if not unequal:
+            return iv
+        upper = iv.upper if cap is not None else np.inf
+        return stats.Interval(est, min(iv.lower, est), max(upper, est), len(values), iv.method)
     if cap is None:
         iv = stats.nonnegative_lower(np.maximum(units, 0.0), policy.confidence, seed)
         return stats.Interval(est, min(iv.lower, est), np.inf, len(values), iv.method)
