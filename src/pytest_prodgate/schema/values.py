@@ -111,6 +111,7 @@ RULES: dict[type, tuple[tuple[str, Rule], ...]] = {
         ("planned", _count),
         ("stopped_look", _count),
         ("cases_run", _count),
+        ("cases_after_stop", _count),
         ("calls_run", _count),
         ("calls_saved", _count),
         ("cost_saved_usd", _amount),
