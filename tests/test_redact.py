@@ -62,7 +62,7 @@ TEXT = st.lists(st.one_of(PIECE, FILL), max_size=8).map("".join)
 @settings(max_examples=3000, deadline=None)
 @given(TEXT)
 def test_the_prefilter_is_a_superset_of_every_pattern(text: str) -> None:
-    if r._MAYBE.search(text) is None:
+    if r._MAYBE.search(text.casefold()) is None:
         for pattern in PATTERNS:
             assert pattern.search(text) is None, (pattern.pattern, text)
 
@@ -92,3 +92,18 @@ def test_the_prefilter_passes_what_each_pattern_redacts() -> None:
     assert (
         r.redact("case-0042 [lang:de] expected 'Paris'") == "case-0042 [lang:de] expected 'Paris'"
     )
+
+
+def test_environment_values_and_user_patterns_pass_the_first_look() -> None:
+    env = {"MY_SERVICE_TOKEN": "hunter2hunter2XYZ"}
+    clean = r.redactor(env)
+    assert clean("the value hunter2hunter2XYZ leaked") == "the value [REDACTED] leaked"
+    for pattern in (r"ACME-\d+", r"(?i)acme-\d+"):  # the second cannot be combined: all run
+        r.add_patterns([pattern])
+        try:
+            assert r.redactor(env)("order ACME-4711 of hunter2hunter2XYZ") == (
+                "order [REDACTED] of [REDACTED]"
+            )
+        finally:
+            r.clear_patterns()
+    assert r.redactor(env)("order ACME-4711") == "order ACME-4711"

@@ -61,13 +61,16 @@ _SECRET_PAIR = re.compile(
     r"pwd|credentials?|auth[_\-]?key|private[_\-]?key)[\w\-]*[\"']?\s*[:=]\s*[\"']?)"
     r"([^\s\"',;&}]{8,})"
 )
-#: A superset of what the four patterns above can match: text without any of these
-#: words or prefixes has nothing for them (most texts: a case id, a short reason), so
-#: one search spares four substitutions. tests/test_redact.py checks the superset.
+#: A superset of what the four patterns above can match, searched in the casefolded
+#: text (casefolding maps what their IGNORECASE matches, "ſ" for "s" included): text
+#: without any of these words or prefixes has nothing for them (most texts: a case id,
+#: a short reason), so one search spares four substitutions. As a trie of lowercase
+#: literals it takes under 1 µs on a node id, a tenth of an IGNORECASE alternation.
+#: tests/test_redact.py checks the superset.
 _MAYBE = re.compile(
-    r"(?i)sk-|sk_|[rp]k_|xox|gh[pousr]_|github_pat_|akia|aiza|eyj|authorization|bearer|basic|"
-    r"api[_\-]?key|apikey|access[_\-]?key|secret|token|passw|pwd|credential|auth[_\-]?key|"
-    r"private[_\-]?key"
+    r"s(?:k[-_]|ecret)|[rp]k_|p(?:assw|wd|rivate[_\-]?key)|xox|g(?:h[pousr]_|ithub_pat_)|"
+    r"a(?:kia|iza|pi[_\-]?key|ccess[_\-]?key|uth(?:orization|[_\-]?key))|eyj|b(?:earer|asic)|"
+    r"token|credential"
 )
 _SECRET_ENV_PART = re.compile(r"(?:^|_)(?:API)?(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PAT)(?:_|$)")
 
@@ -121,7 +124,7 @@ def redactor(environ: Mapping[str, str] | None = None) -> Callable[[str], str]:
             text = env.sub(REDACTED, text)
         for extra in _extra:
             text = extra.sub(REDACTED, text)
-        if _MAYBE.search(text) is None:
+        if _MAYBE.search(text.casefold()) is None:
             return text
         text = _AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
         text = _SCHEME_TOKEN.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
