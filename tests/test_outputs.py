@@ -67,6 +67,11 @@ def _unchanged(project: pytest.Pytester, files_before: dict[str, bytes]) -> None
             "give another path",
         ),
         (
+            ["--junitxml=evals/arith.jsonl"],  # pytest writes it; the plugin adds rows
+            "--junitxml={p}/evals/arith.jsonl is the same file as the dataset "
+            "{p}/evals/arith.jsonl this run evaluates: *",
+        ),
+        (
             ["--prodgate-html=./evals/../evals/arith.jsonl"],
             "--prodgate-html={p}/evals/../evals/arith.jsonl is the same file as the dataset "
             "{p}/evals/arith.jsonl this run evaluates: *",

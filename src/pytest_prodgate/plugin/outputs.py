@@ -128,10 +128,7 @@ def check_outputs(config: pytest.Config, settings: Any, raw: dict[str, tuple[Any
     directories = []
     if settings.cache is not None:
         directories.append((f"{raw['cache'][1]}={settings.cache}", settings.cache))
-    xml = getattr(config.option, "xmlpath", None)
-    xml_path = Path(config.invocation_params.dir, xml) if xml else None
-    also = [(f"--junitxml={xml_path}", xml_path)] if xml_path is not None else []
-    problem = output_clash([*outputs, *also], inputs, directories)
+    problem = output_clash([*outputs, *_junit(config)], inputs, directories)
     if problem is not None:
         raise pytest.UsageError(f"prodgate: {problem}")
 
@@ -146,7 +143,7 @@ def dataset_clash(
     from pytest_prodgate.schema.outputs import output_clash
 
     if outputs is None:
-        outputs = config.stash.get(OUTPUTS_KEY, [])
+        outputs = [*config.stash.get(OUTPUTS_KEY, []), *_junit(config)]
     if not outputs or not datasets:
         return None
     inputs = [(f"the dataset {p} this run evaluates", Path(p)) for p in sorted(datasets)]
@@ -165,7 +162,7 @@ def check_collected(config: pytest.Config, items: list[pytest.Item]) -> None:
     problem = dataset_clash(config, list(loaded_datasets()))
     if problem is None:
         return
-    config.stash[REFUSED_KEY] = problem
+    _refuse(config, problem)
     if not is_worker(config):
         raise pytest.UsageError(problem)
     config.workeroutput[WORKER_REFUSED] = problem  # type: ignore[attr-defined]
@@ -178,4 +175,25 @@ def refused_by_worker(config: pytest.Config, workeroutput: dict[str, Any]) -> No
     """The controller keeps the first refusal a worker sent."""
     problem = workeroutput.get(WORKER_REFUSED)
     if isinstance(problem, str) and REFUSED_KEY not in config.stash:
-        config.stash[REFUSED_KEY] = problem
+        _refuse(config, problem)
+
+
+def _junit(config: pytest.Config) -> list[tuple[str, Path]]:
+    """pytest's ``--junitxml`` file (the plugin adds its gate rows), as an output."""
+    xml = getattr(config.option, "xmlpath", None)
+    if not xml:
+        return []
+    path = Path(config.invocation_params.dir, xml)
+    return [(f"--junitxml={path}", path)]
+
+
+def _refuse(config: pytest.Config, problem: str) -> None:
+    """This run writes nothing: neither the plugin's files nor pytest's ``--junitxml``
+    (written at session end, it would replace the dataset it names)."""
+    config.stash[REFUSED_KEY] = problem
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        config.pluginmanager.unregister(xml)
+        del config.stash[xml_key]
