@@ -117,6 +117,48 @@ def test_secrets_in_ids_tags_and_notes_stay_out_of_the_files(
     assert list(suite["slices"]) == ["user:[REDACTED]"]
 
 
+@pytest.mark.xdist_modes
+def test_a_report_with_secrets_in_ids_and_slices_reads_back_and_pairs_as_a_baseline(
+    run: RunFn, project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids that differ only in a secret stay distinct in the report (`` #2``), a slice
+    named after a secret tag is redacted in its gate and target too, and the report
+    gates again (the conftest's re-gate check) and pairs with the run as a baseline."""
+    monkeypatch.setenv("MY_SERVICE_TOKEN", ENV_SECRET)
+    project.makepyfile(
+        test_suite=f"""
+        import pytest
+
+        IDS = [f"u{{i}}-{ENV_SECRET}" if i < 10 else f"{KEY}{{i}}" for i in range(20)]
+
+        @pytest.mark.prodgate("s", accuracy_floor=0.5, max_regression=0.0,
+                              slice_floors={{"team:{ENV_SECRET}": 0.5}})
+        @pytest.mark.parametrize("i", range(20), ids=IDS)
+        def test_case(prodgate_model, prodgate_case, i):
+            prodgate_case.tag("team:{ENV_SECRET}")
+            assert prodgate_model(i) == i
+        """
+    )
+    args = ("--prodgate", "--prodgate-model=mymodel:echo")
+    first = run(*args, "--prodgate-report=base.json", "--junitxml=j.xml")
+    assert first.ret == 0, first.stdout.str()
+    # pytest's own JUnit rows carry its node ids as they are; the plugin's gate rows not.
+    xml = (project.path / "j.xml").read_text()
+    rows = [line for line in xml.split("<testcase") if 'classname="prodgate' in line]
+    assert len(rows) == 2  # accuracy_floor, slice_floor[...] (no baseline yet)
+    for text in [(project.path / "base.json").read_text(), *rows]:
+        assert ENV_SECRET not in text
+        assert KEY not in text
+    report = json.loads((project.path / "base.json").read_text())
+    ids = [c["id"] for c in report["suites"][0]["cases"]]
+    assert len(set(ids)) == 20
+    assert "slice_floor[team:[REDACTED]]" in [g["gate"] for g in report["suites"][0]["gates"]]
+    second = run(*args, "--prodgate-baseline=base.json", "--prodgate-report=r.json")
+    assert second.ret == 0, second.stdout.str()
+    regression = read_report(project.path / "r.json")["suites"][0]["regression"]
+    assert (regression["paired"], regression["only_current"]) == (20, [])
+
+
 def test_redact_option_adds_patterns(project: pytest.Pytester) -> None:
     project.makepyfile(
         test_suite="""

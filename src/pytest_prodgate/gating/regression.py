@@ -64,12 +64,16 @@ def baseline_suites(
 
 
 def case_scores(cases: Sequence[CaseReport]) -> dict[str, float]:
-    """Per-case mean score over the trials that scored (trials stay with their case)."""
+    """Per-case mean score over the trials that scored (trials stay with their case),
+    by the id a report holds (:func:`~pytest_prodgate.schema.redact.report_ids`): a
+    run pairs with a baseline written with secrets in its ids redacted."""
+    from pytest_prodgate.schema.redact import report_ids
+
     out: dict[str, float] = {}
-    for c in cases:
+    for c, rid in zip(cases, report_ids(c.id for c in cases), strict=True):
         scores = [t.score for t in c.trials if t.outcome in SCORED and t.score is not None]
         if scores:
-            out[c.id] = float(sum(scores)) / len(scores)
+            out[rid] = float(sum(scores)) / len(scores)
     return out
 
 

@@ -32,10 +32,11 @@ def junit_rows(report: RunReport) -> list[JunitRow]:
     for suite in report.suites:
         for g in suite.gates:
             fails = g.fails_run and report.run.mode == "gate"
+            name = redact(f"{suite.name}::{g.gate}")  # a slice's tag may hold a token
             rows.append(
                 JunitRow(
-                    nodeid=f"prodgate::{suite.name}::{g.gate}",
-                    location=("prodgate", f"{suite.name}::{g.gate}"),
+                    nodeid=f"prodgate::{name}",
+                    location=("prodgate", name),
                     outcome="failed" if fails else "passed",
                     text=redact(f"{g.verdict}: {g.reason} {g.hint}".strip()),
                 )

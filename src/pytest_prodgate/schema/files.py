@@ -303,7 +303,7 @@ def redact_report(report: RunReport) -> RunReport:
     fields that hold free text are looked at (most are ``None``), so it costs little
     at 100,000 cases, where redacting every JSON string would cost seconds.
     """
-    from pytest_prodgate.schema.redact import redactor
+    from pytest_prodgate.schema.redact import redactor, report_ids
 
     redact = redactor()
 
@@ -330,21 +330,27 @@ def redact_report(report: RunReport) -> RunReport:
     for suite in report.suites:
         object.__setattr__(suite, "notes", fix_notes(suite.notes))
         for g in suite.gates:
-            fix(g, "reason", "hint")
+            fix(g, "gate", "reason", "hint")  # slice_floor[TAG]: tags are redacted too
+        floors = suite.targets.get("slice_floors")
+        if isinstance(floors, dict) and floors:
+            object.__setattr__(
+                suite, "targets", {**suite.targets, "slice_floors": fix_notes(floors)}
+            )
         if suite.regression is not None:
             reg = suite.regression
             fix(reg, "note")
             for name in ("only_current", "only_baseline", "regressed", "fixed"):
                 object.__setattr__(reg, name, [redact(i) for i in getattr(reg, name)])
+                # (ids the run paired on are report ids already: gating.regression)
         if suite.slices:
             object.__setattr__(suite, "slices", {redact(k): v for k, v in suite.slices.items()})
-        if suite.flaky_cases:
-            object.__setattr__(suite, "flaky_cases", [redact(i) for i in suite.flaky_cases])
+        new_ids = iter(report_ids((c.id for c in suite.cases), redact))
+        ids: dict[str, str] = {}  # the ids redaction changed: old -> new
         for case in suite.cases:  # tests before calls: most cases have no text at all
-            # Ids and tags come from parameters, which may carry a token. Inline, not
-            # fix(): two per case, the most calls of this pass.
-            clean = redact(case.id)
+            # Ids and tags come from parameters, which may carry a token.
+            clean = next(new_ids)
             if clean != case.id:
+                ids[case.id] = clean
                 object.__setattr__(case, "id", clean)
             if case.tags:
                 object.__setattr__(case, "tags", tuple(redact(t) for t in case.tags))
@@ -365,4 +371,10 @@ def redact_report(report: RunReport) -> RunReport:
                     fix(d, "error")
                     for step in d.steps:
                         fix(step, "last_error")
+        if suite.flaky_cases:
+            flaky = [ids.get(i) or redact(i) for i in suite.flaky_cases]
+            object.__setattr__(suite, "flaky_cases", flaky)
+        if ids and suite.early_stop is not None:  # the seeded order names the cases too
+            order = [ids.get(i) or redact(i) for i in suite.early_stop.order]
+            object.__setattr__(suite.early_stop, "order", order)
     return report

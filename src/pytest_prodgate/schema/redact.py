@@ -34,6 +34,7 @@ __all__ = [
     "clear_patterns",
     "redact",
     "redactor",
+    "report_ids",
 ]
 
 REDACTED = "[REDACTED]"
@@ -134,3 +135,26 @@ def redactor(environ: Mapping[str, str] | None = None) -> Callable[[str], str]:
         )
 
     return clean
+
+
+def report_ids(ids: Iterable[str], clean: Callable[[str], str] | None = None) -> list[str]:
+    """Case ids as a report holds them: redacted, and still distinct.
+
+    Two ids that differ only in a secret would become one; the later ones (in the
+    order given, a suite's case order) get `` #2``, `` #3``. Gating pairs a run with
+    its baseline on these, so a report read back pairs with the run that wrote it.
+    """
+    clean = clean or redactor()
+    out: list[str] = []
+    seen: set[str] = set()
+    for raw in ids:
+        rid = clean(raw)
+        if rid != raw or rid in seen:
+            k = 2
+            base = rid
+            while rid in seen:
+                rid = f"{base} #{k}"
+                k += 1
+        seen.add(rid)
+        out.append(rid)
+    return out
