@@ -92,6 +92,10 @@ def test_the_prefilter_passes_what_each_pattern_redacts() -> None:
     assert (
         r.redact("case-0042 [lang:de] expected 'Paris'") == "case-0042 [lang:de] expected 'Paris'"
     )
+    # Glued to a word by "-" or "_" (a parametrize id): still a key; inside a word not.
+    assert r.redact("case-sk-ABCDEFGHIJKLMNOPQRSTUV00") == "case-[REDACTED]"
+    assert r.redact("task_ghp_0123456789abcdefABCD") == "task_[REDACTED]"
+    assert r.redact("desk-12345678abc") == "desk-12345678abc"
 
 
 def test_environment_values_and_user_patterns_pass_the_first_look() -> None:

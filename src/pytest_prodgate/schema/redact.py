@@ -40,7 +40,7 @@ __all__ = [
 REDACTED = "[REDACTED]"
 
 _TOKEN_SHAPES = re.compile(
-    r"(?<![\w-])(?:"
+    r"(?<![A-Za-z0-9])(?:"
     r"sk-[A-Za-z0-9_\-]{8,}"
     r"|sk_(?:live|test)_[A-Za-z0-9]{8,}"
     r"|[rp]k_(?:live|test)_[A-Za-z0-9]{8,}"
