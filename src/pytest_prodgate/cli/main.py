@@ -157,8 +157,11 @@ def _flag(field: str) -> str:
     return next(o.where(command=True) for o in GATE_OPTIONS if o.field == field)
 
 
-def _check_output(flag: str, path: Path) -> None:
-    """Refuse, before any work, an output path that cannot be a file."""
+def _check_output(flag: str, path: Path, inputs: Sequence[tuple[str, str]] = ()) -> None:
+    """Refuse, before any work, an output path that cannot be a file, or that is the
+    same file as one of ``inputs`` (``(what, path as given)``: the report, a shard, the
+    baseline; the check is :func:`~pytest_prodgate.schema.outputs.output_clash`, the
+    plugin's too)."""
     if path.is_dir():
         raise UsageError(f"{flag} {path}: is a directory")
     for parent in path.parents:
@@ -166,6 +169,13 @@ def _check_output(flag: str, path: Path) -> None:
             if not parent.is_dir():
                 raise UsageError(f"{flag} {path}: {parent} is not a directory")
             break
+    if inputs:
+        from pytest_prodgate.schema.outputs import output_clash
+
+        labelled = [(f"{what} {_resolve(raw)}", _resolve(raw)) for what, raw in inputs]
+        problem = output_clash([(f"{flag} {path}", path)], labelled)
+        if problem is not None:
+            raise UsageError(problem)
 
 
 def gate(args: argparse.Namespace, out: TextIO) -> int:
@@ -173,13 +183,10 @@ def gate(args: argparse.Namespace, out: TextIO) -> int:
     given = _overrides(args)
     json_flag = _flag("report")
     if "report" in given:
-        _check_output(json_flag, given["report"])
-        from pytest_prodgate.cli.clash import refuse_inputs
-
         inputs = [("the report", str(args.source))]
         if "baseline" in given:
             inputs.append(("--baseline", str(given["baseline"])))
-        refuse_inputs(json_flag, given["report"], inputs)
+        _check_output(json_flag, given["report"], inputs)
     report = _load(args.source)
     # A gate step pointed at the wrong artifact must not go green.
     if report.run.shard is not None:

@@ -60,13 +60,10 @@ def merge(args: argparse.Namespace, out: TextIO) -> int:
 
     target = _resolve(args.out) if args.out is not None else None
     if target is not None:
-        _check_output("--json", target)
-        from pytest_prodgate.cli.clash import refuse_inputs
-
         inputs = [("the shard", raw) for raw in args.shards]
         if args.baseline is not None:
             inputs.append(("--baseline", args.baseline))
-        refuse_inputs("--json", target, inputs)
+        _check_output("--json", target, inputs)
     shards = [Shard(raw, _load(raw)) for raw in args.shards]
     baseline = sha = name = None
     if args.baseline is not None:

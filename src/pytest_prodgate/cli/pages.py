@@ -59,10 +59,7 @@ def run_html(args: argparse.Namespace, out: TextIO) -> int:
     from pytest_prodgate.output.html import html_report
 
     target = _resolve(args.output)
-    _check_output("-o", target)
-    from pytest_prodgate.cli.clash import refuse_inputs
-
-    refuse_inputs("-o", target, [("the report", args.source)])
+    _check_output("-o", target, [("the report", args.source)])
     report = _load(args.source)
     _write("-o", target, html_report(report), "HTML report", out)
     return EXIT_OK
@@ -75,13 +72,10 @@ def run_comment(args: argparse.Namespace, out: TextIO) -> int:
 
     target = _resolve(args.output) if args.output else None
     if target is not None:
-        _check_output("-o", target)
-        from pytest_prodgate.cli.clash import refuse_inputs
-
         inputs = [("the report", args.source)]
         if args.baseline is not None:
             inputs.append(("--baseline", args.baseline))
-        refuse_inputs("-o", target, inputs)
+        _check_output("-o", target, inputs)
     report = _load(args.source)
     if args.baseline is not None:
         from pytest_prodgate.gating.run import regate
