@@ -52,6 +52,7 @@ __all__ = [
     "ran",
     "resolved",
     "stop_reason",
+    "stopped",
 ]
 
 Rule = Callable[[SuiteContext, GateKind, float, Sequence[int], int, float], Decision]
@@ -75,13 +76,24 @@ def gated(cases: Sequence[CaseReport], early: EarlyStopReport | None) -> Sequenc
     """
     if early is None or early.stopped_look is None:
         return cases
-    head = set(early.order[: early.looks[early.stopped_look - 1]])
+    head = _head(early)
     return [c for c in cases if c.id in head]
+
+
+def _head(early: EarlyStopReport) -> set[str]:
+    """The ids of the cases up to the deciding look (the suite was resolved early)."""
+    assert early.stopped_look is not None
+    return set(early.order[: early.looks[early.stopped_look - 1]])
+
+
+def stopped(trial: TrialReport) -> bool:
+    """Whether ``trial`` was skipped because its suite was resolved early."""
+    return trial.reason is not None and RESOLVED_MARK in trial.reason
 
 
 def ran(case: CaseReport) -> bool:
     """Whether some trial of ``case`` ran (was not skipped by its suite's stop)."""
-    return not all(t.reason is not None and RESOLVED_MARK in t.reason for t in case.trials)
+    return not all(stopped(t) for t in case.trials)
 
 
 def after_stop(cases: Sequence[CaseReport], early: EarlyStopReport) -> list[CaseReport]:
@@ -89,17 +101,22 @@ def after_stop(cases: Sequence[CaseReport], early: EarlyStopReport) -> list[Case
     started by a worker before it learned of the stop). Empty when not resolved early."""
     if early.stopped_look is None:
         return []
-    head = set(early.order[: early.looks[early.stopped_look - 1]])
+    head = _head(early)
     return [c for c in cases if c.id not in head and ran(c)]
+
+
+def _look(early: EarlyStopReport) -> str:
+    """``look K of L (N of M cases)``: where the suite was resolved."""
+    k = early.stopped_look or 0
+    n = early.looks[k - 1] if k else 0
+    return f"{k} of {len(early.looks)} ({n} of {early.planned} cases)"
 
 
 def not_gated_reason(early: EarlyStopReport) -> str:
     """What a case of :func:`after_stop` says in the report (``CaseReport.not_gated``)."""
-    k = early.stopped_look or 0
-    n = early.looks[k - 1] if k else 0
     return (
-        f"ran after its suite resolved early at look {k} of {len(early.looks)} "
-        f"({n} of {early.planned} cases): reported and counted in the spend, not gated"
+        f"ran after its suite resolved early at look {_look(early)}: reported and counted "
+        "in the spend, not gated"
     )
 
 
@@ -314,9 +331,7 @@ def resolved(decisions: Mapping[str, Decision | None]) -> bool:
 
 def stop_reason(early: EarlyStopReport) -> str:
     """The skip reason of a case not run because its suite was resolved (SPEC §13)."""
-    k = early.stopped_look or 0
-    n = early.looks[k - 1] if k else 0
-    return f"prodgate: {RESOLVED_MARK} {k} of {len(early.looks)} ({n} of {early.planned} cases)"
+    return f"prodgate: {RESOLVED_MARK} {_look(early)}"
 
 
 def apply(

@@ -174,16 +174,12 @@ def subset_rows(
     for key in sorted(set(keys) & set(partial)):
         ran, sealed = partial[key]
         n_skipped = (skipped or {}).get(key, 0)
-        why = (
-            f"{n_skipped:,} skipped (in the test, by a skip or xfail mark)"
-            + (
-                "; -k, --lf, a node id or a deselection left out the rest"
-                if ran + n_skipped < sealed
-                else ""
-            )
-            if n_skipped
-            else "-k, --lf, a node id or a deselection picked a subset"
-        )
+        if not n_skipped:
+            why = "-k, --lf, a node id or a deselection picked a subset"
+        else:
+            why = f"{n_skipped:,} skipped (in the test, by a skip or xfail mark)"
+            if ran + n_skipped < sealed:
+                why += "; -k, --lf, a node id or a deselection left out the rest"
         reason = (
             f"ran {ran:,} of {sealed:,} sealed cases of {key} ({why}); a sealed suite is "
             "gated on its whole set. Run them all, or give --prodgate-subset to gate this "

@@ -338,9 +338,8 @@ def incomplete_reason(cases: Sequence[CaseReport], missing: Sequence[TrialReport
     if all(t.outcome == "not_run" for t in missing):
         spent = next((t.reason for t in missing if t.reason and "spent" in t.reason), "")
         spent = spent.removeprefix("prodgate: ").removesuffix(" (--prodgate-max-spend-usd)")
-        # The cap is checked before a call: calls already under way still finish.
-        cost = sum(c.cost_usd or 0.0 for c in cases)
-        if spent:
+        if spent:  # the cap is checked before a call: calls already under way still finish
+            cost = sum(c.cost_usd or 0.0 for c in cases)
             spent += f" when the first of them was due (this suite's cases cost ${cost:.4f} in all)"
         todo = f"{spent[0].upper()}{spent[1:]}; raise" if spent else "Raise"
         todo += " --prodgate-max-spend-usd or run fewer cases"

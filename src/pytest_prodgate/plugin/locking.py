@@ -161,14 +161,14 @@ def lock_rows(
     # One pass over the cases: by suite, each dataset's case ids (those that ran; a
     # case that skipped itself or was skipped by a mark did not, see _skipped).
     by_suite: dict[str, dict[str, set[str]]] = {}
-    skipped_by_source: dict[str, int] = {}
+    skipped_by_source: dict[str, set[str]] = {}
     for s in suites:
         ids_by_source = by_suite[s.name] = {}
         for c in s.cases:
             if c.source:
                 ids = ids_by_source.setdefault(c.source, set())
                 if _skipped(c):
-                    skipped_by_source[c.source] = skipped_by_source.get(c.source, 0) + 1
+                    skipped_by_source.setdefault(c.source, set()).add(c.id)
                 else:
                     ids.add(c.id)
     gated = {source for ids_by_source in by_suite.values() for source in ids_by_source}
@@ -192,13 +192,14 @@ def lock_rows(
             "(deselected, renamed or removed? a renamed suite escapes its locked targets)"
         )
     ran: dict[str, set[str]] = {}  # by lock key, worked out once per dataset, not per case
-    skipped: dict[str, int] = {}
+    skipped_ids: dict[str, set[str]] = {}
     for ids_by_source in by_suite.values():
         for source, ids in ids_by_source.items():
             key = lock_key(root, source)
             ran.setdefault(key, set()).update(ids)
-            if source in skipped_by_source:
-                skipped[key] = skipped_by_source[source]
+            skipped_ids.setdefault(key, set()).update(skipped_by_source.get(source, ()))
+    # A case skipped in one suite and run in another ran.
+    skipped = {key: len(ids - ran[key]) for key, ids in skipped_ids.items()}
     # A shard runs part of every sealed set by design: prodgate merge pools them.
     partial = unrun_sealed(lock, ran) if settings.shard is None else {}
     out = {}
@@ -227,8 +228,6 @@ def lock_rows(
 def _skipped(case: CaseReport) -> bool:
     """Whether every trial of ``case`` was skipped (in its body, by a mark, as xfail),
     other than by early stopping, whose skipped cases count as run (SPEC §13)."""
-    from pytest_prodgate.gating.early import RESOLVED_MARK
+    from pytest_prodgate.gating.early import stopped
 
-    return bool(case.trials) and all(
-        t.outcome == "skipped" and RESOLVED_MARK not in (t.reason or "") for t in case.trials
-    )
+    return bool(case.trials) and all(t.outcome == "skipped" and not stopped(t) for t in case.trials)

@@ -148,13 +148,11 @@ def report_ids(ids: Iterable[str], clean: Callable[[str], str] | None = None) ->
     out: list[str] = []
     seen: set[str] = set()
     for raw in ids:
-        rid = clean(raw)
-        if rid != raw or rid in seen:
-            k = 2
-            base = rid
-            while rid in seen:
-                rid = f"{base} #{k}"
-                k += 1
+        rid = base = clean(raw)
+        k = 2
+        while rid in seen:
+            rid = f"{base} #{k}"
+            k += 1
         seen.add(rid)
         out.append(rid)
     return out
