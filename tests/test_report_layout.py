@@ -240,3 +240,52 @@ def test_ids_shared_by_two_tests_with_trials_are_qualified_and_pooled() -> None:
         ("t.py::test_a[c1]", [0, 1]),
         ("t.py::test_b[c1]", [0, 1]),
     ]
+
+
+def test_the_report_streamed_in_blocks_is_the_report_serialized_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cases go out a block at a time (schema.files._CASE_BLOCK): blocks that end
+    # inside a suite, a suite of one block, and a suite of none read as the whole.
+    import pytest_prodgate.schema.files as files
+
+    monkeypatch.setattr(files, "_CASE_BLOCK", 4)
+    agg = Aggregator()
+    source = str(tmp_path / "evals" / "cases.jsonl")
+    for i in range(10):
+        agg.add(_payload(i, source, score=float(i % 3 != 0)))
+    for i in range(3):
+        other = _payload(i, source)
+        other["trial"]["nodeid"] += "-t"  # type: ignore[index]
+        agg.add({**other, "suite": "t"})
+    report = decide(agg.suites(), run=_info(), policy=GatePolicy(resamples=999))
+    report.suites.append(report.suites[1].model_copy(update={"name": "u", "cases": []}))
+    text = dump_report(report, tmp_path)
+    whole = report.__pydantic_serializer__.to_json(report, exclude_defaults=True)
+    assert json.loads(text) == {"schema_version": 2, **json.loads(whole)}
+    assert [len(s.get("cases", [])) for s in json.loads(text)["suites"]] == [10, 3, 0]
+    empty = report.model_copy(update={"suites": []})
+    assert json.loads(dump_report(empty)) == {
+        "schema_version": 2,
+        **json.loads(empty.__pydantic_serializer__.to_json(empty, exclude_defaults=True)),
+    }
+
+
+def test_cases_without_notes_share_one_empty_dict_that_nothing_writes_to(tmp_path: Path) -> None:
+    import pytest_prodgate.gating.aggregate as aggregate
+    from pytest_prodgate.schema.files import redact_report
+
+    agg = Aggregator()
+    source = str(tmp_path / "cases.jsonl")
+    for i in range(6):
+        payload = _payload(i, source, score=float(i % 2))
+        if i == 3:
+            payload["notes"] = {"why": "a sk-proj-0123456789abcdef key"}
+        agg.add(payload)
+    agg.add(_payload(1, source, trial=1))  # two trials of c1: their notes are merged
+    report = redact_report(decide(agg.suites(), run=_info(), policy=GatePolicy(resamples=999)))
+    dump_report(report, tmp_path)
+    cases = {c.id: c for c in report.suites[0].cases}
+    assert cases["c0"].notes is cases["c5"].notes is aggregate._NO_NOTES
+    assert cases["c3"].notes == {"why": "a [REDACTED] key"}
+    assert aggregate._NO_NOTES == {}

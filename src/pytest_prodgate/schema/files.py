@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import json
 import os
 import tempfile
@@ -15,10 +16,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from pytest_prodgate.errors import ReportError
-from pytest_prodgate.schema.report import READABLE_VERSIONS, SCHEMA_VERSION, RunReport
+from pytest_prodgate.schema.report import (
+    READABLE_VERSIONS,
+    SCHEMA_VERSION,
+    CaseReport,
+    RunReport,
+)
 
 __all__ = [
     "dump_report",
@@ -104,15 +110,21 @@ def write_report(
     """Redact ``report`` (SPEC §18) and write it to ``path`` as :func:`dump_report`
     gives it, with a final newline, atomically (:func:`write_atomic`).
 
-    The JSON goes to the file as the serializer's bytes, never copied into a str: a
-    30 MB report of 100,000 cases costs its own size in memory once, not four times.
+    The JSON goes to the file as it is made, a block of cases at a time, never held
+    whole: a 30 MB report of 100,000 cases costs a block's size in memory, not its own.
     """
-    write_atomic(path, [*_json_chunks(redact_report(report), root), b"\n"])
+    write_atomic(path, itertools.chain(_json_chunks(redact_report(report), root), [b"\n"]))
 
 
-def _json_chunks(
-    report: RunReport, root: str | os.PathLike[str] | None
-) -> tuple[bytes, memoryview]:
+#: Cases serialized at a time (about 300 KB of JSON for cases of one call each).
+_CASE_BLOCK = 1000
+_CASES = TypeAdapter(list[CaseReport])
+
+
+def _json_chunks(report: RunReport, root: str | os.PathLike[str] | None) -> Iterator[bytes]:
+    """The report's JSON in pieces: the run's fields, then each suite's, then its cases a
+    block at a time. Joined, the pieces are what pydantic gives for the whole report
+    (with ``suites`` last in the run and ``cases`` last in each suite)."""
     index: dict[str, int] = {p: i for i, p in enumerate(report.datasets)}
     seen: dict[str, int] = {}
     for suite in report.suites:
@@ -126,11 +138,28 @@ def _json_chunks(
                 i = seen[source] = index.setdefault(key, len(index))
             case.dataset = i
     report.datasets = list(index)
-    data = report.__pydantic_serializer__.to_json(report, exclude_defaults=True)
+    head = report.__pydantic_serializer__.to_json(report, exclude_defaults=True, exclude={"suites"})
     # exclude_defaults leaves out the version too; a reader needs it first.
-    if data == b"{}":
-        return b"", memoryview(data)
-    return b'{"schema_version":%d,' % SCHEMA_VERSION, memoryview(data)[1:]
+    fields = head[1:-1]
+    yield b'{"schema_version":%d%s%s' % (SCHEMA_VERSION, b"," if fields else b"", fields)
+    if not report.suites:
+        yield b"}"
+        return
+    yield b',"suites":['
+    for k, suite in enumerate(report.suites):
+        data = suite.__pydantic_serializer__.to_json(
+            suite, exclude_defaults=True, exclude={"cases"}
+        )
+        yield (b"," if k else b"") + data[:-1]  # a suite always has a name: never {}
+        cases = suite.cases
+        if cases:
+            yield b',"cases":['
+            for start in range(0, len(cases), _CASE_BLOCK):
+                block = _CASES.dump_json(cases[start : start + _CASE_BLOCK], exclude_defaults=True)
+                yield (b"," if start else b"") + block[1:-1]
+            yield b"]"
+        yield b"}"
+    yield b"]}"
 
 
 def _relative(path: str, root: str | os.PathLike[str] | None) -> str:
@@ -326,6 +355,18 @@ def redact_report(report: RunReport) -> RunReport:
             return {fix_notes(k): fix_notes(v) for k, v in notes.items()}
         return notes
 
+    # The cases' free texts, gathered over every suite and redacted in blocks
+    # (Redactor.many): most cases have none but their node id.
+    where: list[tuple[object, str]] = []
+    texts: list[str] = []
+
+    def take(obj: object, *names: str) -> None:
+        for name in names:
+            value = getattr(obj, name)
+            if isinstance(value, str) and value:
+                where.append((obj, name))
+                texts.append(value)
+
     object.__setattr__(report, "notes", fix_notes(report.notes))
     for suite in report.suites:
         object.__setattr__(suite, "notes", fix_notes(suite.notes))
@@ -344,37 +385,39 @@ def redact_report(report: RunReport) -> RunReport:
                 # (ids the run paired on are report ids already: gating.regression)
         if suite.slices:
             object.__setattr__(suite, "slices", {redact(k): v for k, v in suite.slices.items()})
-        new_ids = iter(report_ids((c.id for c in suite.cases), redact))
+        cases = suite.cases
         ids: dict[str, str] = {}  # the ids redaction changed: old -> new
-        for case in suite.cases:  # tests before calls: most cases have no text at all
-            # Ids and tags come from parameters, which may carry a token.
-            clean = next(new_ids)
+        for case, clean in zip(cases, report_ids([c.id for c in cases], redact), strict=True):
+            # Ids, tags and node ids come from parameters, which may carry a token.
             if clean != case.id:
                 ids[case.id] = clean
                 object.__setattr__(case, "id", clean)
+        for case in cases:
             if case.tags:
-                object.__setattr__(case, "tags", tuple(redact(t) for t in case.tags))
+                object.__setattr__(case, "tags", tuple(redact.many(case.tags)))
             if case.error:
-                fix(case, "error")
+                take(case, "error")
             if case.notes:
                 case.notes = fix_notes(case.notes)
             for t in case.trials:
-                clean = redact(t.nodeid)
-                if clean != t.nodeid:
-                    object.__setattr__(t, "nodeid", clean)
+                where.append((t, "nodeid"))
+                texts.append(t.nodeid)
                 if t.reason or t.error:
-                    fix(t, "reason", "error")
+                    take(t, "reason", "error")
                 for c in t.calls:
                     if c.error_message or c.cost_error or c.cache_note or c.error:
-                        fix(c, "error", "error_message", "cost_error", "cache_note")
+                        take(c, "error", "error_message", "cost_error", "cache_note")
                 for d in t.drills:
-                    fix(d, "error")
+                    take(d, "error")
                     for step in d.steps:
-                        fix(step, "last_error")
+                        take(step, "last_error")
         if suite.flaky_cases:
             flaky = [ids.get(i) or redact(i) for i in suite.flaky_cases]
             object.__setattr__(suite, "flaky_cases", flaky)
         if ids and suite.early_stop is not None:  # the seeded order names the cases too
             order = [ids.get(i) or redact(i) for i in suite.early_stop.order]
             object.__setattr__(suite.early_stop, "order", order)
+    for (obj, name), value, clean in zip(where, texts, redact.many(texts), strict=True):
+        if clean != value:
+            object.__setattr__(obj, name, clean)
     return report
