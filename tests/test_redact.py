@@ -111,3 +111,32 @@ def test_environment_values_and_user_patterns_pass_the_first_look() -> None:
         finally:
             r.clear_patterns()
     assert r.redactor(env)("order ACME-4711") == "order ACME-4711"
+
+
+ENV = {"MY_SERVICE_TOKEN": "hunter2hunter2XYZ"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(TEXT, st.just("key hunter2hunter2XYZ")), max_size=40))
+def test_many_gives_what_one_at_a_time_gives(texts: list[str]) -> None:
+    clean = r.redactor(ENV)
+    old = r.Redactor.BLOCK
+    r.Redactor.BLOCK = 7  # several blocks, some clean, some not
+    try:
+        assert clean.many(texts) == [clean(t) for t in texts]
+    finally:
+        r.Redactor.BLOCK = old
+
+
+def test_many_with_user_patterns_redacts_each_text_on_its_own() -> None:
+    # An anchored pattern matches the second text alone, never inside a joined block.
+    r.add_patterns([r"^ACME-\d+$"])
+    try:
+        assert r.redactor({}).many(["case 1", "ACME-4711"]) == ["case 1", "[REDACTED]"]
+    finally:
+        r.clear_patterns()
+    assert r.report_ids(["a sk-proj-0123456789abcdef", "a sk-proj-zzzzzzzzzzzzzzzz", "b"]) == [
+        "a [REDACTED]",
+        "a [REDACTED] #2",
+        "b",
+    ]

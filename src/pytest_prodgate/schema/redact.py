@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 __all__ = [
     "REDACTED",
+    "Redactor",
     "add_patterns",
     "clear_patterns",
     "redact",
@@ -114,15 +115,28 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     return redactor(environ)(text)
 
 
-def redactor(environ: Mapping[str, str] | None = None) -> Callable[[str], str]:
+def redactor(environ: Mapping[str, str] | None = None) -> Redactor:
     """:func:`redact` with the environment read once, for redacting many texts in one pass."""
-    env = _env_pattern(os.environ if environ is None else environ)
+    return Redactor(_env_pattern(os.environ if environ is None else environ))
 
-    def clean(text: str) -> str:
+
+class Redactor:
+    """:func:`redact` as a callable, with the environment's secrets read once
+    (:func:`redactor`); :meth:`many` redacts a list of texts."""
+
+    __slots__ = ("_env",)
+
+    #: Texts :meth:`many` searches at once.
+    BLOCK = 512
+
+    def __init__(self, env: re.Pattern[str] | None) -> None:
+        self._env = env
+
+    def __call__(self, text: str) -> str:
         if not text:
             return text
-        if env is not None:
-            text = env.sub(REDACTED, text)
+        if self._env is not None:
+            text = self._env.sub(REDACTED, text)
         for extra in _extra:
             text = extra.sub(REDACTED, text)
         if _MAYBE.search(text.casefold()) is None:
@@ -134,21 +148,42 @@ def redactor(environ: Mapping[str, str] | None = None) -> Callable[[str], str]:
             lambda m: m.group(0) if m.group(2) == REDACTED else m.group(1) + REDACTED, text
         )
 
-    return clean
+    def many(self, texts: Iterable[str]) -> list[str]:
+        """Each of ``texts`` redacted, in order.
+
+        The texts are searched :attr:`BLOCK` at a time, joined by newlines, for the
+        environment's values and the :data:`_MAYBE` words, both literal: a match in
+        one text is a match in the joined block, so a block without one is returned
+        as it is, and 100,000 case ids cost a few hundred searches instead of 100,000.
+        Patterns of :func:`add_patterns` may anchor or look around, so with any of
+        them every text is redacted on its own.
+        """
+        out = list(texts)
+        if _extra:
+            return [self(t) for t in out]
+        env, block = self._env, self.BLOCK
+        for start in range(0, len(out), block):
+            part = out[start : start + block]
+            joined = "\n".join(part)
+            if (env is None or env.search(joined) is None) and _MAYBE.search(
+                joined.casefold()
+            ) is None:
+                continue
+            out[start : start + block] = [self(t) for t in part]
+        return out
 
 
-def report_ids(ids: Iterable[str], clean: Callable[[str], str] | None = None) -> list[str]:
+def report_ids(ids: Iterable[str], clean: Redactor | None = None) -> list[str]:
     """Case ids as a report holds them: redacted, and still distinct.
 
     Two ids that differ only in a secret would become one; the later ones (in the
     order given, a suite's case order) get `` #2``, `` #3``. Gating pairs a run with
     its baseline on these, so a report read back pairs with the run that wrote it.
     """
-    clean = clean or redactor()
     out: list[str] = []
     seen: set[str] = set()
-    for raw in ids:
-        rid = base = clean(raw)
+    for base in (clean or redactor()).many(ids):
+        rid = base
         k = 2
         while rid in seen:
             rid = f"{base} #{k}"
