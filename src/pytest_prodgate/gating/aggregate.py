@@ -88,6 +88,8 @@ class Aggregator:
                 trials=[trial],
                 source=payload.get("source") or None,
             )
+            if not case.notes:  # nearly every case: one empty dict for all, not one each
+                object.__setattr__(case, "notes", _NO_NOTES)
         except ValidationError as exc:
             # A payload this version cannot read (a worker of another version, a
             # plugin that rewrote it): the case counts as an error, never as passed.
@@ -205,6 +207,9 @@ def _drop(groups: dict[str, str | list[str]], case_id: str, nodeid: str) -> None
 
 
 _TRIAL = TypeAdapter(TrialReport)
+#: The notes of every case built without any (never written to: a case's notes are
+#: replaced, not updated, by :func:`_case` and the report's redaction).
+_NO_NOTES: dict[str, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)

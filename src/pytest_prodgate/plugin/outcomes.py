@@ -13,6 +13,7 @@ from pytest_prodgate.plugin.ahead import after_teardown
 from pytest_prodgate.plugin.items import active_spec
 from pytest_prodgate.plugin.state import (
     CONFLICTS_KEY,
+    SPEC_KEY,
     ItemSpec,
     TrialState,
     enabled,
@@ -160,8 +161,10 @@ def pytest_runtest_makereport(
         rep.prodgate_case = _case_payload(item, spec, state)  # type: ignore[attr-defined]
         if state.outcome != "error":
             # Only a failed case is rerun (pytest-rerunfailures, flaky), carrying its
-            # calls: free the others' recordings, every item lives to the session's end.
+            # calls: free the others' recordings and specs, every item lives to the
+            # session's end (item_spec makes the spec again if the item runs again).
             spec.state = None
+            del item.stash[SPEC_KEY]
     return rep
 
 
