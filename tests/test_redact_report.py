@@ -47,3 +47,24 @@ def test_redact_report_keeps_everything_else() -> None:
     assert suite.gates[0].verdict == _with_secrets().suites[0].gates[0].verdict
     plain, _ = reports(200, flipped=10)
     assert dump_report(redact_report(plain)) == dump_report(reports(200, flipped=10)[0])
+
+
+def test_a_note_whose_key_names_a_secret_is_redacted_and_keys_stay_distinct() -> None:
+    report, _ = reports(20, flipped=2)
+    case = report.suites[0].cases[0]
+    case.notes = {
+        "api_key": "abcd1234efgh5678",  # nothing in the value alone looks like a key
+        "request": {"headers": {"x-api-key": "zyxw9876vuts5432"}},
+        f"seen {KEY}": 1,
+        "seen sk-proj-zzzzzzzzzzzzzzzzzzzz": 2,  # redacts to the same key as the one above
+        "model": "gpt-4o-mini",
+    }
+    text = dump_report(redact_report(report))
+    assert "abcd1234efgh5678" not in text and "zyxw9876vuts5432" not in text
+    assert case.notes == {
+        "api_key": "[REDACTED]",
+        "request": {"headers": {"x-api-key": "[REDACTED]"}},
+        "seen [REDACTED]": 1,
+        "seen [REDACTED] #2": 2,
+        "model": "gpt-4o-mini",
+    }

@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_prodgate.schema.redact import redact_json
+
 __all__ = [
     "JOURNAL_NAME",
     "RECORD_VERSION",
@@ -216,32 +218,18 @@ def _finite(value: Any) -> bool:
 
 
 def redacted(value: Any, clean: Callable[[str], str]) -> Any:
-    """``value`` (a JSON value) with ``clean`` applied to every string in it, keys too.
-
-    A string under a key is cleaned as the pair ``key: value``, so a secret that a
-    name announces (``{"api_key": "..."}``) is caught as it is in text.
+    """``value`` (a JSON value) redacted as :func:`~pytest_prodgate.schema.redact.redact_json`
+    does, a secret its key announces too.
 
     Raises:
-        Unstorable: cleaning two keys of one object made them equal.
+        Unstorable: cleaning two keys of one object made them equal (the replay would
+            not return what the model did).
     """
-    if isinstance(value, str):
-        return clean(value)
-    if isinstance(value, list):
-        return [redacted(v, clean) for v in value]
-    if not isinstance(value, dict):
-        return value
-    out: dict[str, Any] = {}
-    for k, v in value.items():
-        key = clean(k) if isinstance(k, str) else k
-        if key in out:
-            raise Unstorable("redacting its secrets would merge two of its keys")
-        if isinstance(v, str) and isinstance(k, str) and key == k:
-            prefix = f"{k}: "
-            pair = clean(prefix + v)
-            out[key] = pair[len(prefix) :] if pair.startswith(prefix) else clean(v)
-        else:
-            out[key] = redacted(v, clean)
-    return out
+    return redact_json(value, clean, _merged)
+
+
+def _merged(key: str) -> str:
+    raise Unstorable("redacting its secrets would merge two of its keys")
 
 
 @dataclass(frozen=True)

@@ -332,7 +332,7 @@ def redact_report(report: RunReport) -> RunReport:
     fields that hold free text are looked at (most are ``None``), so it costs little
     at 100,000 cases, where redacting every JSON string would cost seconds.
     """
-    from pytest_prodgate.schema.redact import redactor, report_ids
+    from pytest_prodgate.schema.redact import redact_json, redactor, report_ids
 
     redact = redactor()
 
@@ -346,14 +346,9 @@ def redact_report(report: RunReport) -> RunReport:
                     object.__setattr__(obj, name, clean)
 
     def fix_notes(notes: Any) -> Any:
-        # Notes are the user's JSON (prodgate_case.note): keys and nested values too.
-        if isinstance(notes, str):
-            return redact(notes)
-        if isinstance(notes, list):
-            return [fix_notes(n) for n in notes]
-        if isinstance(notes, dict):
-            return {fix_notes(k): fix_notes(v) for k, v in notes.items()}
-        return notes
+        # Notes are the user's JSON (prodgate_case.note): keys, nested values, and a
+        # value whose key names a secret ({"api_key": "..."}).
+        return redact_json(notes, redact)
 
     # The cases' free texts, gathered over every suite and redacted in blocks
     # (Redactor.many): most cases have none but their node id.

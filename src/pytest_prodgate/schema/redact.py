@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 __all__ = [
     "REDACTED",
@@ -34,6 +35,7 @@ __all__ = [
     "add_patterns",
     "clear_patterns",
     "redact",
+    "redact_json",
     "redactor",
     "report_ids",
 ]
@@ -190,4 +192,41 @@ def report_ids(ids: Iterable[str], clean: Redactor | None = None) -> list[str]:
             k += 1
         seen.add(rid)
         out.append(rid)
+    return out
+
+
+def redact_json(
+    value: Any, clean: Callable[[str], str], clash: Callable[[str], str] | None = None
+) -> Any:
+    """``value`` (a JSON value: notes, a cached response) with every string in it
+    redacted, keys too.
+
+    A string under a key is redacted as the pair ``key: value``, so a secret that its
+    key announces (``{"api_key": "..."}``) goes as it would in text. When redaction
+    makes two keys of one object equal, ``clash(key)`` gives the later one's key (or
+    raises); by default it gets `` #2``, `` #3``, as :func:`report_ids` does.
+    """
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, (list, tuple)):
+        return [redact_json(v, clean, clash) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[Any, Any] = {}
+    for k, v in value.items():
+        key = clean(k) if isinstance(k, str) else k
+        if key in out:
+            if clash is not None:
+                key = clash(key)
+            else:
+                n, base = 2, key
+                while key in out:
+                    key = f"{base} #{n}"
+                    n += 1
+        if isinstance(v, str) and isinstance(k, str) and key == k:
+            prefix = f"{k}: "
+            pair = clean(prefix + v)
+            out[key] = pair[len(prefix) :] if pair.startswith(prefix) else clean(v)
+        else:
+            out[key] = redact_json(v, clean, clash)
     return out
