@@ -155,6 +155,22 @@ def test_bad_option_exits_4_with_one_line(
 
 
 @pytest.mark.parametrize(
+    ("value", "message"),
+    [("1e400", "'1e400' is not a finite number"), ("nan", "'nan' is not a finite number"),
+     ("lots", "'lots' is not a number")],
+)  # fmt: skip
+def test_a_number_option_names_the_value_as_written(
+    project: pytest.Pytester, value: str, message: str
+) -> None:
+    # Not "inf": the value the user gave, before float() turned 1e400 into infinity.
+    project.makepyfile(test_suite="def test_x(): pass")
+    result = project.runpytest("--prodgate", f"--prodgate-max-spend-usd={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*argument --prodgate-max-spend-usd: {message}"])
+    _no_crash(result)
+
+
+@pytest.mark.parametrize(
     ("ini", "message"),
     [
         ("prodgate_seed = abc", "prodgate_seed (ini): *"),

@@ -60,7 +60,8 @@ def test_a_note_whose_key_names_a_secret_is_redacted_and_keys_stay_distinct() ->
         "model": "gpt-4o-mini",
     }
     text = dump_report(redact_report(report))
-    assert "abcd1234efgh5678" not in text and "zyxw9876vuts5432" not in text
+    assert "abcd1234efgh5678" not in text
+    assert "zyxw9876vuts5432" not in text
     assert case.notes == {
         "api_key": "[REDACTED]",
         "request": {"headers": {"x-api-key": "[REDACTED]"}},

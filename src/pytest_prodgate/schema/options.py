@@ -21,6 +21,8 @@ importable from here too; they load pydantic on first use.
 
 from __future__ import annotations
 
+import argparse
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,7 +54,21 @@ _INI_TYPES: dict[Kind, str] = {
     "float": "float",
     "lines": "linelist",
 }
-_PY_TYPES: dict[Kind, type] = {"int": int, "float": float}
+
+
+def _number(text: str) -> float:
+    """A float option's value; ``1e400`` and ``nan`` are refused as written, not as the
+    ``inf`` and ``nan`` they parse to."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+_PY_TYPES: dict[Kind, Callable[[str], Any]] = {"int": int, "float": _number}
 
 
 @dataclass(frozen=True)
