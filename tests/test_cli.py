@@ -174,7 +174,7 @@ def test_the_regate_check_fails_on_a_tampered_report(
         ),
         (
             ["gate", "r.json", "--confidence", "high"],
-            "prodgate gate: error: argument --confidence: invalid float value: 'high'",
+            "prodgate gate: error: argument --confidence: 'high' is not a number",
         ),
         (
             ["gate", "r.json", "--inconclusive", "maybe"],
@@ -187,11 +187,11 @@ def test_the_regate_check_fails_on_a_tampered_report(
         ),
         (
             ["gate", "r.json", "--json", "adir"],
-            "prodgate gate: error: --json */adir: is a directory",
+            "prodgate gate: error: --json */adir: is a directory, not a file",
         ),
         (
             ["gate", "r.json", "--json", "r.json/out.json"],
-            "prodgate gate: error: --json */r.json/out.json: */r.json is not a directory",
+            "prodgate gate: error: --json */r.json/out.json: */r.json is a file, not a directory",
         ),
     ],
 )

@@ -148,7 +148,7 @@ def test_prodgate_comment_prints_writes_and_regates_against_a_baseline(
         (["comment", "nope.json"], "*nope.json: no such file"),
         (["comment", "r.json", "--baseline", "v99.json"],
          "--baseline *v99.json: report schema_version 99 is not supported*"),
-        (["comment", "r.json", "-o", "."], "-o *: is a directory"),
+        (["comment", "r.json", "-o", "."], "-o *: is a directory, not a file"),
     ],
 )  # fmt: skip
 def test_prodgate_comment_usage_errors_exit_2_with_one_line(

@@ -198,4 +198,4 @@ def test_output_that_cannot_be_a_file_is_refused_before_reading(
 ) -> None:
     rc, err = _merge(reports, capsys, monkeypatch, "s1.json", "s2.json", "-o", ".")
     assert rc == 2
-    assert err == [f"prodgate merge: error: --json {reports}: is a directory"]
+    assert err == [f"prodgate merge: error: --json {reports}: is a directory, not a file"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -305,6 +306,39 @@ def test_an_existing_output_in_a_read_only_directory_exits_4(
     assert (ro / "old.json").read_text() == "previous run\n"
     assert sorted(p.name for p in ro.iterdir()) == ["old.json"]
     assert not (project.path / "calls.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["gate", "r.json", "--json", "ro/old.json"], "--json"),
+        (["merge", "r.json", "-o", "ro/old.json"], "--json"),
+        (["html", "r.json", "-o", "ro/old.json"], "-o"),
+        (["comment", "r.json", "-o", "ro/old.json"], "-o"),
+    ],
+)
+def test_the_command_refuses_an_output_in_a_read_only_directory_before_any_work(
+    tmp_path: Path, argv: list[str], flag: str
+) -> None:
+    """The command's outputs get the plugin's check (schema/outputs.py output_problem)."""
+    _report(tmp_path)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "old.json").write_text("previous run\n")
+    ro.chmod(0o555)
+    try:
+        cmd = _as_non_root([sys.executable, "-m", "pytest_prodgate.cli", *argv])
+        result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
+    finally:
+        ro.chmod(0o755)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1].endswith(
+        f"error: {flag} {ro}/old.json: cannot create files in {ro} (Permission denied): "
+        "replacing the file needs a temporary file beside it"
+    ), result.stderr
+    assert "Traceback" not in result.stderr
+    assert (ro / "old.json").read_text() == "previous run\n"
+    assert sorted(p.name for p in ro.iterdir()) == ["old.json"]
 
 
 def test_an_output_that_cannot_be_written_at_the_end_fails_the_run(

@@ -158,20 +158,16 @@ def _flag(field: str) -> str:
 
 
 def _check_output(flag: str, path: Path, inputs: Sequence[tuple[str, str]] = ()) -> None:
-    """Refuse, before any work, an output path that cannot be a file, or that is the
-    same file as one of ``inputs`` (``(what, path as given)``: the report, a shard, the
-    baseline; the check is :func:`~pytest_prodgate.schema.outputs.output_clash`, the
-    plugin's too)."""
-    if path.is_dir():
-        raise UsageError(f"{flag} {path}: is a directory")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UsageError(f"{flag} {path}: {parent} is not a directory")
-            break
-    if inputs:
-        from pytest_prodgate.schema.outputs import output_clash
+    """Refuse, before any work, an output path where no file can be written
+    (:func:`~pytest_prodgate.schema.outputs.output_problem`), or that is the same file as
+    one of ``inputs`` (``(what, path as given)``: the report, a shard, the baseline;
+    :func:`~pytest_prodgate.schema.outputs.output_clash`): the plugin's checks."""
+    from pytest_prodgate.schema.outputs import output_clash, output_problem
 
+    problem = output_problem(path)
+    if problem is not None:
+        raise UsageError(f"{flag} {path}: {problem}")
+    if inputs:
         labelled = [(f"{what} {_resolve(raw)}", _resolve(raw)) for what, raw in inputs]
         problem = output_clash([(f"{flag} {path}", path)], labelled)
         if problem is not None:

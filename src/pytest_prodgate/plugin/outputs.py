@@ -18,78 +18,24 @@ is known only then) before it is written.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_prodgate.plugin.state import OUTPUTS_KEY, REFUSED_KEY, is_worker
+from pytest_prodgate.schema.outputs import output_problem
 
 __all__ = [
     "check_collected",
     "check_outputs",
     "dataset_clash",
-    "output_problem",
     "refused_by_worker",
     "run_outputs",
 ]
 
 #: The key of ``workeroutput`` that carries a worker's refusal to the controller.
 WORKER_REFUSED = "prodgate_refused"
-
-
-def output_problem(path: Path) -> str | None:
-    """Why the atomic write (:func:`~pytest_prodgate.schema.files.write_atomic`) cannot
-    put a file at ``path``, if so.
-
-    The write creates a temporary file beside the target and renames it over the
-    target, so what is checked is that a file can be created there: a probe file is
-    created and removed (``os.access`` answers yes to root and ignores ACLs), also
-    when the target exists. A missing directory is created by the write; the probe
-    then goes to the nearest directory that exists.
-    """
-    if path.is_dir():
-        return "is a directory, not a file"
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        return f"{parent} is a file, not a directory"
-    replacing = path.exists() or path.is_symlink()
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".prodgate-probe.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        why = exc.strerror or str(exc)
-        if replacing:
-            return (
-                f"cannot create files in {parent} ({why}): replacing the file needs a "
-                "temporary file beside it"
-            )
-        return f"cannot create files in {parent} ({why})"
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
-    if replacing and _sticky_foreign(parent, path):
-        return f"is another user's file in the sticky directory {parent}: it cannot be replaced"
-    return None
-
-
-def _sticky_foreign(parent: Path, path: Path) -> bool:
-    """A sticky directory (``/tmp``) lets only the owner of a file, or of the directory,
-    rename over it (root may too)."""
-    import stat
-
-    try:
-        dir_st, st = parent.stat(), path.lstat()
-    except OSError:
-        return False
-    euid = os.geteuid() if hasattr(os, "geteuid") else 0
-    return (
-        bool(dir_st.st_mode & stat.S_ISVTX) and euid != 0 and euid not in (st.st_uid, dir_st.st_uid)
-    )
 
 
 def run_outputs(config: pytest.Config, settings: Any, raw: dict[str, tuple[Any, str]]) -> None:
