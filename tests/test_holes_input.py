@@ -68,12 +68,21 @@ def test_infinite_budget_is_an_error_in_every_xdist_mode(
     _no_crash(result)
 
 
-@pytest.mark.parametrize("value", ["inf", "nan", "-1"])
-def test_infinite_or_nan_spend_cap_is_a_usage_error(project: pytest.Pytester, value: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("inf", "*argument --prodgate-max-spend-usd: 'inf' is not a finite number"),
+        ("nan", "*argument --prodgate-max-spend-usd: 'nan' is not a finite number"),
+        ("-1", "ERROR: prodgate: --prodgate-max-spend-usd=-1.0: Input should be greater*"),
+    ],
+)
+def test_an_infinite_nan_or_negative_spend_cap_is_a_usage_error(
+    project: pytest.Pytester, value: str, message: str
+) -> None:
     project.makepyfile(test_suite=SUITE.format(marker="accuracy_floor=0.5"))
     result = project.runpytest("--prodgate", f"--prodgate-max-spend-usd={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: prodgate: --prodgate-max-spend-usd={value}*: Input*"])
+    result.stderr.fnmatch_lines([message])
 
 
 CALLS_FILE = """

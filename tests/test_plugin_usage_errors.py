@@ -156,8 +156,7 @@ def test_bad_option_exits_4_with_one_line(
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("1e400", "'1e400' is not a finite number"), ("nan", "'nan' is not a finite number"),
-     ("lots", "'lots' is not a number")],
+    [("1e400", "'1e400' is not a finite number"), ("lots", "'lots' is not a number")],
 )  # fmt: skip
 def test_a_number_option_names_the_value_as_written(
     project: pytest.Pytester, value: str, message: str
