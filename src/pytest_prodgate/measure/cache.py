@@ -1,7 +1,8 @@
 """The response journal behind ``--prodgate-cache``: append-only JSON lines on disk.
 
 Pure Python, no pytest. One file, ``DIR/journal.jsonl``; one line per completed
-model call::
+model call (a failed call too: ``"call": {"ok": false, "error": ..., "error_message":
+..., "timed_out": ...}`` and no response)::
 
     {"v": 1, "key": "<sha256>", "model": "...", "version": "...",
      "recorded_at": "2026-12-02T14:30:00+00:00", "call": {...}, "response": {...}}
@@ -31,7 +32,8 @@ Safe by construction:
   skipped with a note naming the file, the line and the bad field; its call is
   made again. The file is never rewritten.
   When one key was recorded more than once (``--prodgate-cache-mode=refresh``),
-  the last record wins.
+  the last record wins, except that a failed call's record never hides a
+  successful one: the last success wins, else the last failure.
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ from typing import Any
 
 from pytest_prodgate.measure.cache_records import (
     CALL_FIELDS,
+    FAILURE_FIELDS,
     RECORD_VERSION,
     check_record,
+    failed,
     response_problem,
 )
 
@@ -201,10 +205,18 @@ class Entry:
 
     key: str
     recorded_at: str
+    #: The measured figures (:data:`CALL_FIELDS`); a failed call's also ``error``,
+    #: ``error_message`` and ``timed_out``.
     call: dict[str, Any]
-    response: dict[str, Any]
+    #: The encoded response; ``None`` for a failed call.
+    response: dict[str, Any] | None
     #: ``FILE:LINE`` of the record, for a warning about it.
     where: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """Whether the recorded call failed (a ``--prodgate-cache-errors`` replay raises)."""
+        return self.response is None
 
 
 @dataclass
@@ -260,7 +272,9 @@ class Journal:
                 )
                 self.problems.append(f"{self.path}:{number}: {why}: skipped")
                 continue
-            self.entries[entry.key] = entry
+            old = self.entries.get(entry.key)
+            if not entry.failed or old is None or old.failed:
+                self.entries[entry.key] = entry  # a recorded answer is never hidden by a failure
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as one line (one ``write``, under an exclusive lock).
@@ -314,10 +328,8 @@ def _parse(raw: bytes, where: str) -> Entry:
     if problem is not None:
         raise ValueError(problem)
     call = obj["call"]
-    return Entry(
-        obj["key"],
-        obj["recorded_at"],
-        {k: call.get(k) for k in CALL_FIELDS},
-        obj["response"],
-        where,
-    )
+    if failed(call):
+        fields = {k: call.get(k) for k in (*CALL_FIELDS, *FAILURE_FIELDS)}
+        return Entry(obj["key"], obj["recorded_at"], fields, None, where)
+    fields = {k: call.get(k) for k in CALL_FIELDS}
+    return Entry(obj["key"], obj["recorded_at"], fields, obj["response"], where)

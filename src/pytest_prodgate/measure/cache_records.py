@@ -4,7 +4,9 @@ Pure Python, no pytest. :func:`check_record` says what is wrong with a parsed
 journal line, naming the field (``bad call.latency_s (NaN: ...)``), or ``None``:
 every figure a replay turns into a measurement is finite, non-negative and
 plausible (:data:`LIMITS`), every other field has the type this version writes,
-and the response's codec is one this version reads (:func:`response_problem`).
+and a record is either a successful call with a response in a codec this version
+reads (:func:`response_problem`) or a failed call (``"ok": false``) naming its
+exception class and message, with no response, cost or tokens.
 A record that fails is skipped with a warning and its call made again
 (:mod:`pytest_prodgate.measure.cache`).
 """
@@ -17,7 +19,18 @@ import math
 import re
 from typing import Any
 
-__all__ = ["CALL_FIELDS", "LIMITS", "RECORD_VERSION", "check_record", "response_problem", "short"]
+from pytest_prodgate.measure.calling import MAX_ERROR_MESSAGE
+
+__all__ = [
+    "CALL_FIELDS",
+    "FAILURE_FIELDS",
+    "LIMITS",
+    "RECORD_VERSION",
+    "check_record",
+    "failed",
+    "response_problem",
+    "short",
+]
 
 RECORD_VERSION = 1
 
@@ -40,20 +53,31 @@ LIMITS = {
     "count": 2**53,
 }
 
-#: What a replay takes as given about a call: a journaled call succeeded.
+#: What a failed call's record gives besides the figures (``call.ok`` false).
+FAILURE_FIELDS = ("ok", "error", "error_message", "timed_out")
+#: A successful call's record (``call.ok`` absent or true) has no error: these values.
 _SUCCESS = {"ok": True, "error": None, "error_message": None, "timed_out": False}
+#: What a failed call's record (``call.ok`` false) has no figure of: it returned no response.
+_NO_RESPONSE = ("cost_usd", "cost_error", "input_tokens", "output_tokens")
+#: The longest exception class name a failed record may give.
+MAX_ERROR_NAME = 200
 
 _PYDANTIC_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
+
+def failed(call: Any) -> bool:
+    """Whether a record's ``call`` is that of a failed call (``"ok": false``)."""
+    return isinstance(call, dict) and call.get("ok") is False
 
 
 def check_record(obj: Any) -> str | None:
     """What is wrong with a parsed journal line, field by field (``None``: nothing).
 
     Every field a replay reuses is checked: the figures of ``call`` (see
-    :data:`LIMITS`), that the call succeeded (a journal holds successful calls
-    only), when it was recorded, the response's codec, and the types of the
-    other fields. An unknown field of ``call`` is refused: it would be a figure
-    this run does not know how to replay.
+    :data:`LIMITS`), when it was recorded, the types of the other fields, and
+    either the response's codec (a successful call) or the error (a failed one,
+    ``call.ok`` false, which has no response, cost or tokens). An unknown field
+    of ``call`` is refused: it would be a figure this run does not know how to replay.
     """
     if not isinstance(obj, dict):
         return "not a prodgate cache record (not an object)"
@@ -62,7 +86,7 @@ def check_record(obj: Any) -> str | None:
     key, call = obj.get("key"), obj.get("call")
     if not isinstance(key, str) or not key:
         return "not a prodgate cache record (no 'key')"
-    if not isinstance(call, dict) or not isinstance(obj.get("response"), dict):
+    if not isinstance(call, dict) or not (failed(call) or isinstance(obj.get("response"), dict)):
         return "not a prodgate cache record (no 'call' or 'response' object)"
     for name, allowed in (("model", (str,)), ("version", (str, type(None)))):
         if name in obj and not isinstance(obj[name], allowed):
@@ -75,6 +99,10 @@ def check_record(obj: Any) -> str | None:
     problem = _call_problem(call)
     if problem is not None:
         return problem
+    if failed(call):
+        if "response" in obj:
+            return f"bad response ({short(obj['response'])}: a failed call has none)"
+        return None
     problem = response_problem(obj["response"])
     if problem is not None:
         return f"bad response ({problem})"
@@ -85,12 +113,12 @@ def _call_problem(call: dict[str, Any]) -> str | None:
     for name in call:
         if name not in CALL_FIELDS and name not in _SUCCESS:
             return f"unknown field call.{name[:40]} (a figure this run cannot replay)"
-    for name, expected in _SUCCESS.items():
-        if name in call and call[name] != expected:
-            return (
-                f"bad call.{name} ({short(call[name])}: a journal holds successful calls only,"
-                f" so it must be {json.dumps(expected)})"
-            )
+    ok = call.get("ok", True)
+    if not isinstance(ok, bool):
+        return f"bad call.ok ({short(ok)}: must be true or false)"
+    problem = _outcome_problem(call) if ok else _failure_problem(call)
+    if problem is not None:
+        return problem
     latency = call.get("latency_s")
     if not _amount(latency, LIMITS["latency_s"]):
         return (
@@ -110,6 +138,43 @@ def _call_problem(call: dict[str, Any]) -> str | None:
     error = call.get("cost_error")
     if error is not None and not isinstance(error, str):
         return f"bad call.cost_error ({short(error)}: must be null or a string)"
+    return None
+
+
+def _outcome_problem(call: dict[str, Any]) -> str | None:
+    """A successful call's record gives no error (or the values of no error)."""
+    for name, expected in _SUCCESS.items():
+        if name in call and call[name] != expected:
+            return (
+                f"bad call.{name} ({short(call[name])}: a successful call has no error,"
+                f" so it must be {json.dumps(expected)} unless call.ok is false)"
+            )
+    return None
+
+
+def _failure_problem(call: dict[str, Any]) -> str | None:
+    """A failed call's record names its error, and has no cost or tokens."""
+    error = call.get("error")
+    if not (isinstance(error, str) and error.isidentifier() and len(error) <= MAX_ERROR_NAME):
+        return (
+            f"bad call.error ({short(error)}: a failed call's must be the name of"
+            " its exception class)"
+        )
+    message = call.get("error_message")
+    if not isinstance(message, str) or len(message) > MAX_ERROR_MESSAGE:
+        return (
+            f"bad call.error_message ({short(message)}: a failed call's must be a string"
+            f" of at most {MAX_ERROR_MESSAGE} characters)"
+        )
+    timed_out = call.get("timed_out")
+    if not isinstance(timed_out, bool):
+        return f"bad call.timed_out ({short(timed_out)}: a failed call's must be true or false)"
+    for name in _NO_RESPONSE:
+        if call.get(name) is not None:
+            return (
+                f"bad call.{name} ({short(call[name])}: a failed call returned no response,"
+                " so it must be null)"
+            )
     return None
 
 
