@@ -64,10 +64,10 @@ SECRET = "supersecretvalue123"
 def flaky(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.setenv("SVC_API_KEY", SECRET)
     project.makeconftest(CONFTEST)
-    project.makepyfile(test_flaky=DIRECT)
+    project.makepyfile(test_ce_flaky=DIRECT)
     rows = [json.dumps({"id": f"a{i}", "input": f"q{i}", "expected": f"q{i}"}) for i in range(20)]
     project.path.joinpath("cases.jsonl").write_text("\n".join(rows) + "\n")
-    project.makepyfile(test_ahead=AHEAD)
+    project.makepyfile(test_ce_ahead=AHEAD)
     (project.path / "failing.txt").write_text(" ".join(FAILING))
     return project
 
@@ -188,21 +188,21 @@ def test_without_cache_errors_a_recorded_failure_is_called_again_and_a_success_t
 
 
 def test_refresh_with_cache_errors_calls_everything(run: RunFn, flaky: pytest.Pytester) -> None:
-    run("--prodgate", "--prodgate-cache=cache", "test_flaky.py")
+    run("--prodgate", "--prodgate-cache=cache", "test_ce_flaky.py")
     run(
         "--prodgate",
         "--prodgate-cache=cache",
         "--prodgate-cache-mode=refresh",
         "--prodgate-cache-errors",
-        "test_flaky.py",
+        "test_ce_flaky.py",
     )
     assert len(_calls(flaky)) == 40
 
 
 def test_the_option_has_an_ini_key(run: RunFn, flaky: pytest.Pytester) -> None:
-    run("--prodgate", "--prodgate-cache=cache", "test_flaky.py")
+    run("--prodgate", "--prodgate-cache=cache", "test_ce_flaky.py")
     flaky.makeini("[pytest]\nprodgate_cache_errors = true\n")
-    result = run("--prodgate", "--prodgate-cache=cache", "test_flaky.py")
+    result = run("--prodgate", "--prodgate-cache=cache", "test_ce_flaky.py")
     assert len(_calls(flaky)) == 20
     result.stdout.fnmatch_lines(["*4 of them replay recorded failures (--prodgate-cache-errors)"])
 
@@ -210,14 +210,16 @@ def test_the_option_has_an_ini_key(run: RunFn, flaky: pytest.Pytester) -> None:
 def test_a_damaged_failed_record_is_named_by_field_and_its_call_made_again(
     run: RunFn, flaky: pytest.Pytester
 ) -> None:
-    run("--prodgate", "--prodgate-cache=cache", "test_flaky.py")
+    run("--prodgate", "--prodgate-cache=cache", "test_ce_flaky.py")
     journal = flaky.path / "cache" / "journal.jsonl"
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     bad = [n for n, r in enumerate(records) if r["call"].get("ok") is False]
     records[bad[0]]["call"]["error"] = "os.system('echo hacked')"
     records[bad[1]]["call"]["cost_usd"] = -5
     journal.write_text("".join(json.dumps(r) + "\n" for r in records))
-    result = run("--prodgate", "--prodgate-cache=cache", "--prodgate-cache-errors", "test_flaky.py")
+    result = run(
+        "--prodgate", "--prodgate-cache=cache", "--prodgate-cache-errors", "test_ce_flaky.py"
+    )
     warning = f"prodgate: WARNING: cache: {journal}"
     result.stdout.fnmatch_lines(
         [
@@ -232,7 +234,7 @@ def test_a_damaged_failed_record_is_named_by_field_and_its_call_made_again(
 
 
 def test_cache_errors_without_a_cache_is_inert(run: RunFn, flaky: pytest.Pytester) -> None:
-    result = run("--prodgate", "--prodgate-cache-errors", "test_flaky.py")
+    result = run("--prodgate", "--prodgate-cache-errors", "test_ce_flaky.py")
     assert "prodgate: note: cache" not in result.stdout.str()
     assert not list(Path(flaky.path).glob("**/journal.jsonl"))
     assert len(_calls(flaky)) == 20
