@@ -234,11 +234,17 @@ _COUNT = "must be null or a whole number >= 0"
         ({"call": {"cost_error": 3}}, "bad call.cost_error (3: must be null or a string)"),
         (
             {"call": {"ok": False}},
-            "bad call.ok (false: a journal holds successful calls only, so it must be true)",
+            "bad call.error (null: a failed call's must be the name of its exception class)",
         ),
+        ({"call": {"ok": "no"}}, 'bad call.ok ("no": must be true or false)'),
         (
             {"call": {"error": "Boom"}},
-            'bad call.error ("Boom": a journal holds successful calls only, so it must be null)',
+            'bad call.error ("Boom": a successful call has no error, so it must be null'
+            " unless call.ok is false)",
+        ),
+        (
+            {"call": {"timed_out": True}},
+            "bad call.timed_out (true: a successful call has no error, so it must be false",
         ),
         ({"call": {"throttled_s": 1.0}}, "unknown field call.throttled_s (a figure this run"),
         ({"recorded_at": "yesterday"}, 'bad recorded_at ("yesterday": must be an ISO 8601'),

@@ -17,6 +17,7 @@ __all__ = [
     "MergeError",
     "ModelTimeout",
     "ProdgateError",
+    "ReplayedModelError",
     "ReportError",
     "SettingsError",
     "SpendCapReached",
@@ -98,3 +99,41 @@ class ModelTimeout(ProdgateError, TimeoutError):
 
     def __reduce__(self) -> tuple[type[ModelTimeout], tuple[str, float]]:
         return type(self), (self.model, self.timeout_s)
+
+
+class ReplayedModelError(ProdgateError):
+    """A failed model call replayed from ``--prodgate-cache`` with ``--prodgate-cache-errors``.
+
+    The model was not called: the call failed when it was recorded, and the
+    journal holds the exception's class name and (redacted) message, never the
+    exception itself. A replay raises an instance of a subclass named like that
+    class (``type(exc).__name__ == "RateLimitError"``), which also derives from
+    the original class when that is a builtin exception or :class:`ModelTimeout`
+    (see :mod:`pytest_prodgate.measure.replayed`). ``str(exc)`` is the recorded
+    message; ``error``, ``error_message``, ``model``, ``recorded_at`` and
+    ``timed_out`` say what was recorded.
+    """
+
+    def __new__(cls, error: str, message: str, **_: Any) -> ReplayedModelError:
+        # One argument for the next base's __new__ (OSError's reads its arguments).
+        return super().__new__(cls, message)
+
+    def __init__(
+        self,
+        error: str,
+        message: str,
+        *,
+        model: str | None = None,
+        recorded_at: str | None = None,
+        timed_out: bool = False,
+    ) -> None:
+        # Not super().__init__: a builtin base such as UnicodeDecodeError wants other arguments.
+        BaseException.__init__(self, message)
+        self.error = error
+        self.error_message = message
+        self.model = model
+        self.recorded_at = recorded_at
+        self.timed_out = timed_out
+
+    def __str__(self) -> str:
+        return self.error_message

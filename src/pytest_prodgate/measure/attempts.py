@@ -48,6 +48,7 @@ class Tally:
         "attempts",
         "failures",
         "in_flight",
+        "key",
         "last_exc",
         "overshoot_s",
         "rate_limited",
@@ -58,8 +59,10 @@ class Tally:
         "timed_out",
     )
 
-    def __init__(self, in_flight: int | None = None) -> None:
+    def __init__(self, in_flight: int | None = None, key: str | None = None) -> None:
         self.start = time.perf_counter()
+        #: The call's ``--prodgate-cache`` key (``None``: no cache), to journal a failure.
+        self.key = key
         self.attempts = 0
         #: Failed attempts that were not rate-limited (these use up ``retries``).
         self.failures = 0

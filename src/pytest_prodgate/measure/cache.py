@@ -1,7 +1,8 @@
 """The response journal behind ``--prodgate-cache``: append-only JSON lines on disk.
 
 Pure Python, no pytest. One file, ``DIR/journal.jsonl``; one line per completed
-model call::
+model call (a failed call too: ``"call": {"ok": false, "error": ..., "error_message":
+..., "timed_out": ...}`` and no response)::
 
     {"v": 1, "key": "<sha256>", "model": "...", "version": "...",
      "recorded_at": "2026-12-02T14:30:00+00:00", "call": {...}, "response": {...}}
@@ -22,8 +23,8 @@ Safe by construction:
   the last line incomplete; the next writer first ends such a torn line with a
   newline, so it never swallows a good record, and readers skip it with a note.
 * **Nothing executes on load.** Lines are parsed with :func:`json.loads` and
-  checked field by field (:func:`check_record`: every figure a replay reuses is
-  finite, non-negative and plausible, see :data:`LIMITS`); a pydantic response is
+  checked field by field (:func:`~pytest_prodgate.measure.cache_records.check_record`:
+  every figure a replay reuses is finite, non-negative and plausible); a pydantic response is
   rebuilt only with a pydantic model class that is already imported
   (``sys.modules``), looked up without calling anything (no module
   ``__getattr__``, no descriptor), never by importing a module the journal names.
@@ -31,7 +32,8 @@ Safe by construction:
   skipped with a note naming the file, the line and the bad field; its call is
   made again. The file is never rewritten.
   When one key was recorded more than once (``--prodgate-cache-mode=refresh``),
-  the last record wins.
+  the last record wins, except that a failed call's record never hides a
+  successful one: the last success wins, else the last failure.
 """
 
 from __future__ import annotations
@@ -39,15 +41,21 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import math
 import os
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_prodgate.measure.cache_records import (
+    CALL_FIELDS,
+    FAILURE_FIELDS,
+    RECORD_VERSION,
+    check_record,
+    failed,
+    response_problem,
+)
 from pytest_prodgate.schema.redact import redact_json
 
 __all__ = [
@@ -65,31 +73,6 @@ __all__ = [
 ]
 
 JOURNAL_NAME = "journal.jsonl"
-RECORD_VERSION = 1
-
-#: The measured fields a record keeps (those of ``recording.CallRecord`` that a replay reuses).
-CALL_FIELDS = (
-    "latency_s",
-    "retries",
-    "cost_usd",
-    "cost_error",
-    "input_tokens",
-    "output_tokens",
-)
-
-#: The largest plausible figures of one call: a record beyond them is damaged (a
-#: latency of a day or more, a cost of $10,000 or more, a count that a float
-#: cannot hold exactly), skipped with a warning, and its call made again.
-LIMITS = {
-    "latency_s": 86_400.0,
-    "cost_usd": 10_000.0,
-    "count": 2**53,
-}
-
-#: What a replay takes as given about a call: a journaled call succeeded.
-_SUCCESS = {"ok": True, "error": None, "error_message": None, "timed_out": False}
-
-_PYDANTIC_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
 class JournalError(Exception):
@@ -165,7 +148,7 @@ def decode_response(record: Any) -> Any:
             (the journal never imports a module) or is not a pydantic model class,
             or is malformed.
     """
-    problem = _response_problem(record)
+    problem = response_problem(record)
     if problem is not None:
         raise Unstorable(problem)
     if "json" in record:
@@ -186,35 +169,6 @@ def decode_response(record: Any) -> Any:
         raise Unstorable(f"{path} is not a pydantic model class")
     model_class: Any = obj
     return model_class.model_validate(record["data"])
-
-
-def _response_problem(record: Any) -> str | None:
-    """What is wrong with a response record's shape (``None``: nothing)."""
-    if not isinstance(record, dict):
-        return "the response is not a record"
-    keys = set(record)
-    if keys == {"json"}:
-        return None if _finite(record["json"]) else "a number in it is not finite"
-    if keys == {"pydantic", "data"}:
-        path = record["pydantic"]
-        if not isinstance(path, str) or not _PYDANTIC_PATH.fullmatch(path):
-            return f"'pydantic' is not a module:Class name ({_short(path)})"
-        return None if _finite(record["data"]) else "a number in it is not finite"
-    codecs = ", ".join(repr(k) for k in sorted(keys)) or "none"
-    return (
-        f"unknown codec ({codecs}; this run reads 'json' and 'pydantic' with 'data'"
-        " and never unpickles)"
-    )
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_finite(v) for v in value)
-    return True
 
 
 def redacted(value: Any, clean: Callable[[str], str]) -> Any:
@@ -238,10 +192,18 @@ class Entry:
 
     key: str
     recorded_at: str
+    #: The measured figures (:data:`CALL_FIELDS`); a failed call's also ``error``,
+    #: ``error_message`` and ``timed_out``.
     call: dict[str, Any]
-    response: dict[str, Any]
+    #: The encoded response; ``None`` for a failed call.
+    response: dict[str, Any] | None
     #: ``FILE:LINE`` of the record, for a warning about it.
     where: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """Whether the recorded call failed (a ``--prodgate-cache-errors`` replay raises)."""
+        return self.response is None
 
 
 @dataclass
@@ -297,7 +259,9 @@ class Journal:
                 )
                 self.problems.append(f"{self.path}:{number}: {why}: skipped")
                 continue
-            self.entries[entry.key] = entry
+            old = self.entries.get(entry.key)
+            if not entry.failed or old is None or old.failed:
+                self.entries[entry.key] = entry  # a recorded answer is never hidden by a failure
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as one line (one ``write``, under an exclusive lock).
@@ -351,113 +315,8 @@ def _parse(raw: bytes, where: str) -> Entry:
     if problem is not None:
         raise ValueError(problem)
     call = obj["call"]
-    return Entry(
-        obj["key"],
-        obj["recorded_at"],
-        {k: call.get(k) for k in CALL_FIELDS},
-        obj["response"],
-        where,
-    )
-
-
-def check_record(obj: Any) -> str | None:
-    """What is wrong with a parsed journal line, field by field (``None``: nothing).
-
-    Every field a replay reuses is checked: the figures of ``call`` (see
-    :data:`LIMITS`), that the call succeeded (a journal holds successful calls
-    only), when it was recorded, the response's codec, and the types of the
-    other fields. An unknown field of ``call`` is refused: it would be a figure
-    this run does not know how to replay.
-    """
-    if not isinstance(obj, dict):
-        return "not a prodgate cache record (not an object)"
-    if obj.get("v") != RECORD_VERSION:
-        return f"not a prodgate cache record of version {RECORD_VERSION}"
-    key, call = obj.get("key"), obj.get("call")
-    if not isinstance(key, str) or not key:
-        return "not a prodgate cache record (no 'key')"
-    if not isinstance(call, dict) or not isinstance(obj.get("response"), dict):
-        return "not a prodgate cache record (no 'call' or 'response' object)"
-    for name, allowed in (("model", (str,)), ("version", (str, type(None)))):
-        if name in obj and not isinstance(obj[name], allowed):
-            return f"bad {name} ({_short(obj[name])}: must be a string)"
-    if "trial" in obj and not _count(obj["trial"]):
-        return f"bad trial ({_short(obj['trial'])}: must be a whole number >= 0)"
-    when = _timestamp_problem(obj.get("recorded_at"))
-    if when is not None:
-        return f"bad recorded_at ({_short(obj.get('recorded_at'))}: {when})"
-    problem = _call_problem(call)
-    if problem is not None:
-        return problem
-    problem = _response_problem(obj["response"])
-    if problem is not None:
-        return f"bad response ({problem})"
-    return None
-
-
-def _call_problem(call: dict[str, Any]) -> str | None:
-    for name in call:
-        if name not in CALL_FIELDS and name not in _SUCCESS:
-            return f"unknown field call.{name[:40]} (a figure this run cannot replay)"
-    for name, expected in _SUCCESS.items():
-        if name in call and call[name] != expected:
-            return (
-                f"bad call.{name} ({_short(call[name])}: a journal holds successful calls only,"
-                f" so it must be {json.dumps(expected)})"
-            )
-    latency = call.get("latency_s")
-    if not _amount(latency, LIMITS["latency_s"]):
-        return (
-            f"bad call.latency_s ({_short(latency)}: must be a number of seconds"
-            f" from 0 to under {LIMITS['latency_s']:,.0f}, a day)"
-        )
-    cost = call.get("cost_usd")
-    if cost is not None and not _amount(cost, LIMITS["cost_usd"]):
-        return (
-            f"bad call.cost_usd ({_short(cost)}: must be null or a number of USD"
-            f" from 0 to under {LIMITS['cost_usd']:,.0f})"
-        )
-    for name in ("retries", "input_tokens", "output_tokens"):
-        value = call.get(name)
-        if value is not None and not _count(value):
-            return f"bad call.{name} ({_short(value)}: must be null or a whole number >= 0)"
-    error = call.get("cost_error")
-    if error is not None and not isinstance(error, str):
-        return f"bad call.cost_error ({_short(error)}: must be null or a string)"
-    return None
-
-
-def _amount(value: Any, limit: float) -> bool:
-    """A finite number from 0 to under ``limit`` (not a boolean)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value) and 0 <= value < limit
-    except OverflowError:  # an integer too large for a float
-        return False
-
-
-def _count(value: Any) -> bool:
-    """A whole number from 0 to under 2**53 (not a boolean)."""
-    return type(value) is int and 0 <= value < LIMITS["count"]
-
-
-def _timestamp_problem(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return "must be an ISO 8601 date and time"
-    try:
-        when = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return "must be an ISO 8601 date and time"
-    if when.tzinfo is None or when.utcoffset() is None:
-        return "must give its UTC offset"
-    return None
-
-
-def _short(value: Any) -> str:
-    """``value`` as a few characters of JSON, for a warning."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    if failed(call):
+        fields = {k: call.get(k) for k in (*CALL_FIELDS, *FAILURE_FIELDS)}
+        return Entry(obj["key"], obj["recorded_at"], fields, None, where)
+    fields = {k: call.get(k) for k in CALL_FIELDS}
+    return Entry(obj["key"], obj["recorded_at"], fields, obj["response"], where)

@@ -240,7 +240,7 @@ class Model(Attempts):
         if cached is not replay.MISS:
             return cached
         # recording.call_in_flight() by hand: this is every sync call's path.
-        tally = Tally(recording.enter_call())
+        tally = Tally(recording.enter_call(), key)
         try:
             while True:
                 self._begin(tally)
@@ -273,7 +273,7 @@ class Model(Attempts):
         if cached is not replay.MISS:
             return cached
         with recording.call_in_flight() as in_flight:
-            tally = Tally(in_flight)
+            tally = Tally(in_flight, key)
             while True:
                 self._begin(tally)
                 waited = time.perf_counter()
@@ -387,14 +387,14 @@ class Model(Attempts):
     def _fail(self, tally: Tally, cap: SpendCapReached | None) -> NoReturn:
         exc = tally.last_exc
         assert exc is not None
-        recording.record_call(
-            self._record(
-                tally,
-                ok=False,
-                error=type(exc).__name__,
-                error_message=describe(exc),
-                timed_out=tally.timed_out,
-            ),
-            exc,
+        record = self._record(
+            tally,
+            ok=False,
+            error=type(exc).__name__,
+            error_message=describe(exc),
+            timed_out=tally.timed_out,
         )
+        if cap is None and tally.key is not None:  # cut short by the cap: not journaled
+            replay.store_failure(self, tally.key, record)
+        recording.record_call(record, exc)
         raise cap if cap is not None else exc

@@ -24,6 +24,14 @@ version) through :func:`pytest_prodgate.schema.redact.redactor`, so a replay
 returns the redacted text. A recorded response that cannot be replayed (a
 pydantic class this run has not imported, or one that no longer validates) is
 noted once with its file and line (:func:`problems`) and its call made again.
+
+**Failed calls** are journaled too (:func:`store_failure`: the error's class name
+and redacted message, no response). Without ``errors`` (``--prodgate-cache-errors``)
+such a record is not replayed: the call is made again (:func:`failures_called`
+counts them). With it, the failure is replayed as a failure: the call is recorded
+``ok: false`` and ``replayed``, and an exception named like the original is
+raised (:mod:`pytest_prodgate.measure.replayed`). A recorded success always wins
+over a recorded failure of the same key.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from pytest_prodgate.measure.cache import (
     redacted,
 )
 from pytest_prodgate.measure.recording import CallRecord
+from pytest_prodgate.measure.replayed import replay_failure
 from pytest_prodgate.schema.redact import redactor
 
 __all__ = [
@@ -60,11 +69,13 @@ __all__ = [
     "active",
     "bind",
     "deactivate",
+    "failures_called",
     "model_version",
     "problems",
     "replay",
     "scope",
     "store",
+    "store_failure",
     "unbind",
 ]
 
@@ -100,8 +111,12 @@ class _Cache:
     #: Records that could not be replayed, one line each naming its file and line.
     problems: dict[str, None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: ``--prodgate-cache-errors``: a recorded failure replays (raises) instead of calling again.
+    errors: bool = False
     stored: int = 0
     replayed: int = 0
+    #: Calls made again because their record was a failure (without ``errors``).
+    failures_called: int = 0
 
 
 _cache: _Cache | None = None
@@ -110,10 +125,14 @@ _scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
 )
 
 
-def activate(journal: Journal, mode: CacheMode = "use") -> None:
-    """Turn the cache on for this process: ``use`` replays and records, ``refresh`` only records."""
+def activate(journal: Journal, mode: CacheMode = "use", *, errors: bool = False) -> None:
+    """Turn the cache on for this process: ``use`` replays and records, ``refresh`` only records.
+
+    ``errors`` (``--prodgate-cache-errors``): a recorded failure replays as that failure;
+    otherwise its call is made again.
+    """
     global _cache
-    _cache = _Cache(journal, mode)
+    _cache = _Cache(journal, mode, errors=errors)
 
 
 def deactivate() -> None:
@@ -134,6 +153,12 @@ def problems() -> list[str]:
         return []
     with cache.lock:
         return list(cache.problems)
+
+
+def failures_called() -> int:
+    """How many calls this process made again because their record was a failure."""
+    cache = _cache
+    return cache.failures_called if cache is not None else 0
 
 
 def bind(recorder: recording.CaseRecorder, case: str, trial: int) -> None:
@@ -240,6 +265,14 @@ def replay(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[s
     entry = cache.journal.entries.get(key)
     if entry is None:
         return key, MISS
+    if entry.failed:
+        if not cache.errors:
+            with cache.lock:
+                cache.failures_called += 1
+            return key, MISS
+        with cache.lock:
+            cache.replayed += 1
+        replay_failure(model, entry)  # records the call and raises
     try:
         response = decode_response(entry.response)
     except Exception as exc:
@@ -287,28 +320,60 @@ def store(model: Any, key: str | None, output: Any, record: CallRecord) -> None:
     clean = redactor()
     try:
         response = _redacted_response(encode_response(output), clean)
-        cache.journal.append(
-            {
-                "v": RECORD_VERSION,
-                "key": key,
-                "model": clean(model.name),
-                "version": None if model.version is None else clean(model.version),
-                "recorded_at": now_iso(),
-                "call": {
-                    "latency_s": record.latency_s,
-                    "retries": record.retries,
-                    "cost_usd": record.cost_usd,
-                    "cost_error": None if record.cost_error is None else clean(record.cost_error),
-                    "input_tokens": record.input_tokens,
-                    "output_tokens": record.output_tokens,
-                },
-                "response": response,
-            }
-        )
     except Unstorable as exc:
         record.cache_note = (
             f"not cached: {exc} (return JSON or a pydantic model to cache its responses)"
         )
+        return
+    call = {
+        "latency_s": record.latency_s,
+        "retries": record.retries,
+        "cost_usd": record.cost_usd,
+        "cost_error": None if record.cost_error is None else clean(record.cost_error),
+        "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens,
+    }
+    _append(cache, {**_head(model, key, clean), "call": call, "response": response}, record)
+
+
+def store_failure(model: Any, key: str | None, record: CallRecord) -> None:
+    """Journal a failed fresh call: its error's class name and redacted message, no response.
+
+    Only :func:`replay` with ``--prodgate-cache-errors`` replays it; a success
+    recorded for the same key wins over it (see :meth:`Journal.load`).
+    """
+    cache = _cache
+    if cache is None or key is None:
+        return
+    clean = redactor()
+    call = {
+        "ok": False,
+        "error": clean(record.error or "Exception"),
+        "error_message": clean(record.error_message or ""),
+        "timed_out": record.timed_out,
+        "latency_s": record.latency_s,
+        "retries": record.retries,
+    }
+    _append(cache, {**_head(model, key, clean), "call": call}, record)
+
+
+def _head(model: Any, key: str, clean: Callable[[str], str]) -> dict[str, Any]:
+    """The fields every record starts with: version, key, model, when."""
+    return {
+        "v": RECORD_VERSION,
+        "key": key,
+        "model": clean(model.name),
+        "version": None if model.version is None else clean(model.version),
+        "recorded_at": now_iso(),
+    }
+
+
+def _append(cache: _Cache, line: dict[str, Any], record: CallRecord) -> None:
+    """Append one record; a failure to is noted on ``record`` (``cache_note``)."""
+    try:
+        cache.journal.append(line)
+    except Unstorable as exc:
+        record.cache_note = f"not cached: {exc}"
         return
     except OSError as exc:
         record.cache_note = f"not cached: cannot append to {cache.journal.path}: {exc}"

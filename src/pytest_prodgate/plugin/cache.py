@@ -32,6 +32,8 @@ __all__ = ["CachePlugin", "configure_cache"]
 
 #: The key of a worker's ``workeroutput`` with the records it could not replay.
 WORKER_PROBLEMS = "prodgate_cache_problems"
+#: The key of a worker's ``workeroutput`` with how many recorded failures it called again.
+WORKER_FAILURES = "prodgate_cache_failures_called"
 
 
 def configure_cache(config: pytest.Config, settings: Settings, where: str) -> None:
@@ -49,7 +51,8 @@ def configure_cache(config: pytest.Config, settings: Settings, where: str) -> No
     except JournalError as exc:
         raise pytest.UsageError(f"prodgate: {where}={settings.cache}: {exc}") from None
     journal.load()
-    replay.activate(journal, "refresh" if settings.cache_mode == "refresh" else "use")
+    mode: replay.CacheMode = "refresh" if settings.cache_mode == "refresh" else "use"
+    replay.activate(journal, mode, errors=settings.cache_errors)
     config.pluginmanager.register(CachePlugin(config, journal), "prodgate-cache")
 
 
@@ -67,6 +70,8 @@ class CachePlugin:
         self.journal = journal
         #: Records the workers could not replay (the controller's own come from replay).
         self.worker_problems: dict[str, None] = {}
+        #: Calls the workers made again because their record was a failure.
+        self.worker_failures = 0
         self.late: list[str] = []
 
     @pytest.hookimpl(trylast=True)
@@ -95,6 +100,7 @@ class CachePlugin:
         if is_worker(self.config):
             out = self.config.workeroutput  # type: ignore[attr-defined]
             out[WORKER_PROBLEMS] = replay.problems()
+            out[WORKER_FAILURES] = replay.failures_called()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -102,6 +108,9 @@ class CachePlugin:
         problems = output.get(WORKER_PROBLEMS)
         if isinstance(problems, list):
             self.worker_problems.update(dict.fromkeys(str(p) for p in problems))
+        failures = output.get(WORKER_FAILURES)
+        if type(failures) is int and failures > 0:
+            self.worker_failures += failures
 
     def replay_problems(self) -> list[str]:
         """The records this run could not replay: this process's and every worker's."""
@@ -110,7 +119,9 @@ class CachePlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_prodgate_report(self, config: pytest.Config, report: RunReport) -> None:
         self.late = self.replay_problems()
-        report.notes.extend(f"cache: {n}" for n in cache_notes(report, self.journal, self.late))
+        called = replay.failures_called() + self.worker_failures
+        notes = cache_notes(report, self.journal, self.late, called)
+        report.notes.extend(f"cache: {n}" for n in notes)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not is_worker(self.config):
@@ -128,11 +139,15 @@ def _warn(tr: Any, problems: list[str]) -> None:
         tr.write_line(clean(f"prodgate: WARNING: cache: {problem}"), yellow=True, bold=True)
 
 
-def cache_notes(report: RunReport, journal: Journal, late: Sequence[str] = ()) -> list[str]:
+def cache_notes(
+    report: RunReport, journal: Journal, late: Sequence[str] = (), failures_called: int = 0
+) -> list[str]:
     """The run notes of the cache: what it replayed and saved, what it could not do.
 
     The spend is the suites' ``fresh_cost_usd`` and ``replayed_cost_usd``, so the
     note and the report agree (fresh spend includes ``prodgate_case.add_cost``).
+    ``failures_called`` counts the calls made again because their record was a
+    failure (no ``--prodgate-cache-errors``).
     """
     out = [*journal.problems, *late]
     calls = [c for s in report.suites for case in s.cases for t in case.trials for c in t.calls]
@@ -140,11 +155,23 @@ def cache_notes(report: RunReport, journal: Journal, late: Sequence[str] = ()) -
     replayed = sum(1 for c in calls if c.replayed)
     saved = sum(s.replayed_cost_usd or 0.0 for s in report.suites)
     fresh = sum(s.fresh_cost_usd or 0.0 for s in report.suites)
+    failures = sum(1 for c in calls if c.replayed and not c.ok)
     out.insert(
         0,
         f"{journal.directory}: {replayed:,} of {len(calls):,} model calls replayed "
-        f"(fresh spend ${fresh:.4f}, saved ${saved:.4f})",
+        f"(fresh spend ${fresh:.4f}, saved ${saved:.4f})"
+        + (
+            f"; {failures:,} of them replay recorded failures (--prodgate-cache-errors)"
+            if failures
+            else ""
+        ),
     )
+    if failures_called:
+        out.insert(
+            1,
+            f"{failures_called:,} model calls whose recorded call had failed were made again "
+            "(--prodgate-cache-errors replays recorded failures instead)",
+        )
     seen: dict[str, None] = {}
     for c in calls:
         if c.cache_note:

@@ -253,6 +253,13 @@ OPTIONS: tuple[Option, ...] = (
         command="--cache-latency",
     ),
     Option(
+        "cache_errors",
+        "--prodgate-cache-errors",
+        "flag",
+        "with --prodgate-cache: replay a recorded failed call as that failure instead of "
+        "calling the model again (a recorded success always wins).",
+    ),
+    Option(
         "redact",
         "--prodgate-redact",
         "lines",

@@ -59,6 +59,7 @@ class Settings(BaseModel):
     cache: Path | None = None
     cache_mode: Literal["use", "refresh", "off"] = _default("cache_mode")
     cache_latency: Literal["replay", "exclude"] = _default("cache_latency")
+    cache_errors: bool = False
     redact: list[str] | None = None
 
     @field_validator("redact")
