@@ -131,6 +131,7 @@ def test_with_cache_errors_a_recorded_failure_replays_as_that_failure(
     assert second.ret == first.ret
     assert len(_calls(flaky)) == 40  # not one call: the failures replayed too
     r1, r2 = read_report(flaky.path / "r1.json"), read_report(flaky.path / "r2.json")
+    assert (r1["run"].get("cache_errors", False), r2["run"]["cache_errors"]) == (False, True)
     assert _gates(r2) == _gates(r1)  # the error-rate gate counts the replayed failures
     assert _trials(r2) == _trials(r1)  # the same model errors, named the same
     assert _failed(r2) == _failed(r1)

@@ -272,6 +272,7 @@ class Controller:
             cache_dir=str(s.cache) if s.cache is not None and s.cache_mode != "off" else None,
             cache_mode=s.cache_mode if s.cache is not None else None,
             cache_latency=s.cache_latency,
+            cache_errors=s.cache_errors and s.cache is not None and s.cache_mode == "use",
         )
 
     @pytest.hookimpl(tryfirst=True)

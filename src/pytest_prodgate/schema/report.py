@@ -497,6 +497,9 @@ class RunInfo(_Model):
     cache_dir: str | None = None
     cache_mode: str | None = None
     cache_latency: Literal["replay", "exclude"] = "replay"
+    #: ``--prodgate-cache-errors``: recorded failures replayed as failures (a call
+    #: with ``replayed`` and not ``ok``) instead of being made again.
+    cache_errors: bool = False
 
 
 class RunReport(_Model):
