@@ -8,6 +8,7 @@ what the report and the terminal say. pytest-sugar switches itself on process-wi
 from __future__ import annotations
 
 import json
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -377,3 +378,51 @@ def test_pytest_sugar_counts_misses_as_missed(project: pytest.Pytester) -> None:
     assert "3 passed" in text, text
     assert "2 missed" in text, text
     assert "5 passed" not in text
+
+
+@pytest.mark.xdist_modes
+def test_a_secret_in_a_suite_name_or_a_test_id_reaches_no_output(
+    run: RunFn, project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suite name is redacted where the marker is read, so the table (whose column
+    would cut it short of what redaction recognises), the annotations, every file and
+    the commands see it redacted; pytest's own --junitxml rows are redacted after
+    pytest writes them."""
+    monkeypatch.setenv("MY_SERVICE_TOKEN", ENV_SECRET)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(project.path / "summary.md"))
+    project.makepyfile(
+        test_suite=f"""
+        import os
+        import pytest
+
+        T = os.environ["MY_SERVICE_TOKEN"]
+
+        @pytest.mark.prodgate("leak-" + T, accuracy_floor=0.9, slice_floors={{"tag-" + T: 0.1}})
+        @pytest.mark.parametrize("tok", ["{KEY}", "plain-" + T, "three"])
+        def test_case(prodgate_case, tok):
+            prodgate_case.tag("tag-" + T)
+            prodgate_case.score(0.0 if tok == "three" else 1.0)
+        """
+    )
+    outputs = ["r.json", "r.html", "c.md", "j.xml", "summary.md"]
+    result = run(
+        "--prodgate", "--prodgate-report=r.json", "--prodgate-html=r.html",
+        "--prodgate-comment=c.md", "--junitxml=j.xml",
+    )  # fmt: skip
+    assert result.ret == 1, result.stdout.str()
+    shown = result.stdout.str() + result.stderr.str()
+    for name in outputs:
+        text = (project.path / name).read_text()
+        assert "leak-[REDACTED]" in text or (name == "j.xml" and "[REDACTED]" in text), name
+        for secret in (KEY, ENV_SECRET):
+            assert secret not in text, f"{secret} in {name}"
+    for secret in (KEY, ENV_SECRET, ENV_SECRET[:6]):
+        assert secret not in shown, secret
+    assert json.loads((project.path / "r.json").read_text())["suites"][0]["name"] == (
+        "leak-[REDACTED]"
+    )
+    for command in (["show", "r.json"], ["gate", "r.json"], ["comment", "r.json"]):
+        out = project.run(sys.executable, "-m", "pytest_prodgate.cli", *command)
+        assert "leak-[REDACTED]" in out.stdout.str(), command
+        assert ENV_SECRET not in out.stdout.str() + out.stderr.str(), command

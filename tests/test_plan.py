@@ -239,3 +239,14 @@ def test_plan_on_a_corrupt_report_exits_2(
     assert main(["plan", "--from", str(bad)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"prodgate plan: error: --from {bad}")
+
+
+def test_an_expected_value_on_the_target_resolves_neither_way(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["plan", "--floor", "0.9", "--expected", "0.9"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line == (
+        "accuracy_floor >= 0.9 at an expected 0.9: no number resolves it: the expected value "
+        "sits on the target (80% power, 95% confidence, clopper-pearson)"
+    )

@@ -276,8 +276,44 @@ def test_a_crashed_worker_with_no_restart_left_leaves_the_run_incomplete(
     unfinished = int(note.split(" of 40 ")[0])
     trials = [t for c in report["suites"][0]["cases"] for t in c["trials"]]
     assert [t["outcome"] for t in trials].count("crashed") == 1
-    assert unfinished == 40 - len(trials) + 1 > 1  # never started, and the crashed one
+    assert unfinished == 40 - len(trials) > 0  # never started (the crashed one is a trial)
     result.stdout.fnmatch_lines(["crashy*accuracy_floor*INCOMPLETE"])
+
+
+def test_a_crashed_worker_that_is_replaced_leaves_one_crashed_case_not_an_interrupted_run(
+    project: pytest.Pytester,
+) -> None:
+    """With a restart left, every other case runs: the crashed case makes the gate
+    INCOMPLETE, and the run is not called interrupted."""
+    project.makepyfile(
+        test_suite="""
+        import os
+        import pytest
+        pytestmark = pytest.mark.prodgate("crashy", accuracy_floor=0.1)
+
+        @pytest.mark.parametrize("i", range(40))
+        def test_crashy(prodgate_model, i):
+            prodgate_model(i)
+            if i == 5:
+                os._exit(3)
+        """
+    )
+    result = project.runpytest(
+        "-n", "2", "-p", "no:cacheprovider", "--prodgate", "--prodgate-model=mymodel:echo",
+        "--prodgate-report=r.json",
+    )  # fmt: skip
+    assert result.ret == 1
+    report = read_report(project.path / "r.json")
+    assert report["run"].get("interrupted", False) is False
+    assert not [n for n in report.get("notes", []) if "did not finish" in n]
+    trials = [t for c in report["suites"][0]["cases"] for t in c["trials"]]
+    assert len(trials) == 40
+    assert [t["outcome"] for t in trials].count("crashed") == 1
+    result.stdout.fnmatch_lines(
+        ["crashy*accuracy_floor*INCOMPLETE: 1 of 40 cases produced no result (1 crashed):*",
+         "prodgate: FAILED — 1 incomplete gate"]
+    )  # fmt: skip
+    result.stdout.no_fnmatch_line("*run interrupted*")
 
 
 def test_interrupted_run_still_writes_a_report_that_does_not_pass(

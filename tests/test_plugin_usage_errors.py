@@ -41,7 +41,7 @@ def _no_crash(result: pytest.RunResult) -> None:
         ("prodgate(suite=3)", "the suite name must be a non-empty string, got 3"),
         (
             "prodgate(slice_floors={'lang:de': 2})",
-            "slice_floors.lang:de=2: Input should be less than or equal to 1",
+            "slice_floors[[]'lang:de'[]]=2: Input should be less than or equal to 1",
         ),
     ],
 )

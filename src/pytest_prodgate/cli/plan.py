@@ -171,10 +171,12 @@ def _cost(n: int, args: argparse.Namespace) -> str:
     return f" (~${n * args.trials * args.cost_per_call:,.2f} at ${args.cost_per_call:g} a call)"
 
 
-def _needed(n: int | None, unit: str, args: argparse.Namespace) -> str:
+def _needed(n: int | None, unit: str, args: argparse.Namespace, side: str | None = None) -> str:
+    """``N units (~$cost) to SIDE``, or why no number resolves it."""
     if n is None:
-        return "no number resolves it (the expected value sits on the target)"
-    return f"{n:,} {unit}{'' if n == 1 else 's'}{_cost(n, args)}"
+        return "no number resolves it: the expected value sits on the target"
+    to = f" to {side}" if side else ""
+    return f"{n:,} {unit}{'' if n == 1 else 's'}{_cost(n, args)}{to}"
 
 
 def plan(args: argparse.Namespace, out: TextIO, report: RunReport | None) -> int:
@@ -189,7 +191,7 @@ def plan(args: argparse.Namespace, out: TextIO, report: RunReport | None) -> int
         side = "PASS" if expected > floor else "FAIL"
         lines.append(
             f"accuracy_floor >= {floor:g} at an expected {expected:g}: "
-            f"{_needed(n, 'case', args)} to {side} ({pct}, {args.method})"
+            f"{_needed(n, 'case', args, side)} ({pct}, {args.method})"
         )
     if args.latency_q is not None:
         from pytest_prodgate.stats import min_n_for_quantile
@@ -203,7 +205,7 @@ def plan(args: argparse.Namespace, out: TextIO, report: RunReport | None) -> int
             side = "PASS" if within > q else "FAIL"
             lines.append(
                 f"latency p{q * 100:g} with {within:g} of calls within budget: "
-                f"{_needed(n, 'call', args)} to {side} ({pct})"
+                f"{_needed(n, 'call', args, side)} ({pct})"
             )
     elif args.within is not None:
         raise PlanError("--within needs --latency-q")

@@ -5,13 +5,14 @@ The controller feeds these rows to pytest's ``--junitxml`` writer.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
 
 from pytest_prodgate.schema.redact import redact
 from pytest_prodgate.schema.report import RunReport
 
-__all__ = ["JunitRow", "junit_rows"]
+__all__ = ["JunitRow", "junit_rows", "redact_junit_file"]
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,18 @@ def junit_rows(report: RunReport) -> list[JunitRow]:
                 )
             )
     return rows
+
+
+def redact_junit_file(path: str | os.PathLike[str]) -> bool:
+    """Redact every line of a JUnit XML file (pytest's, with its test ids); rewritten
+    atomically only when a line changed. Whether it was."""
+    from pytest_prodgate.schema.files import write_atomic
+    from pytest_prodgate.schema.redact import redactor
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    clean = redactor().many(lines)
+    if clean == lines:
+        return False
+    write_atomic(path, "".join(clean))
+    return True

@@ -65,7 +65,7 @@ class Controller:
             from pytest_prodgate.plugin.summary_stats import count_as_missed
 
             count_as_missed(self.config, report)
-        if report.when == "teardown":
+        if report.when in ("teardown", "???"):  # "???": xdist's report of a crashed item
             self.finished_items += 1
         # Every other hook has seen them (this one runs last): the aggregator holds
         # them now, so pytest's list of reports does not keep a second copy.

@@ -174,6 +174,10 @@ def pytest_configure(config: pytest.Config) -> None:
                     "compared on the cases it measured"
                 )
         config.pluginmanager.register(controller, "prodgate-controller")
+        if getattr(config.option, "xmlpath", None):
+            from pytest_prodgate.plugin.junit import JunitRedaction
+
+            config.pluginmanager.register(JunitRedaction(config), "prodgate-junit")
 
 
 def baseline_problem(baseline: Any) -> str | None:

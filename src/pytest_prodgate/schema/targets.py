@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_prodgate.errors import TargetError
+from pytest_prodgate.schema.redact import redact
 
 __all__ = ["KEYWORDS", "RUN_KEYWORDS", "TargetError", "Targets", "parse_marker_args"]
 
@@ -67,6 +68,11 @@ def _describe(err: Mapping[str, Any]) -> str:
         close = difflib.get_close_matches(name, KEYWORDS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"unknown keyword {name!r}{hint}"
+    path = err["loc"]
+    if len(path) >= 2 and path[0] == "slice_floors":  # ("slice_floors", tag[, "[key]"])
+        if path[-1] == "[key]":
+            return f"slice_floors: the slice name {err.get('input')!r}: {msg}"
+        return f"slice_floors[{path[1]!r}]={err.get('input')!r}: {msg}"
     return f"{loc}={err.get('input')!r}: {msg}"
 
 
@@ -97,7 +103,8 @@ def parse_marker_args(
             if not isinstance(args[0], str) or not args[0].strip():
                 raise TargetError(f"the suite name must be a non-empty string, got {args[0]!r}")
             if name is None:
-                name = args[0].strip()
+                # The name is in every output: a secret in it goes like one in an id.
+                name = redact(args[0].strip())
         for key, value in kwargs.items():
             merged.setdefault(key, value)
     try:
