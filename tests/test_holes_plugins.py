@@ -143,7 +143,7 @@ def test_a_report_with_secrets_in_ids_and_slices_reads_back_and_pairs_as_a_basel
     args = ("--prodgate", "--prodgate-model=mymodel:echo")
     first = run(*args, "--prodgate-report=base.json", "--junitxml=j.xml")
     assert first.ret == 0, first.stdout.str()
-    # pytest's own JUnit rows carry its node ids as they are; the plugin's gate rows not.
+    # The plugin's gate rows (pytest's own rows: test_a_secret_in_a_suite_name_or_...).
     xml = (project.path / "j.xml").read_text()
     rows = [line for line in xml.split("<testcase") if 'classname="prodgate' in line]
     assert len(rows) == 2  # accuracy_floor, slice_floor[...] (no baseline yet)
@@ -157,7 +157,47 @@ def test_a_report_with_secrets_in_ids_and_slices_reads_back_and_pairs_as_a_basel
     second = run(*args, "--prodgate-baseline=base.json", "--prodgate-report=r.json")
     assert second.ret == 0, second.stdout.str()
     regression = read_report(project.path / "r.json")["suites"][0]["regression"]
-    assert (regression["paired"], regression["only_current"]) == (20, [])
+    # u0-... u9-... stay apart when redacted and pair; the ten KEY ids all become
+    # "[REDACTED]", "[REDACTED] #2", ...: which is which depends on the cases that ran,
+    # so they are never paired.
+    ambiguous = ["[REDACTED]", *(f"[REDACTED] #{k}" for k in range(2, 11))]
+    assert regression["paired"] == 10
+    assert sorted(regression["only_current"]) == sorted(regression["only_baseline"])
+    assert sorted(regression["only_current"]) == sorted(ambiguous)
+    assert "differ only in a redacted secret" in regression["note"]
+
+
+@pytest.mark.xdist_modes
+def test_ids_that_differ_only_in_a_secret_never_pair_with_the_wrong_baseline_case(
+    run: RunFn, project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ids that redact alike: with one of them deselected, the other must not be
+    paired with its sibling's baseline result (that invented a 'fixed' case)."""
+    monkeypatch.setenv("MY_SERVICE_TOKEN", ENV_SECRET)
+    project.makepyfile(
+        test_suite=f"""
+        import pytest
+
+        IDS = ["case-{KEY}", "case-{ENV_SECRET}", *(f"plain{{i}}" for i in range(8))]
+
+        @pytest.mark.prodgate("s", accuracy_floor=0.1, max_regression=0.0)
+        @pytest.mark.parametrize("cid", IDS, ids=IDS)
+        def test_case(prodgate_model, cid):
+            assert prodgate_model(cid) == cid and cid != "case-{ENV_SECRET}"
+        """
+    )
+    args = ("--prodgate", "--prodgate-model=mymodel:echo")
+    assert run(*args, "--prodgate-report=base.json").ret == 0
+    second = run(
+        *args, "--prodgate-baseline=base.json", "--prodgate-report=r.json",
+        f"--deselect=test_suite.py::test_case[case-{ENV_SECRET}]",
+    )  # fmt: skip
+    regression = read_report(project.path / "r.json")["suites"][0]["regression"]
+    assert (regression["regressed"], regression["fixed"]) == ([], [])
+    assert regression["paired"] == 8
+    assert regression["only_baseline"] == ["case-[REDACTED]", "case-[REDACTED] #2"]
+    assert regression["only_current"] == ["case-[REDACTED]"]
+    second.stdout.fnmatch_lines(["*vs baseline*over 8 paired cases; 0 regressed, 0 fixed*"])
 
 
 def test_redact_option_adds_patterns(project: pytest.Pytester) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "case_scores",
     "paired_interval",
     "regression",
+    "unpairable",
 ]
 
 #: The note of a suite the baseline does not have (when it shares others).
@@ -66,15 +67,30 @@ def baseline_suites(
 def case_scores(cases: Sequence[CaseReport]) -> dict[str, float]:
     """Per-case mean score over the trials that scored (trials stay with their case),
     by the id a report holds (:func:`~pytest_prodgate.schema.redact.report_ids`): a
-    run pairs with a baseline written with secrets in its ids redacted."""
-    from pytest_prodgate.schema.redact import report_ids
+    run pairs with a baseline written with secrets in its ids redacted. Ids that
+    redaction made ambiguous (:func:`unpairable`) are left out: they name no case
+    across runs."""
+    from pytest_prodgate.schema.redact import ambiguous_ids, report_ids
 
+    rids = report_ids(c.id for c in cases)
+    skip = ambiguous_ids(rids)
     out: dict[str, float] = {}
-    for c, rid in zip(cases, report_ids(c.id for c in cases), strict=True):
+    for c, rid in zip(cases, rids, strict=True):
+        if rid in skip:
+            continue
         scores = [t.score for t in c.trials if t.outcome in SCORED and t.score is not None]
         if scores:
             out[rid] = float(sum(scores)) / len(scores)
     return out
+
+
+def unpairable(cases: Sequence[CaseReport]) -> list[str]:
+    """The report ids of ``cases`` that differ only in a redacted secret (``X``,
+    ``X #2``): which raw id is which depends on the cases that ran, so they are
+    never paired (:func:`~pytest_prodgate.schema.redact.ambiguous_ids`)."""
+    from pytest_prodgate.schema.redact import ambiguous_ids, report_ids
+
+    return sorted(ambiguous_ids(report_ids(c.id for c in cases)), key=natural_key)
 
 
 def paired_interval(
@@ -123,8 +139,10 @@ def regression(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     current = case_scores(ctx.cases)
     before = case_scores(ctx.baseline)
     both = sorted(set(current) & set(before), key=natural_key)
-    only_cur = sorted(set(current) - set(before), key=natural_key)
-    only_base = sorted(set(before) - set(current), key=natural_key)
+    # Ids that differ only in a redacted secret cannot be paired: they count as unmatched.
+    hidden = unpairable(ctx.cases), unpairable(ctx.baseline)
+    only_cur = sorted(set(current) - set(before), key=natural_key) + hidden[0]
+    only_base = sorted(set(before) - set(current), key=natural_key) + hidden[1]
     info = RegressionReport(
         baseline=name,
         baseline_commit=ctx.baseline_commit,
@@ -141,6 +159,12 @@ def regression(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
             f"{len(only_base):,} only in the baseline and {len(only_cur):,} only in this run "
             "are not compared."
         )
+        if hidden[0] or hidden[1]:
+            info.note += (
+                f" Of those, {len(hidden[0]) + len(hidden[1]):,} have ids that differ only in "
+                "a redacted secret: which is which depends on the cases that ran, so they are "
+                "never paired."
+            )
     if not both:
         why = (
             f"the baseline {name} has no suite {suite!r} (another suite layout?)."

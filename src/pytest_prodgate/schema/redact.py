@@ -33,6 +33,7 @@ __all__ = [
     "REDACTED",
     "Redactor",
     "add_patterns",
+    "ambiguous_ids",
     "clear_patterns",
     "redact",
     "redact_json",
@@ -192,6 +193,24 @@ def report_ids(ids: Iterable[str], clean: Redactor | None = None) -> list[str]:
             k += 1
         seen.add(rid)
         out.append(rid)
+    return out
+
+
+def ambiguous_ids(ids: Iterable[str]) -> set[str]:
+    """The report ids (:func:`report_ids`) that redaction made ambiguous: an id holding
+    ``[REDACTED]`` that has a `` #2`` sibling, and its siblings.
+
+    Which raw id became ``X`` and which ``X #2`` depends on which cases ran, so such ids
+    name no case across two runs: they are never paired with a baseline.
+    """
+    given = set(ids)
+    out: set[str] = set()
+    for rid in given:
+        if REDACTED not in rid:
+            continue
+        base, sep, k = rid.rpartition(" #")
+        if sep and k.isdecimal() and base in given:
+            out.update((rid, base))
     return out
 
 
