@@ -466,3 +466,35 @@ def test_a_secret_in_a_suite_name_or_a_test_id_reaches_no_output(
         out = project.run(sys.executable, "-m", "pytest_prodgate.cli", *command)
         assert "leak-[REDACTED]" in out.stdout.str(), command
         assert ENV_SECRET not in out.stdout.str() + out.stderr.str(), command
+
+
+def test_slices_named_after_a_secret_keep_their_order_when_gated_again(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slices and slice gates are ordered by the names the report holds (redacted), so
+    `prodgate gate` on the report prints them in the run's order."""
+    monkeypatch.setenv("MY_SERVICE_TOKEN", ENV_SECRET)
+    project.makepyfile(
+        test_suite=f"""
+        import pytest
+
+        @pytest.mark.prodgate("s", accuracy_floor=0.1,
+                              slice_floors={{"lang:en": 0.1, "lang:{ENV_SECRET}": 0.1}})
+        @pytest.mark.parametrize("i", range(6))
+        def test_case(prodgate_case, i):
+            prodgate_case.tag("lang:en" if i % 2 else "lang:{ENV_SECRET}")
+            prodgate_case.score(1.0)
+        """
+    )
+    result = project.runpytest("--prodgate", "--prodgate-report=r.json", "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()
+    gated = project.run(
+        sys.executable, "-m", "pytest_prodgate.cli", "gate", "r.json", "--json", "g.json"
+    )
+    assert gated.ret == 0, gated.stderr.str()
+    run_suite = read_report(project.path / "r.json")["suites"][0]
+    again = read_report(project.path / "g.json")["suites"][0]
+    assert list(run_suite["slices"]) == list(again["slices"]) == ["lang:[REDACTED]", "lang:en"]
+    names = [g["gate"] for g in run_suite["gates"]]
+    assert names == [g["gate"] for g in again["gates"]]
+    assert names.index("slice_floor[lang:[REDACTED]]") < names.index("slice_floor[lang:en]")

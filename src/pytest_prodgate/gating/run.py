@@ -41,6 +41,7 @@ from pytest_prodgate.gating.registry import REGRESSION, evaluate_suite, kind_of
 from pytest_prodgate.gating.regression import NEW_SUITE_NOTE, baseline_suites
 from pytest_prodgate.gating.replays import mark_replays
 from pytest_prodgate.gating.tally import SuiteTally, tally
+from pytest_prodgate.schema.redact import redact
 from pytest_prodgate.schema.report import (
     CaseReport,
     GateReport,
@@ -414,7 +415,8 @@ def _suite_report(
         gates=gates,
         slices={
             tag: SliceSummary(n=len(r), accuracy=sum(r) / len(r) if r else None)
-            for tag, r in sorted(t.tag_rates.items(), key=lambda kv: natural_key(kv[0]))
+            # By the redacted name a report holds, so a re-gate keeps the order.
+            for tag, r in sorted(t.tag_rates.items(), key=lambda kv: natural_key(redact(kv[0])))
         },
         trials=spent.max_trials,
         # pass^N and flaky: 0/1 scores only (see docs/concepts.md).

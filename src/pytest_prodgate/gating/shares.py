@@ -8,6 +8,7 @@ import numpy as np
 
 from pytest_prodgate import stats
 from pytest_prodgate.gating.gates import GateKind, GatePolicy, SuiteContext, finish, no_data
+from pytest_prodgate.schema.redact import redact
 from pytest_prodgate.schema.report import GateReport
 
 __all__ = ["accuracy", "error_rate", "share_interval", "slice_floors"]
@@ -136,7 +137,8 @@ def slice_floors(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
             f"no scored case is tagged {tag!r}: tag cases in the dataset's tags field "
             "or with prodgate_case.tag().",
         )
-        for tag, floor in sorted(floors.items())
+        # In the order of the names a report holds (redacted), so a re-gate keeps it.
+        for tag, floor in sorted(floors.items(), key=lambda kv: redact(kv[0]))
     ]
 
 

@@ -4,7 +4,7 @@ The plugin's gate rows are redacted as they are added (:mod:`pytest_prodgate.out
 the eval cases' own rows are pytest's, named by their node ids, which carry parameter ids
 (a case id from a dataset, a parametrized value) that may hold a token. pytest writes the
 file at the end of the session; this plugin's ``pytest_sessionfinish`` runs after that
-(``trylast``) and rewrites the file, atomically, only when redaction changed a line.
+(``trylast``) and rewrites the file, atomically, only when redaction changed a value.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class JunitRedaction:
 
         try:
             redact_junit_file(path)
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, SyntaxError) as exc:  # ParseError is a SyntaxError
             tr = self.config.pluginmanager.get_plugin("terminalreporter")
             if tr is not None:
                 tr.write_line(

@@ -40,13 +40,16 @@ def mark_run_failed(tr: Any, report: RunReport) -> None:
     stats = getattr(tr, "stats", None)
     if not isinstance(stats, dict):
         return
+    from pytest_prodgate.output.junit import gate_name
+
     for suite in report.suites:
         for g in suite.gates:
             if g.fails_run:
+                name = gate_name(suite.name, g.gate)  # as its JUnit row names it
                 stats.setdefault("failed", []).append(
                     _GateReport(
-                        nodeid=f"prodgate::{suite.name}::{g.gate}",
-                        location=("prodgate", None, f"{suite.name}::{g.gate}"),
+                        nodeid=f"prodgate::{name}",
+                        location=("prodgate", None, name),
                         keywords={},
                         outcome="failed",
                         longrepr=f"{g.verdict}",
