@@ -247,24 +247,26 @@ def test_crashed_worker_makes_the_gate_incomplete(project: pytest.Pytester) -> N
     )
 
 
+#: Forty cases; the sixth kills the process running it (an xdist worker).
+CRASHY = """
+import os
+import pytest
+pytestmark = pytest.mark.prodgate("crashy", accuracy_floor=0.1)
+
+@pytest.mark.parametrize("i", range(40))
+def test_crashy(prodgate_model, i):
+    prodgate_model(i)
+    if i == 5:
+        os._exit(3)
+"""
+
+
 def test_a_crashed_worker_with_no_restart_left_leaves_the_run_incomplete(
     project: pytest.Pytester,
 ) -> None:
     """--max-worker-restart=0: the tests the dead worker would have run never run, and
     the loop ends without a stop; the run is partial, and says how many did not run."""
-    project.makepyfile(
-        test_suite="""
-        import os
-        import pytest
-        pytestmark = pytest.mark.prodgate("crashy", accuracy_floor=0.1)
-
-        @pytest.mark.parametrize("i", range(40))
-        def test_crashy(prodgate_model, i):
-            prodgate_model(i)
-            if i == 5:
-                os._exit(3)
-        """
-    )
+    project.makepyfile(test_suite=CRASHY)
     result = project.runpytest(
         "-n", "2", "--max-worker-restart=0", "-p", "no:cacheprovider", "--prodgate",
         "--prodgate-model=mymodel:echo", "--prodgate-report=r.json",
@@ -285,19 +287,7 @@ def test_a_crashed_worker_that_is_replaced_leaves_one_crashed_case_not_an_interr
 ) -> None:
     """With a restart left, every other case runs: the crashed case makes the gate
     INCOMPLETE, and the run is not called interrupted."""
-    project.makepyfile(
-        test_suite="""
-        import os
-        import pytest
-        pytestmark = pytest.mark.prodgate("crashy", accuracy_floor=0.1)
-
-        @pytest.mark.parametrize("i", range(40))
-        def test_crashy(prodgate_model, i):
-            prodgate_model(i)
-            if i == 5:
-                os._exit(3)
-        """
-    )
+    project.makepyfile(test_suite=CRASHY)
     result = project.runpytest(
         "-n", "2", "-p", "no:cacheprovider", "--prodgate", "--prodgate-model=mymodel:echo",
         "--prodgate-report=r.json",
