@@ -28,8 +28,8 @@ __all__ = [
     "baseline_suites",
     "case_scores",
     "paired_interval",
+    "paired_scores",
     "regression",
-    "unpairable",
 ]
 
 #: The note of a suite the baseline does not have (when it shares others).
@@ -68,8 +68,15 @@ def case_scores(cases: Sequence[CaseReport]) -> dict[str, float]:
     """Per-case mean score over the trials that scored (trials stay with their case),
     by the id a report holds (:func:`~pytest_prodgate.schema.redact.report_ids`): a
     run pairs with a baseline written with secrets in its ids redacted. Ids that
-    redaction made ambiguous (:func:`unpairable`) are left out: they name no case
-    across runs."""
+    redaction made ambiguous are left out (:func:`paired_scores`)."""
+    return paired_scores(cases)[0]
+
+
+def paired_scores(cases: Sequence[CaseReport]) -> tuple[dict[str, float], list[str]]:
+    """:func:`case_scores`, and the report ids left out of it: those that differ only
+    in a redacted secret (``X``, ``X #2``). Which raw id is which depends on the cases
+    that ran, so they name no case across runs and are never paired
+    (:func:`~pytest_prodgate.schema.redact.ambiguous_ids`)."""
     from pytest_prodgate.schema.redact import ambiguous_ids, report_ids
 
     rids = report_ids(c.id for c in cases)
@@ -81,16 +88,7 @@ def case_scores(cases: Sequence[CaseReport]) -> dict[str, float]:
         scores = [t.score for t in c.trials if t.outcome in SCORED and t.score is not None]
         if scores:
             out[rid] = float(sum(scores)) / len(scores)
-    return out
-
-
-def unpairable(cases: Sequence[CaseReport]) -> list[str]:
-    """The report ids of ``cases`` that differ only in a redacted secret (``X``,
-    ``X #2``): which raw id is which depends on the cases that ran, so they are
-    never paired (:func:`~pytest_prodgate.schema.redact.ambiguous_ids`)."""
-    from pytest_prodgate.schema.redact import ambiguous_ids, report_ids
-
-    return sorted(ambiguous_ids(report_ids(c.id for c in cases)), key=natural_key)
+    return out, sorted(skip, key=natural_key)
 
 
 def paired_interval(
@@ -136,13 +134,12 @@ def regression(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     if ctx.baseline is None or _load_or_drill_only(ctx.cases):
         return []
     suite, name, policy = ctx.name, ctx.baseline_name, ctx.policy
-    current = case_scores(ctx.cases)
-    before = case_scores(ctx.baseline)
-    both = sorted(set(current) & set(before), key=natural_key)
     # Ids that differ only in a redacted secret cannot be paired: they count as unmatched.
-    hidden = unpairable(ctx.cases), unpairable(ctx.baseline)
-    only_cur = sorted(set(current) - set(before), key=natural_key) + hidden[0]
-    only_base = sorted(set(before) - set(current), key=natural_key) + hidden[1]
+    current, hidden_cur = paired_scores(ctx.cases)
+    before, hidden_base = paired_scores(ctx.baseline)
+    both = sorted(set(current) & set(before), key=natural_key)
+    only_cur = sorted(set(current) - set(before), key=natural_key) + hidden_cur
+    only_base = sorted(set(before) - set(current), key=natural_key) + hidden_base
     info = RegressionReport(
         baseline=name,
         baseline_commit=ctx.baseline_commit,
@@ -159,9 +156,9 @@ def regression(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
             f"{len(only_base):,} only in the baseline and {len(only_cur):,} only in this run "
             "are not compared."
         )
-        if hidden[0] or hidden[1]:
+        if hidden_cur or hidden_base:
             info.note += (
-                f" Of those, {len(hidden[0]) + len(hidden[1]):,} have ids that differ only in "
+                f" Of those, {len(hidden_cur) + len(hidden_base):,} have ids that differ only in "
                 "a redacted secret: which is which depends on the cases that ran, so they are "
                 "never paired."
             )

@@ -336,21 +336,12 @@ def redact_report(report: RunReport) -> RunReport:
 
     redact = redactor()
 
-    def fix(obj: object, *names: str) -> None:
-        for name in names:
-            value = getattr(obj, name)
-            if isinstance(value, str) and value:
-                clean = redact(value)
-                if clean != value:
-                    # Past pydantic's __setattr__ on a model: a str stays a str.
-                    object.__setattr__(obj, name, clean)
-
     def fix_notes(notes: Any) -> Any:
         # Notes are the user's JSON (prodgate_case.note): keys, nested values, and a
         # value whose key names a secret ({"api_key": "..."}).
         return redact_json(notes, redact)
 
-    # The cases' free texts, gathered over every suite and redacted in blocks
+    # The free-text fields, gathered over every suite and redacted in blocks at the end
     # (Redactor.many): most cases have none but their node id.
     where: list[tuple[object, str]] = []
     texts: list[str] = []
@@ -366,7 +357,7 @@ def redact_report(report: RunReport) -> RunReport:
     for suite in report.suites:
         object.__setattr__(suite, "notes", fix_notes(suite.notes))
         for g in suite.gates:
-            fix(g, "gate", "reason", "hint")  # slice_floor[TAG]: tags are redacted too
+            take(g, "gate", "reason", "hint")  # slice_floor[TAG]: tags are redacted too
         floors = suite.targets.get("slice_floors")
         if isinstance(floors, dict) and floors:
             object.__setattr__(
@@ -374,7 +365,7 @@ def redact_report(report: RunReport) -> RunReport:
             )
         if suite.regression is not None:
             reg = suite.regression
-            fix(reg, "note")
+            take(reg, "note")
             for name in ("only_current", "only_baseline", "regressed", "fixed"):
                 object.__setattr__(reg, name, [redact(i) for i in getattr(reg, name)])
                 # (ids the run paired on are report ids already: gating.regression)
@@ -414,5 +405,6 @@ def redact_report(report: RunReport) -> RunReport:
             object.__setattr__(suite.early_stop, "order", order)
     for (obj, name), value, clean in zip(where, texts, redact.many(texts), strict=True):
         if clean != value:
+            # Past pydantic's __setattr__ on a model: a str stays a str.
             object.__setattr__(obj, name, clean)
     return report
