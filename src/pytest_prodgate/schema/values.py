@@ -12,7 +12,7 @@ in-run path, where building a case costs what it did.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -292,25 +292,32 @@ def _case_problem(case: CaseReport) -> tuple[str, str] | None:
         bad = _problem(trial)
         if bad is not None:
             return f".trials[{t}]{bad[0]}", bad[1]
-        for c, call in enumerate(trial.calls):
-            bad = _problem(call)
+        for name, records, check in (
+            ("calls", trial.calls, _problem),
+            ("load_runs", trial.load_runs, _load_run_problem),
+            ("drills", trial.drills, _drill_problem),
+        ):
+            bad = _first_problem(name, records, check)
             if bad is not None:
-                return f".trials[{t}].calls[{c}]{bad[0]}", bad[1]
-        for r, run in enumerate(trial.load_runs):
-            bad = _load_run_problem(run)
-            if bad is not None:
-                return f".trials[{t}].load_runs[{r}]{bad[0]}", bad[1]
-        for d, drill in enumerate(trial.drills):
-            bad = _problem(drill)
-            if bad is not None:
-                return f".trials[{t}].drills[{d}]{bad[0]}", bad[1]
-            for s, step in enumerate(drill.steps):
-                bad = _problem(step)
-                if bad is not None:
-                    return f".trials[{t}].drills[{d}].steps[{s}]{bad[0]}", bad[1]
+                return f".trials[{t}]{bad[0]}", bad[1]
     # After its trials: a summary (scores, latencies_ms) read back is derived from
     # them, so a bad trial is named where the JSON holds it.
     return _problem(case)
+
+
+def _first_problem(
+    name: str, records: Sequence[Any], check: Callable[[Any], tuple[str, str] | None]
+) -> tuple[str, str] | None:
+    """The first of ``records`` that ``check`` finds bad, as ``(".NAME[i]…", why)``."""
+    for i, record in enumerate(records):
+        bad = check(record)
+        if bad is not None:
+            return f".{name}[{i}]{bad[0]}", bad[1]
+    return None
+
+
+def _drill_problem(drill: DrillReport) -> tuple[str, str] | None:
+    return _problem(drill) or _first_problem("steps", drill.steps, _problem)
 
 
 def _load_run_problem(run: LoadRunReport) -> tuple[str, str] | None:
