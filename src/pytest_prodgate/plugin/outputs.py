@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from pytest_prodgate.plugin.state import OUTPUTS_KEY, REFUSED_KEY, is_worker
-from pytest_prodgate.schema.outputs import output_problem
+from pytest_prodgate.schema.outputs import output_clash, output_problem
 
 __all__ = [
     "check_collected",
@@ -56,8 +56,6 @@ def run_outputs(config: pytest.Config, settings: Any, raw: dict[str, tuple[Any, 
 
 def check_outputs(config: pytest.Config, settings: Any, raw: dict[str, tuple[Any, str]]) -> None:
     """Every file the run will write can be written and destroys no input: exit 4 if not."""
-    from pytest_prodgate.schema.outputs import output_clash
-
     outputs = config.stash[OUTPUTS_KEY]
     for label, path in outputs:
         problem = output_problem(path)
@@ -86,8 +84,6 @@ def dataset_clash(
 ) -> str | None:
     """The line refusing an output (the run's, or ``outputs``) that is one of ``datasets``
     (absolute paths), if any."""
-    from pytest_prodgate.schema.outputs import output_clash
-
     if outputs is None:
         outputs = [*config.stash.get(OUTPUTS_KEY, []), *_junit(config)]
     if not outputs or not datasets:
