@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_prodgate.schema import files
-from pytest_prodgate.schema.files import write_atomic
+from pytest_prodgate.schema import atomic
+from pytest_prodgate.schema.atomic import write_atomic
 
 
 def test_write_atomic_removes_the_temporary_files_of_dead_writers(tmp_path: Path) -> None:
@@ -20,8 +20,8 @@ def test_write_atomic_removes_the_temporary_files_of_dead_writers(tmp_path: Path
     target.write_text("old")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    tag = files._writer_tag()
-    day_ago = time.time() - files.STALE_TEMP_AGE_S - 60
+    tag = atomic._writer_tag()
+    day_ago = time.time() - atomic.STALE_TEMP_AGE_S - 60
     names = {
         "dead": f".big.json.{dead.pid}.{tag}.abcd_123.tmp",
         "alive": f".big.json.1.{tag}.abcd_123.tmp",  # pid 1 runs
@@ -55,13 +55,13 @@ def test_the_temporary_file_names_its_writer(
     write_atomic(tmp_path / "r.json", chunks())
     tmp = [n for n in seen if n.endswith(".tmp")]
     assert len(tmp) == 1
-    assert tmp[0].startswith(f".r.json.{os.getpid()}.{files._writer_tag()}.")
+    assert tmp[0].startswith(f".r.json.{os.getpid()}.{atomic._writer_tag()}.")
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 KILLED_WRITER = """
 import os, signal, sys
-from pytest_prodgate.schema.files import write_atomic
+from pytest_prodgate.schema.atomic import write_atomic
 
 def chunks():
     yield b"x" * 1_000_000
