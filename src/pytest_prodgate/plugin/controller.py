@@ -9,11 +9,10 @@ exactly once. Under xdist the controller sees workers' reports replayed through
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,9 @@ import pytest
 
 from pytest_prodgate.measure import recording
 from pytest_prodgate.plugin.ahead import wasted_calls
-from pytest_prodgate.plugin.state import OUTPUTS_KEY, REFUSED_KEY
+from pytest_prodgate.plugin.junit import add_gate_rows
+from pytest_prodgate.plugin.state import REFUSED_KEY
+from pytest_prodgate.plugin.writing import RunOutputs
 
 if TYPE_CHECKING:
     from pytest_prodgate.gating.aggregate import SuiteData
@@ -53,11 +54,7 @@ class Controller:
         self.notes: list[str] = []
         #: The ``--prodgate-shard`` collection records xdist workers sent.
         self.shard_records: list[dict[str, Any]] = []
-        #: One line per output file written, and per output file that could not be.
-        self.written: list[str] = []
-        self.not_written: list[str] = []
-        self.report_written = False
-        self.report_kept: str | None = None
+        self.outputs = RunOutputs(config, settings)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -170,35 +167,8 @@ class Controller:
         )
         self.config.hook.pytest_prodgate_report(config=self.config, report=report)
         self.report = report
-        self.junit_gates(report)
+        add_gate_rows(self.config, report)
         return report
-
-    def junit_gates(self, report: RunReport) -> None:
-        """Each gate as a JUnit testcase ``prodgate::SUITE::GATE`` (SPEC §8), when --junitxml."""
-        try:
-            from _pytest.junitxml import xml_key
-        except ImportError:  # pragma: no cover - pytest moved it; JUnit output is optional
-            return
-        xml = self.config.stash.get(xml_key, None)
-        if xml is None:
-            return
-        from pytest_prodgate.output.junit import junit_rows
-
-        for row in junit_rows(report):
-            for when in ("call", "teardown"):
-                outcome = row.outcome if when == "call" else "passed"
-                xml.pytest_runtest_logreport(
-                    pytest.TestReport(
-                        nodeid=row.nodeid,
-                        location=(row.location[0], None, row.location[1]),
-                        keywords={},
-                        outcome=outcome,
-                        longrepr=row.text if outcome == "failed" else None,
-                        when=when,
-                        sections=[("prodgate", row.text)] if when == "call" else [],
-                        duration=0.0,
-                    )
-                )
 
     def integrity(self, suites: list[SuiteData]) -> dict[str, list[GateReport]]:
         """TAMPERED / LOOSENED rows per suite when ``prodgate.lock`` exists (SPEC §5)."""
@@ -300,82 +270,13 @@ class Controller:
             assert self.report is not None
             if self.config.option.collectonly:
                 return  # nothing was measured: no file is written or replaced
-            self.write_outputs(self.report)
-        if self.not_written and session.exitstatus == pytest.ExitCode.OK:
+            self.outputs.write(
+                self.report, bool(self.aggregator.results), list(self.dataset_fields)
+            )
+        if self.outputs.not_written and session.exitstatus == pytest.ExitCode.OK:
             # An output that could not be written fails the run, as a harness error
             # does: CI must not go on with the previous run's file (docs/reference.md).
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def write_outputs(self, report: RunReport) -> None:
-        from pytest_prodgate.output.markdown import markdown
-        from pytest_prodgate.schema.files import write_report
-
-        path = self.settings.report
-        if path is not None and not self.aggregator.results and path.exists():
-            # A run that measured nothing (a collection error, every case deselected)
-            # must not replace a report that measured something.
-            self.report_kept = (
-                f"prodgate: report NOT written: this run measured no eval case; "
-                f"kept the existing {path}"
-            )
-            path = None
-        if path is not None:
-            write = functools.partial(write_report, path, report, self.config.rootpath)
-            self.report_written = self._write(path, "report", write)
-        self.write_pages(report)
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            try:
-                with open(summary, "a", encoding="utf-8") as fh:
-                    fh.write(markdown(report))
-            except OSError as exc:
-                self._warn(f"cannot append to GITHUB_STEP_SUMMARY={summary}: {exc}")
-
-    def write_pages(self, report: RunReport) -> None:
-        """``--prodgate-html`` and ``--prodgate-comment`` (SPEC §16), each written atomically."""
-        from pytest_prodgate.output.comment import comment
-        from pytest_prodgate.output.html import html_report
-        from pytest_prodgate.schema.files import write_atomic
-
-        pages = ((self.settings.html, "HTML report", html_report),
-                 (self.settings.comment, "comment", comment))  # fmt: skip
-        for path, what, render in pages:
-            if path is not None:
-                self._write(path, what, functools.partial(write_atomic, path, render(report)))
-
-    def _write(self, path: Path, what: str, write: Callable[[], None]) -> bool:
-        """Write one output; a failure is a ``NOT written`` line (and fails the run).
-
-        Checked again first against every dataset read, also in a test body or on a
-        worker (collection's are refused before any case runs): never overwrite one.
-        """
-        from pytest_prodgate.data.dataset import loaded_datasets
-        from pytest_prodgate.plugin.outputs import dataset_clash
-        from pytest_prodgate.schema.redact import redact
-
-        datasets = [*loaded_datasets(), *self.dataset_fields]
-        outputs = [(label, p) for label, p in self.config.stash.get(OUTPUTS_KEY, []) if p == path]
-        problem = dataset_clash(self.config, datasets, outputs)
-        if problem is None:
-            try:
-                write()
-            except OSError as exc:
-                problem = str(exc)
-        else:
-            problem = problem.removeprefix("prodgate: ")
-        if problem is not None:
-            self.not_written.append(redact(f"prodgate: {what} NOT written to {path}: {problem}"))
-            return False
-        if what != "report":
-            self.written.append(f"prodgate: {what} written to {path}")
-        return True
-
-    def _warn(self, message: str) -> None:
-        tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        if tr is not None:
-            from pytest_prodgate.schema.redact import redact
-
-            tr.write_line(redact(f"prodgate: WARNING: {message}"), yellow=True, bold=True)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -414,14 +315,7 @@ class Controller:
             from pytest_prodgate.plugin.summary_stats import mark_run_failed
 
             mark_run_failed(tr, report)
-        if self.report_kept is not None:
-            tr.write_line(self.report_kept, yellow=True)
-        elif report.suites and self.report_written:
-            tr.write_line(f"prodgate: report written to {self.settings.report}")
-        for line in self.written:
-            tr.write_line(line)
-        for line in self.not_written:
-            tr.write_line(line, red=True, bold=True)
+        self.outputs.tell(tr, report)
         from pytest_prodgate.output.annotations import enabled, gate_annotations
 
         if enabled(os.environ):
