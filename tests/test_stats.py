@@ -706,3 +706,31 @@ def test_binomial_tails_from_scipy_special_match_scipy_stats_at_every_k() -> Non
             for k in range(-2, n + 2):
                 assert binom_cdf(k, n, p) == pytest.approx(float(binom.cdf(k, n, p)), abs=1e-11)
                 assert binom_sf(k, n, p) == pytest.approx(float(binom.sf(k, n, p)), abs=1e-11)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [0],
+        [3, 3, 3],
+        [0, 0, 1, 2, 2, 2, 7, 9, 9],  # never decreasing: the counting path
+        [-5, -5, 0, 4],
+        [2, 1, 2, 0, 1],  # unsorted: np.unique
+        np.random.default_rng(7).integers(0, 50, 1000).tolist(),
+        np.sort(np.random.default_rng(8).integers(0, 50, 1000)).tolist(),
+        ["b", "a", "b"],
+        [True, False, True],
+    ],
+)
+def test_cluster_codes_are_np_unique_inverse(labels: list[object]) -> None:
+    arr = np.asarray(labels)
+    uniq, inverse = np.unique(arr, return_inverse=True)
+    codes = stats.cluster_codes(arr)
+    assert codes.dtype == np.int64
+    assert codes.tolist() == np.asarray(inverse).reshape(-1).tolist()
+    assert stats.distinct_count(arr) == len(uniq)
+
+
+def test_distinct_count_of_no_labels_is_zero() -> None:
+    assert stats.distinct_count(np.array([], dtype=np.int64)) == 0
+    assert stats.cluster_codes(np.array([], dtype=np.int64)).tolist() == []

@@ -55,7 +55,7 @@ def cost_interval(
     est = float(values.mean())
     unequal = False
     if clusters is not None:
-        _, codes = np.unique(clusters, return_inverse=True)
+        codes = stats.cluster_codes(clusters)
         sizes = np.bincount(codes)
         units = np.bincount(codes, weights=values) / sizes
         # Cases making more calls weigh more in the mean per call than in the mean of
@@ -113,7 +113,7 @@ def cost(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
         )
         return [gate_report(ctx.name, gate, kind.comparator, budget, "INCOMPLETE", None, why)]
     cl = np.array(clusters)
-    multi = len(np.unique(cl)) < len(cl)
+    multi = stats.distinct_count(cl) < len(cl)
     iv = cost_interval(arr, cl if multi else None, cap, ctx.policy, ctx.seed(gate))
     report = finish(ctx, kind, gate, budget, iv, "mean cost per call (USD)", "call")
     if cap is None and report.verdict == "INCONCLUSIVE":

@@ -35,7 +35,7 @@ def share_interval(
         return stats.clopper_pearson(int(values.sum()), len(values), policy.confidence)
     if method != "bootstrap":
         return _case_betting(values, clusters, policy, seed)
-    n_cases = len(np.unique(clusters)) if clusters is not None else len(values)
+    n_cases = stats.distinct_count(clusters) if clusters is not None else len(values)
     if clusters is not None and binary and (values.min() == values.max()):
         # All trials agree everywhere: a cluster bootstrap would be zero-width.
         return stats.wilson(int(values[0]) * n_cases, n_cases, policy.confidence)
@@ -64,7 +64,7 @@ def _case_betting(
     """The betting bound over cases: a case's trials are averaged into one value."""
     if clusters is None:
         return stats.betting_mean(values, policy.confidence, seed)
-    _, codes = np.unique(clusters, return_inverse=True)
+    codes = stats.cluster_codes(clusters)
     means = np.bincount(codes, weights=values) / np.bincount(codes)
     iv = stats.betting_mean(np.clip(means, 0.0, 1.0), policy.confidence, seed)
     est = float(values.mean())  # the mean over every trial, as reported
@@ -86,7 +86,7 @@ def _share_gate(
     """A share gate on one value per scored trial (``case_idx``: the trial's case)."""
     if not len(values):
         return no_data(ctx, kind, gate, target, empty_reason)
-    n_cases = len(np.unique(case_idx))
+    n_cases = stats.distinct_count(case_idx)
     multi = n_cases < len(case_idx)
     iv = share_interval(values, case_idx if multi else None, ctx.policy, ctx.seed(gate))
     # n counts cases (trials stay with their case), whatever the method counted.

@@ -61,7 +61,12 @@ clusters changes nothing), the seed, the number of resamples and the
 confidence, never on internal block sizes.
 """
 
-from pytest_prodgate.stats.bootstrap import bootstrap_mean, paired_delta
+from pytest_prodgate.stats.bootstrap import (
+    bootstrap_mean,
+    cluster_codes,
+    distinct_count,
+    paired_delta,
+)
 from pytest_prodgate.stats.bounded import betting_mean, mcnemar_delta, nonnegative_lower
 from pytest_prodgate.stats.intervals import (
     Interval,
@@ -86,6 +91,8 @@ __all__ = [
     "betting_mean",
     "bootstrap_mean",
     "clopper_pearson",
+    "cluster_codes",
+    "distinct_count",
     "gate_seed",
     "mcnemar_delta",
     "min_n_for_quantile",
