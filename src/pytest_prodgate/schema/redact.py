@@ -66,17 +66,28 @@ _SECRET_PAIR = re.compile(
     r"pwd|credentials?|auth[_\-]?key|private[_\-]?key)[\w\-]*[\"']?\s*[:=]\s*[\"']?)"
     r"([^\s\"',;&}]{8,})"
 )
-#: A superset of what the four patterns above can match, searched in the casefolded
+#: A superset of what the four patterns above can match, looked for in the casefolded
 #: text (casefolding maps what their IGNORECASE matches, "ſ" for "s" included): text
 #: without any of these words or prefixes has nothing for them (most texts: a case id,
-#: a short reason), so one search spares four substitutions. As a trie of lowercase
-#: literals it takes under 1 µs on a node id, a tenth of an IGNORECASE alternation.
-#: tests/test_redact.py checks the superset.
-_MAYBE = re.compile(
-    r"s(?:k[-_]|ecret)|[rp]k_|p(?:assw|wd|rivate[_\-]?key)|xox|g(?:h[pousr]_|ithub_pat_)|"
-    r"a(?:kia|iza|pi[_\-]?key|ccess[_\-]?key|uth(?:orization|[_\-]?key))|eyj|b(?:earer|asic)|"
-    r"token|credential"
-)
+#: a short reason), so a few substring tests spare four substitutions. Plain ``in``
+#: tests beat one regular expression 1.5 to 1 on node ids and blocks of them, whose
+#: letters start half its alternatives. tests/test_redact.py checks the superset.
+_MAYBE = (
+    "sk-", "sk_", "secret", "rk_", "pk_", "passw", "pwd", "private", "xox",
+    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "akia", "aiza",
+    "api_key", "api-key", "apikey", "access", "auth", "eyj", "bearer", "basic",
+    "token", "credential",
+)  # fmt: skip
+
+
+def _maybe(folded: str) -> bool:
+    """Whether casefolded ``folded`` holds a :data:`_MAYBE` word (may hold a secret)."""
+    for word in _MAYBE:  # noqa: SIM110 - a loop: a third faster than any() on a generator
+        if word in folded:
+            return True
+    return False
+
+
 _SECRET_ENV_PART = re.compile(r"(?:^|_)(?:API)?(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PAT)(?:_|$)")
 
 _extra: list[re.Pattern[str]] = []
@@ -142,7 +153,7 @@ class Redactor:
             text = self._env.sub(REDACTED, text)
         for extra in _extra:
             text = extra.sub(REDACTED, text)
-        if _MAYBE.search(text.casefold()) is None:
+        if not _maybe(text.casefold()):
             return text
         text = _AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
         text = _SCHEME_TOKEN.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
@@ -168,9 +179,7 @@ class Redactor:
         for start in range(0, len(out), block):
             part = out[start : start + block]
             joined = "\n".join(part)
-            if (env is None or env.search(joined) is None) and _MAYBE.search(
-                joined.casefold()
-            ) is None:
+            if (env is None or env.search(joined) is None) and not _maybe(joined.casefold()):
                 continue
             out[start : start + block] = [self(t) for t in part]
         return out
