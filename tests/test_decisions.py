@@ -375,3 +375,33 @@ def test_lowering_the_cost_cap_loosens_the_lock() -> None:
         ("cost_cap_usd", 0.02, 0.01)
     ]
     assert loosened_targets({"cost_cap_usd": 0.02}, {"cost_cap_usd": 0.03}) == []
+
+
+def test_trials_of_one_case_are_one_cluster_in_the_cost_gate() -> None:
+    """Repeated trials of a case are not independent calls: 20 identical trials of 4
+    cases must bound the cost like 4 cases (a statistics audit measured 8-24% false
+    PASS / FAIL when each trial was its own cluster)."""
+    from pytest_prodgate.gating.columns import columns
+    from pytest_prodgate.gating.cost import cost_interval
+    from pytest_prodgate.schema.report import CallReport, TrialReport
+
+    costs = [0.001, 0.002, 0.003, 0.004]
+
+    def scored(trials: int) -> list[tuple[int, TrialReport]]:
+        return [
+            (i, TrialReport(nodeid=f"t[c{i}-{k}]", trial=k, outcome="passed", score=1.0,
+                            calls=[CallReport(latency_ms=1.0, ok=True, cost_usd=c)]))
+            for i, c in enumerate(costs)
+            for k in range(trials)
+        ]  # fmt: skip
+
+    cols = columns(scored(20), True)
+    assert cols.cost.clusters == [i for i in range(4) for _ in range(20)]
+    seed = np.random.SeedSequence(0)
+    one = cost_interval(np.array(columns(scored(1), True).cost.values), None, 0.01,
+                        GatePolicy(), seed)  # fmt: skip
+    many = cost_interval(np.array(cols.cost.values), np.array(cols.cost.clusters), 0.01,
+                         GatePolicy(), seed)  # fmt: skip
+    # Twenty copies of four values say no more than the four values did.
+    assert many.upper >= one.upper * 0.99
+    assert many.upper > 0.006  # the audit's T=20 run passed a 0.006 budget at [0.00216, 0.00300]

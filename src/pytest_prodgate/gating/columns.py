@@ -26,7 +26,8 @@ _TIMED_KINDS = frozenset({"call", "benchmark"})
 @dataclass
 class CostSamples:
     """What the cost gate prices: one value per successful call (plus its share of
-    ``add_cost``), clustered by scored trial, and why some calls have no price."""
+    ``add_cost``), clustered by case (its trials and calls are one cluster: they are
+    not independent draws), and why some calls have no price."""
 
     values: list[float] = field(default_factory=list)
     clusters: list[int] = field(default_factory=list)
@@ -109,16 +110,16 @@ def columns(scored: Sequence[tuple[int, TrialReport]], keep_replayed: bool) -> S
             if kind != "call":
                 if added > 0:
                     values.append(added)
-                    clusters.append(k)
+                    clusters.append(i)
                 continue
             if c.cost_usd is not None or c.cost_error is not None:
                 priced = True
             if not c.ok:
                 if added > 0:
                     values.append(added)
-                    clusters.append(k)
+                    clusters.append(i)
                 continue
-            _price(cost, t, c, added, k)
+            _price(cost, t, c, added, i)
             continue
         errors[k] = erred(t)
         if not any_replayed and any(c.replayed for c in calls):
@@ -135,11 +136,11 @@ def columns(scored: Sequence[tuple[int, TrialReport]], keep_replayed: bool) -> S
             # A failed call returned nothing to price: leave it out rather than count $0.
             if added > 0:
                 values.append(added)
-                clusters.append(k)
+                clusters.append(i)
             continue
         share = added / len(ok_calls)
         for c in ok_calls:
-            _price(cost, t, c, share, k)
+            _price(cost, t, c, share, i)
     cost.priced = priced
     cost.known = known or cost.known
     return ScoredColumns(
@@ -147,7 +148,7 @@ def columns(scored: Sequence[tuple[int, TrialReport]], keep_replayed: bool) -> S
     )
 
 
-def _price(cost: CostSamples, t: TrialReport, c: Any, share: float, k: int) -> None:
+def _price(cost: CostSamples, t: TrialReport, c: Any, share: float, cluster: int) -> None:
     """One successful call's cost sample (or why it has none)."""
     if c.cost_error is not None:
         cost.failed.append(f"{t.nodeid}: {c.cost_error}")
@@ -161,4 +162,4 @@ def _price(cost: CostSamples, t: TrialReport, c: Any, share: float, k: int) -> N
     else:
         cost.known = True
         cost.values.append(c.cost_usd + share)
-    cost.clusters.append(k)
+    cost.clusters.append(cluster)
