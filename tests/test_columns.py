@@ -56,13 +56,13 @@ def _walked(scored: list[tuple[int, TrialReport]], keep: bool) -> dict[str, obje
     failed: list[str] = []
     unpriced: list[str] = []
     known = False
-    for k, (_, t) in enumerate(scored):
+    for i, t in scored:
         ok = [c for c in t.calls if c.kind == "call" and c.ok]
         known = known or t.added_cost_usd > 0
         if not ok:
             if t.added_cost_usd > 0:
                 values.append(t.added_cost_usd)
-                clusters.append(k)
+                clusters.append(i)
             continue
         share = t.added_cost_usd / len(ok)
         for c in ok:
@@ -74,7 +74,7 @@ def _walked(scored: list[tuple[int, TrialReport]], keep: bool) -> dict[str, obje
                 continue
             known = known or c.cost_usd is not None
             values.append((c.cost_usd or 0.0) + share)
-            clusters.append(k)
+            clusters.append(i)
     return {
         "scores": [t.score for _, t in scored],
         "case_idx": [i for i, _ in scored],
