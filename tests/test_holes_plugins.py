@@ -225,6 +225,43 @@ def test_redact_option_adds_patterns(project: pytest.Pytester) -> None:
         bad.stderr.fnmatch_lines(["ERROR: prodgate: --prodgate-redact=*matches the empty string*"])
 
 
+@pytest.mark.xdist_modes
+def test_slices_whose_tags_redact_alike_stay_apart(run: RunFn, project: pytest.Pytester) -> None:
+    # Customer ids as slice tags, redacted: two slices, two gates, in the run and its
+    # report, and `prodgate gate` on the report agrees (the conftest re-gates it).
+    project.makepyfile(
+        test_suite="""
+        import pytest
+
+        @pytest.mark.prodgate(slice_floors={"ACME-1": 0.1, "ACME-2": 0.9})
+        @pytest.mark.parametrize("i", range(40))
+        def test_case(prodgate_model, prodgate_case, i):
+            prodgate_case.tag("ACME-1" if i % 2 else "ACME-2")
+            prodgate_model(i)
+            assert i % 2, "ACME-2 cases all miss"
+        """
+    )
+    result = run(
+        "--prodgate", "--prodgate-model=mymodel:echo", "--prodgate-redact=ACME-\\d+",
+        "--prodgate-report=r.json",
+    )  # fmt: skip
+    assert "ACME-1" not in result.stdout.str() and "ACME-2" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.re_match_lines([
+        r".*slice_floor\[\[REDACTED\]\] .*PASS",
+        r".*slice_floor\[\[REDACTED\] #2\] .*FAIL",
+    ])  # fmt: skip
+    suite = read_report(project.path / "r.json")["suites"][0]
+    gates = {g["gate"]: (g["verdict"], g["n"]) for g in suite["gates"]}
+    assert gates == {
+        "slice_floor[[REDACTED]]": ("PASS", 20),
+        "slice_floor[[REDACTED] #2]": ("FAIL", 20),
+    }
+    assert suite["targets"]["slice_floors"] == {"[REDACTED]": 0.1, "[REDACTED] #2": 0.9}
+    assert {k: v["n"] for k, v in suite["slices"].items()} == {"[REDACTED]": 20, "[REDACTED] #2": 20}
+    assert "ACME" not in (project.path / "r.json").read_text()
+
+
 REPEATED = """
 import pytest
 from pytest_prodgate import load_cases

@@ -40,6 +40,7 @@ from pytest_prodgate.gating.multiplicity import holm_fail
 from pytest_prodgate.gating.registry import REGRESSION, evaluate_suite, kind_of
 from pytest_prodgate.gating.regression import NEW_SUITE_NOTE, baseline_suites
 from pytest_prodgate.gating.replays import mark_replays
+from pytest_prodgate.gating.shares import report_slices
 from pytest_prodgate.gating.tally import SuiteTally, tally
 from pytest_prodgate.schema.redact import redact
 from pytest_prodgate.schema.report import (
@@ -236,6 +237,7 @@ def _decide(
         # A suite resolved early is gated on the cases up to its deciding look, the
         # same in every mode; a case that ran after the stop (under xdist) is only
         # reported and counted (see gating.early.gated).
+        s.targets = report_slices(s.targets, s.cases)
         cases = early.gated(s.cases, s.early)
         ctx = SuiteContext(
             s.name,

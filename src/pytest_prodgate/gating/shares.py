@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from pytest_prodgate import stats
 from pytest_prodgate.gating.gates import GateKind, GatePolicy, SuiteContext, finish, no_data
-from pytest_prodgate.schema.redact import redact
-from pytest_prodgate.schema.report import GateReport
+from pytest_prodgate.schema.redact import redact, redactor, report_tags
+from pytest_prodgate.schema.report import CaseReport, GateReport
 
-__all__ = ["accuracy", "error_rate", "share_interval", "slice_floors"]
+__all__ = ["accuracy", "error_rate", "report_slices", "share_interval", "slice_floors"]
+
+
+def report_slices(targets: dict[str, Any], cases: Sequence[CaseReport]) -> dict[str, Any]:
+    """Rename a suite's slice tags, in its cases and its ``slice_floors``, to the names
+    its report holds (:func:`~pytest_prodgate.schema.redact.report_tags`); the targets
+    with the floors renamed are returned.
+
+    Gated on those names, the run prints, writes and re-gates one slice per tag even
+    when two tags redact alike. The declared floors come first, then the cases' tags
+    in case order, so the same run always names them the same.
+    """
+    floors: dict[str, Any] = targets.get("slice_floors") or {}
+    tags = [*floors, *(t for c in cases for t in c.tags)]
+    if not tags:
+        return targets
+    clean = redactor()
+    if clean.many(tags) == tags:  # the common case: nothing to rename
+        return targets
+    names = report_tags(tags, clean)
+    for case in cases:
+        if case.tags:
+            object.__setattr__(case, "tags", tuple(names[t] for t in case.tags))
+    if not floors:
+        return targets
+    return {**targets, "slice_floors": {names[t]: v for t, v in floors.items()}}
 
 
 def share_interval(

@@ -39,6 +39,7 @@ __all__ = [
     "redact_json",
     "redactor",
     "report_ids",
+    "report_tags",
 ]
 
 REDACTED = "[REDACTED]"
@@ -203,6 +204,17 @@ def report_ids(ids: Iterable[str], clean: Redactor | None = None) -> list[str]:
         seen.add(rid)
         out.append(rid)
     return out
+
+
+def report_tags(tags: Iterable[str], clean: Redactor | None = None) -> dict[str, str]:
+    """Each distinct tag of ``tags`` -> its name in a report: redacted, and still distinct
+    (:func:`report_ids`: the later ones, in the order given, get `` #2``, `` #3``).
+
+    Two slices whose tags differ only in a secret (``ACME-1`` and ``ACME-2`` under
+    ``--prodgate-redact 'ACME-\\d+'``) stay two slices, in the run and in its report.
+    """
+    given = list(dict.fromkeys(tags))
+    return dict(zip(given, report_ids(given, clean), strict=True))
 
 
 def ambiguous_ids(ids: Iterable[str]) -> set[str]:
