@@ -245,7 +245,7 @@ def test_slices_whose_tags_redact_alike_stay_apart(run: RunFn, project: pytest.P
         "--prodgate", "--prodgate-model=mymodel:echo", "--prodgate-redact=ACME-\\d+",
         "--prodgate-report=r.json",
     )  # fmt: skip
-    assert "ACME-1" not in result.stdout.str() and "ACME-2" not in result.stdout.str()
+    assert "ACME-" not in result.stdout.str()
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.re_match_lines([
         r".*slice_floor\[\[REDACTED\]\] .*PASS",
@@ -258,7 +258,10 @@ def test_slices_whose_tags_redact_alike_stay_apart(run: RunFn, project: pytest.P
         "slice_floor[[REDACTED] #2]": ("FAIL", 20),
     }
     assert suite["targets"]["slice_floors"] == {"[REDACTED]": 0.1, "[REDACTED] #2": 0.9}
-    assert {k: v["n"] for k, v in suite["slices"].items()} == {"[REDACTED]": 20, "[REDACTED] #2": 20}
+    assert {k: v["n"] for k, v in suite["slices"].items()} == {
+        "[REDACTED]": 20,
+        "[REDACTED] #2": 20,
+    }
     assert "ACME" not in (project.path / "r.json").read_text()
 
 

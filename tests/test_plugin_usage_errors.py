@@ -9,6 +9,9 @@ import pytest
 
 from conftest import RunFn
 
+#: A value shaped like an API key, pasted where a number belongs.
+SECRET = "sk-live-Abcdef1234567890"
+
 
 def _no_crash(result: pytest.RunResult) -> None:
     text = result.stdout.str() + result.stderr.str()
@@ -43,6 +46,15 @@ def _no_crash(result: pytest.RunResult) -> None:
             "prodgate(slice_floors={'lang:de': 2})",
             "slice_floors[[]'lang:de'[]]=2: Input should be less than or equal to 1",
         ),
+        # Values that cannot be printed, or hold a secret (SPEC §18), still name the keyword.
+        ("prodgate(accuracy_floor=Unprintable())", "accuracy_floor=<unprintable Unprintable>: *"),
+        ("prodgate(slice_floors={'de': Unprintable()})", "slice_floors[[]'de'[]]=<unprintable *"),
+        ("prodgate(slice_floors=Unreadable(de=0.5))", "slice_floors=*valid mapping*"),
+        (
+            f"prodgate(accuracy_floor='{SECRET}')",
+            "accuracy_floor='[[]REDACTED[]]': Input should be*",
+        ),
+        (f"prodgate('{SECRET}', 'b')", "takes at most one *got 2: '[[]REDACTED[]]', 'b'"),
     ],
 )
 def test_bad_marker_is_an_error_naming_test_and_keyword(
@@ -51,6 +63,16 @@ def test_bad_marker_is_an_error_naming_test_and_keyword(
     project.makepyfile(
         test_suite=f"""
         import pytest
+
+        class Unprintable:
+            def __repr__(self):
+                raise RuntimeError("no repr")
+
+        class Unreadable(dict):
+            def items(self):
+                raise RuntimeError("no items")
+
+            __iter__ = keys = items
 
         @pytest.mark.{marker}
         @pytest.mark.parametrize("i", range(3))
@@ -65,6 +87,7 @@ def test_bad_marker_is_an_error_naming_test_and_keyword(
     assert result.ret == 1
     result.assert_outcomes(passed=1, errors=3)
     result.stdout.fnmatch_lines([f"*test_suite.py::test_case[[]0[]]: prodgate marker: {message}*"])
+    assert SECRET not in result.stdout.str() + result.stderr.str()
     _no_crash(result)
 
 
@@ -170,11 +193,26 @@ def test_a_number_option_names_the_value_as_written(
 
 
 @pytest.mark.parametrize(
+    "option",
+    ["--prodgate-confidence", "--prodgate-mode", "--prodgate-trials", "--prodgate-ci-method"],
+)
+def test_a_mistyped_option_value_is_named_redacted(project: pytest.Pytester, option: str) -> None:
+    # argparse's own "invalid choice" / "invalid int value" would echo the value as given.
+    project.makepyfile(test_suite="def test_x(): pass")
+    result = project.runpytest("--prodgate", f"{option}={SECRET}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*argument {option}: '[[]REDACTED[]]' is not *"])
+    assert SECRET not in result.stdout.str() + result.stderr.str()
+    _no_crash(result)
+
+
+@pytest.mark.parametrize(
     ("ini", "message"),
     [
         ("prodgate_seed = abc", "prodgate_seed (ini): *"),
         ("prodgate_confidence = 2", "prodgate_confidence (ini)=2.0: Input should be less than 1"),
         ("prodgate_mode = loud", "prodgate_mode (ini)='loud': Input should be 'gate' or 'report'"),
+        ("prodgate_seed = " + SECRET, "prodgate_seed (ini): *'[[]REDACTED[]]'"),
         (
             "prodgate_ci_method = jackknife",
             "prodgate_ci_method (ini)='jackknife': Input should be*",

@@ -26,6 +26,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from pytest_prodgate.schema.redact import safe_repr  # re-exported: measure's messages use it
+
 __all__ = [
     "MAX_ERROR_MESSAGE",
     "Expired",
@@ -66,14 +68,6 @@ def describe(exc: BaseException) -> str:
         return short(redact(str(exc)))
     except Exception:
         return f"<unprintable {type(exc).__name__}>"
-
-
-def safe_repr(value: Any) -> str:
-    """``repr(value)`` in at most 100 characters; never raises."""
-    try:
-        return short(repr(value), 100)
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
 
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:

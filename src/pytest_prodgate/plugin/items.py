@@ -155,13 +155,19 @@ def _parse_cached(
 
     markers = [(m.args, m.kwargs) for m in marks]
     cache = config.stash.setdefault(PARSED_KEY, {})
-    key = repr(markers)
-    if key not in cache:
+    try:
+        key = repr(markers)
+    except Exception:  # a value whose __repr__ raises: parsed uncached, its error named
+        key = None
+    if key is None or key not in cache:
         try:
-            cache[key] = parse_marker_args(markers)
+            parsed: tuple[str | None, Targets] | TargetError = parse_marker_args(markers)
         except TargetError as exc:
-            cache[key] = exc
-    parsed = cache[key]
+            parsed = exc
+        if key is not None:
+            cache[key] = parsed
+    else:
+        parsed = cache[key]
     gates = {} if isinstance(parsed, BaseException) else declared(config, parsed[1])
     by_id[ids] = (marks, parsed, gates)
     return parsed, gates

@@ -24,6 +24,7 @@ from pytest_prodgate.plugin.state import (
     xdist_workers,
 )
 from pytest_prodgate.schema.options import OPTIONS, declare
+from pytest_prodgate.schema.redact import redact
 
 #: Where each setting came from: ``{field: (value, where)}``, ``where`` as error lines name it.
 Raw = dict[str, tuple[Any, str]]
@@ -56,7 +57,10 @@ def _raw_settings(config: pytest.Config) -> Raw:
             try:
                 value = config.getini(o.ini_key)
             except (ValueError, TypeError, pytest.UsageError) as exc:
-                raise pytest.UsageError(f"prodgate: {o.where(ini=True)}: {exc}") from None
+                # pytest's message quotes the value, which may be a pasted secret.
+                raise pytest.UsageError(
+                    f"prodgate: {o.where(ini=True)}: {redact(str(exc))}"
+                ) from None
             if value is None or value == "":
                 continue
             base = config.inipath.parent if config.inipath else config.rootpath

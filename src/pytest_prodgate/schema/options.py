@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from pytest_prodgate.schema.redact import safe_repr
+
 if TYPE_CHECKING:
     from pytest_prodgate.errors import SettingsError
     from pytest_prodgate.schema.settings import Settings, build_settings
@@ -62,13 +64,35 @@ def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{safe_repr(text)} is not a number") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        raise argparse.ArgumentTypeError(f"{safe_repr(text)} is not a finite number")
     return value
 
 
-_PY_TYPES: dict[Kind, Callable[[str], Any]] = {"int": int, "float": _number}
+def _integer(text: str) -> int:
+    """An int option's value (argparse's own message would echo it unredacted)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{safe_repr(text)} is not a whole number") from None
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    """A choice option's value, checked here: argparse's "invalid choice" message would
+    echo a mistyped value, which may be a pasted secret, unredacted."""
+
+    def check(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(
+                f"{safe_repr(text)} is not one of " + ", ".join(choices)
+            )
+        return text
+
+    return check
+
+
+_PY_TYPES: dict[Kind, Callable[[str], Any]] = {"int": _integer, "float": _number}
 
 
 @dataclass(frozen=True)
@@ -323,7 +347,8 @@ def declare(
             if o.kind in _PY_TYPES:
                 kwargs["type"] = _PY_TYPES[o.kind]
             if o.choices:
-                kwargs["choices"] = o.choices
+                kwargs["type"] = _one_of(o.choices)
+                kwargs["choices"] = o.choices  # for --help; the type has checked it
             if o.metavar:
                 kwargs["metavar"] = o.metavar
         if command:

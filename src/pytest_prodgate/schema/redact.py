@@ -40,6 +40,7 @@ __all__ = [
     "redactor",
     "report_ids",
     "report_tags",
+    "safe_repr",
 ]
 
 REDACTED = "[REDACTED]"
@@ -184,6 +185,16 @@ class Redactor:
                 continue
             out[start : start + block] = [self(t) for t in part]
         return out
+
+
+def safe_repr(value: Any, limit: int = 100) -> str:
+    """``repr(value)``, secrets redacted, in at most ``limit`` characters; never raises
+    (user values in messages: a marker's argument, a model's output)."""
+    try:
+        text = redact(repr(value))
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def report_ids(ids: Iterable[str], clean: Redactor | None = None) -> list[str]:

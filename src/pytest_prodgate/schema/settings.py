@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pytest_prodgate.errors import SettingsError
 from pytest_prodgate.schema.options import OPTIONS, by_field
+from pytest_prodgate.schema.redact import redact, safe_repr
 
 __all__ = ["Settings", "SettingsError", "build_settings", "parse_shard"]
 
@@ -73,7 +74,7 @@ class Settings(BaseModel):
             if compiled.search("") is not None:
                 # It would match between every two characters of every line printed.
                 raise ValueError(
-                    f"{pattern!r} matches the empty string: give what a secret looks like"
+                    f"{safe_repr(pattern)} matches the empty string: give what a secret looks like"
                 )
         return value
 
@@ -129,5 +130,5 @@ def build_settings(values: dict[str, tuple[Any, str]]) -> Settings:
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
             where = values.get(field, (None, field))[1]
-            lines.append(f"{where}={err.get('input')!r}: {err['msg']}")
+            lines.append(f"{where}={safe_repr(err.get('input'))}: {redact(err['msg'])}")
         raise SettingsError("\n".join(lines)) from None

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_prodgate.errors import TargetError
-from pytest_prodgate.schema.redact import redact
+from pytest_prodgate.schema.redact import redact, safe_repr
 
 __all__ = ["KEYWORDS", "RUN_KEYWORDS", "TargetError", "Targets", "parse_marker_args"]
 
@@ -67,13 +67,13 @@ def _describe(err: Mapping[str, Any]) -> str:
         name = str(err["loc"][0])
         close = difflib.get_close_matches(name, KEYWORDS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown keyword {name!r}{hint}"
+        return f"unknown keyword {safe_repr(name)}{hint}"
     path = err["loc"]
     if len(path) >= 2 and path[0] == "slice_floors":  # ("slice_floors", tag[, "[key]"])
         if path[-1] == "[key]":
-            return f"slice_floors: the slice name {err.get('input')!r}: {msg}"
-        return f"slice_floors[{path[1]!r}]={err.get('input')!r}: {msg}"
-    return f"{loc}={err.get('input')!r}: {msg}"
+            return f"slice_floors: the slice name {safe_repr(err.get('input'))}: {msg}"
+        return f"slice_floors[{safe_repr(path[1])}]={safe_repr(err.get('input'))}: {msg}"
+    return f"{redact(loc)}={safe_repr(err.get('input'))}: {msg}"
 
 
 def parse_marker_args(
@@ -90,18 +90,21 @@ def parse_marker_args(
         if len(args) > 1:
             raise TargetError(
                 f"takes at most one positional argument (the suite name), got {len(args)}: "
-                + ", ".join(repr(a) for a in args)
+                + ", ".join(safe_repr(a) for a in args)
             )
         if "suite" in kwargs:  # prodgate(suite="x") is prodgate("x")
             if args:
                 raise TargetError(
-                    f"the suite is named twice: {args[0]!r} and suite={kwargs['suite']!r}"
+                    f"the suite is named twice: {safe_repr(args[0])} "
+                    f"and suite={safe_repr(kwargs['suite'])}"
                 )
             args = (kwargs["suite"],)
             kwargs = {k: v for k, v in kwargs.items() if k != "suite"}
         if args:
             if not isinstance(args[0], str) or not args[0].strip():
-                raise TargetError(f"the suite name must be a non-empty string, got {args[0]!r}")
+                raise TargetError(
+                    f"the suite name must be a non-empty string, got {safe_repr(args[0])}"
+                )
             if name is None:
                 # The name is in every output: a secret in it goes like one in an id.
                 name = redact(args[0].strip())
@@ -110,5 +113,10 @@ def parse_marker_args(
     try:
         targets = Targets.model_validate(merged)
     except ValidationError as exc:
-        raise TargetError("; ".join(_describe(e) for e in exc.errors())) from None
+        raise TargetError(redact("; ".join(_describe(e) for e in exc.errors()))) from None
+    except Exception as exc:  # a value whose __eq__, __hash__ or __float__ raises
+        raise TargetError(
+            f"a keyword's value could not be read ({type(exc).__name__}); "
+            "give numbers, strings, booleans or a dict of them"
+        ) from None
     return name, targets
