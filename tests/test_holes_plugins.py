@@ -118,6 +118,38 @@ def test_secrets_in_ids_tags_and_notes_stay_out_of_the_files(
     assert list(suite["slices"]) == ["user:[REDACTED]"]
 
 
+def test_a_note_that_cannot_be_printed_is_kept_as_a_placeholder(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    """A note json cannot write and whose ``__repr__`` raises was a traceback in the
+    test; it is the placeholder, and a long repr is cut, redacted."""
+    project.makepyfile(
+        test_suite=f"""
+        import pytest
+
+        class Unprintable:
+            def __repr__(self):
+                raise RuntimeError("no repr")
+
+        class Long:
+            def __repr__(self):
+                return "{KEY} " + "x" * 5000
+
+        @pytest.mark.prodgate(accuracy_floor=0.1)
+        def test_case(prodgate_case):
+            prodgate_case.note("bad", Unprintable())
+            prodgate_case.note("long", Long())
+        """
+    )
+    result = run("--prodgate", "--prodgate-report=r.json", "--prodgate-inconclusive=warn")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.no_fnmatch_line("*RuntimeError*")
+    (case,) = read_report(project.path / "r.json")["suites"][0]["cases"]
+    assert case["notes"]["bad"] == "<unprintable Unprintable>"
+    assert case["notes"]["long"].startswith("[REDACTED] xxx")
+    assert len(case["notes"]["long"]) == 1000
+
+
 @pytest.mark.xdist_modes
 def test_a_report_with_secrets_in_ids_and_slices_reads_back_and_pairs_as_a_baseline(
     run: RunFn, project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch

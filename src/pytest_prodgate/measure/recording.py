@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_prodgate.errors import SpendCapReached
+from pytest_prodgate.schema.redact import safe_repr
 
 __all__ = [
     "CallRecord",
@@ -199,10 +200,12 @@ class CaseRecorder:
 
 
 def _jsonable(value: Any) -> Any:
+    # Anything json cannot write (or a user object that raises while written) is
+    # kept as its repr, which never raises.
     try:
         json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return repr(value)
+    except Exception:
+        return safe_repr(value, limit=1000)
     return value
 
 
