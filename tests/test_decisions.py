@@ -114,6 +114,28 @@ def test_single_flipped_pair_is_not_a_hard_fail() -> None:
     assert iv.method == "mcnemar-exact"
 
 
+@pytest.mark.parametrize(("pi", "theta"), [(0.05, 1.0), (0.2, 0.9), (0.1, 0.3), (0.5, 0.7)])
+def test_mcnemar_bounds_hold_in_size_too(pi: float, theta: float) -> None:
+    """Without a margin the verdict reads only the bounds' signs, but the interval printed
+    is read as a size: each bound errs at most ALPHA, summed exactly over every outcome of
+    30 paired cases. (With the observed discordance as π, a run where every discordant
+    case regressed printed ``-0.107 [-0.107, -0.054]``: 34% error at π 0.05, θ 1.)"""
+    from scipy.stats import multinomial
+
+    n, delta = 30, pi * (1 - 2 * theta)
+    too_high = too_low = 0.0
+    for b in range(n + 1):
+        for f in range(n + 1 - b):
+            p = multinomial.pmf([b, f, n - b - f], n, [pi * theta, pi * (1 - theta), 1 - pi])
+            iv = stats.mcnemar_delta(b, f, n)
+            too_high += p if iv.lower > delta + 1e-12 else 0.0
+            too_low += p if iv.upper < delta - 1e-12 else 0.0
+    assert too_high <= ALPHA
+    assert too_low <= ALPHA
+    iv = stats.mcnemar_delta(6, 0, 28)  # every discordant case regressed: a FAIL
+    assert iv.lower < iv.estimate < iv.upper < 0
+
+
 def test_mcnemar_margin_bounds_hold_at_every_n() -> None:
     from scipy.stats import multinomial
 
@@ -184,6 +206,63 @@ def test_betting_rejects_values_outside_the_range() -> None:
         stats.betting_mean([0.5, 1.5])
     with pytest.raises(ValueError, match="low < high"):
         stats.betting_mean([0.5], low=1.0, high=1.0)
+
+
+def test_betting_ratio_with_equal_counts_is_the_betting_mean_of_case_means() -> None:
+    rng = np.random.default_rng(11)
+    cap = 0.02
+    for calls in (1, 3):
+        sums = rng.uniform(0.0, cap, 40) * calls
+        counts = np.full(40, calls)
+        ratio = stats.betting_ratio(sums, counts, seed=4, cap=cap)
+        mean = stats.betting_mean(sums / calls, low=0.0, high=cap, seed=4)
+        assert ratio.method == "betting-ratio"
+        assert ratio.estimate == pytest.approx(mean.estimate)
+        assert ratio.lower == pytest.approx(mean.lower, rel=1e-9, abs=1e-15)
+        assert ratio.upper == pytest.approx(mean.upper, rel=1e-9, abs=1e-15)
+    uncapped = stats.betting_ratio(sums, counts, seed=4)
+    assert (uncapped.method, uncapped.upper) == ("betting-lower", math.inf)
+    assert 0.0 < uncapped.lower < uncapped.estimate
+
+
+def test_betting_ratio_holds_its_level_when_cases_make_unequal_calls() -> None:
+    """Each side of the ratio bound at ALPHA, R = 400: a rare case makes 2 calls at the cap,
+    the rest 1 call at 1/20 of it (the bootstrap of the ratio passed 39-81% here)."""
+    rng = np.random.default_rng(12)
+    cap, reps = 0.02, 400
+    p_rare = 0.02
+    truth = (p_rare * 2 * cap + (1 - p_rare) * cap / 20) / (p_rare * 2 + (1 - p_rare))
+    for n in (5, 30, 100):
+        above = below = 0
+        for r in range(reps):
+            rare = rng.random(n) < p_rare
+            counts = np.where(rare, 2, 1)
+            sums = np.where(rare, 2 * cap, cap / 20)
+            iv = stats.betting_ratio(sums, counts, seed=r, cap=cap)
+            above += iv.lower > truth
+            below += iv.upper < truth
+        limit = ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / reps)
+        assert above / reps <= limit
+        assert below / reps <= limit
+
+
+@pytest.mark.parametrize(
+    ("sums", "counts", "kwargs", "match"),
+    [
+        ([0.1, 0.2], [1], {}, "differ in length"),
+        ([0.1], [0], {}, "counts must be >= 1"),
+        ([-0.1], [1], {}, "sums >= 0"),
+        ([0.3], [1], {"cap": 0.2}, "above cap"),
+        ([0.1], [1], {"cap": math.inf}, "cap must be a positive number"),
+        ([0.1], [1], {"confidence": 1.0}, "confidence"),
+        ([], [], {}, "empty"),
+    ],
+)
+def test_betting_ratio_validates(
+    sums: list[float], counts: list[int], kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        stats.betting_ratio(sums, counts, **kwargs)
 
 
 # --------------------------------------------------------------------------- edge inputs
@@ -366,6 +445,23 @@ def test_cases_making_more_calls_weigh_more_in_the_cost_per_call() -> None:
         assert iv.lower > 0.0075  # far above the mean of case means (0.0055)
         if cap is not None:
             assert iv.estimate < iv.upper < 0.011
+
+
+def test_one_extra_call_does_not_make_constant_costs_certain() -> None:
+    """Three cases, one of them with a second call, every call $0.00099: the ratio's
+    bootstrap alone gave [0.00099, 0.00099] and a PASS; the bound must be as wide as the
+    exact one of three case means (cases making equal calls: INCONCLUSIVE)."""
+    from pytest_prodgate.gating.cost import cost_interval
+
+    seed = np.random.SeedSequence(0)
+    values = np.full(4, 0.00099)
+    for cap in (0.01, None):
+        equal = cost_interval(values[:3], np.array([0, 1, 2]), cap, GatePolicy(), seed)
+        extra = cost_interval(values, np.array([0, 1, 2, 2]), cap, GatePolicy(), seed)
+        assert extra.upper >= equal.upper > 0.002
+        assert extra.lower <= equal.lower < 0.00099
+    g = _cost_gate({"cost_per_call_usd": 0.001, "cost_cap_usd": 0.01}, [0.00099] * 3)
+    assert g.verdict == "INCONCLUSIVE"
 
 
 def test_lowering_the_cost_cap_loosens_the_lock() -> None:

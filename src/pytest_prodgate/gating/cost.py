@@ -44,26 +44,26 @@ def cost_interval(
 
     With ``cap`` (and ``ci_method`` other than ``bootstrap``): the betting
     bound of the per-case mean cost per call in ``[0, cap]`` (method
-    ``"betting"``), exact when every case made as many calls; when cases made
-    different numbers of calls, and under ``bootstrap``, the BCa bootstrap of
-    the ratio of sums, clustered by case (its lower side only, without a cap).
-    Without a cap: the betting lower bound of the per-case mean cost per call,
-    costs being ``>= 0``, and upper bound ``inf`` (method ``"betting-lower"``),
-    whatever ``ci_method``. The estimate stays the mean over calls.
+    ``"betting"``) when every case made as many calls; when cases made
+    different numbers of calls, the betting bound of the ratio of the cases'
+    sums to their calls (:func:`~pytest_prodgate.stats.betting_ratio`, method
+    ``"betting-ratio"``). Without a cap: the same bounds' lower side, costs
+    being ``>= 0``, and upper bound ``inf`` (method ``"betting-lower"``).
+    Each side errs at most ``(1 - confidence) / 2`` at every n. Under
+    ``bootstrap``: the BCa bootstrap of the ratio of sums, clustered by case,
+    when there is a cap or cases made different numbers of calls (its lower
+    side only without a cap). The estimate stays the mean over calls.
     """
     units = values
     est = float(values.mean())
-    unequal = False
+    sums = sizes = None
     if clusters is not None:
         codes = stats.cluster_codes(clusters)
         sizes = np.bincount(codes)
-        units = np.bincount(codes, weights=values) / sizes
-        # Cases making more calls weigh more in the mean per call than in the mean of
-        # case means: bounding the latter erred in half the runs when the number of
-        # calls goes with their cost (retries, agents). The ratio of sums over cases,
-        # bootstrapped by case, bounds the right number (approximately).
-        unequal = bool(sizes.min() != sizes.max())
-    if unequal or (cap is not None and policy.ci_method == "bootstrap"):
+        sums = np.bincount(codes, weights=np.maximum(values, 0.0))
+        units = sums / sizes
+    unequal = sizes is not None and bool(sizes.min() != sizes.max())
+    if policy.ci_method == "bootstrap" and (cap is not None or unequal):
         iv = stats.bootstrap_mean(
             values,
             confidence=policy.confidence,
@@ -71,15 +71,31 @@ def cost_interval(
             seed=seed,
             clusters=clusters,
         )
-        if not unequal:
-            return iv
         upper = iv.upper if cap is not None else np.inf
         return stats.Interval(est, min(iv.lower, est), max(upper, est), len(values), iv.method)
+    if unequal and sums is not None and sizes is not None:
+        # Cases making more calls weigh more in the mean per call than in the mean of
+        # case means: bounding the latter erred in half the runs when the number of
+        # calls goes with their cost (retries, agents). The betting bound of the ratio
+        # weighs each case by its calls.
+        iv = stats.betting_ratio(sums, sizes, policy.confidence, seed, cap=cap)
+        return stats.Interval(est, min(iv.lower, est), max(iv.upper, est), len(values), iv.method)
+    iv = _exact(units, cap, policy, seed)
+    return stats.Interval(est, min(iv.lower, est), max(iv.upper, est), len(values), iv.method)
+
+
+def _exact(
+    units: np.ndarray[Any, Any],
+    cap: float | None,
+    policy: GatePolicy,
+    seed: np.random.SeedSequence,
+) -> stats.Interval:
+    """The betting bound of the case means: costs in ``[0, cap]``, or ``>= 0`` without a
+    cap (method ``betting-lower``, upper bound ``inf``)."""
     if cap is None:
-        iv = stats.nonnegative_lower(np.maximum(units, 0.0), policy.confidence, seed)
-        return stats.Interval(est, min(iv.lower, est), np.inf, len(values), iv.method)
+        return stats.nonnegative_lower(np.maximum(units, 0.0), policy.confidence, seed)
     iv = stats.betting_mean(np.clip(units, 0.0, cap), policy.confidence, seed, low=0.0, high=cap)
-    return stats.Interval(est, min(iv.lower, est), max(iv.upper, est), len(values), "betting")
+    return stats.Interval(iv.estimate, iv.lower, iv.upper, iv.n, "betting")
 
 
 def cost(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:

@@ -45,6 +45,11 @@ Methods an :class:`Interval` can name (its ``method``):
     Ramdas): graded scores, trials (one value per case: its mean), costs
     under a declared cap. Each side's error is at most ``(1 - confidence) / 2``
     at every n.
+``betting-ratio``
+    Betting bounds of a ratio of means, ``E[sum] / E[count]``: the mean cost per
+    call when cases make different numbers of calls (under a declared cap).
+    Each side's error is at most ``(1 - confidence) / 2`` at every n, given
+    that no case makes more calls than the most any case made.
 ``betting-lower``
     Lower betting bound of the mean of values known only to be ``>= 0``
     (costs with no declared cap), upper bound ``inf``: it can show a mean is
@@ -67,7 +72,12 @@ from pytest_prodgate.stats.bootstrap import (
     distinct_count,
     paired_delta,
 )
-from pytest_prodgate.stats.bounded import betting_mean, mcnemar_delta, nonnegative_lower
+from pytest_prodgate.stats.bounded import (
+    betting_mean,
+    betting_ratio,
+    mcnemar_delta,
+    nonnegative_lower,
+)
 from pytest_prodgate.stats.intervals import (
     Interval,
     clopper_pearson,
@@ -89,6 +99,7 @@ __all__ = [
     "Interval",
     "SeedLike",
     "betting_mean",
+    "betting_ratio",
     "bootstrap_mean",
     "clopper_pearson",
     "cluster_codes",

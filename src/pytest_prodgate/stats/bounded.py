@@ -35,7 +35,7 @@ from pytest_prodgate.stats.intervals import (
 )
 from pytest_prodgate.stats.seeds import SeedLike, _generator
 
-__all__ = ["betting_mean", "mcnemar_delta", "nonnegative_lower"]
+__all__ = ["betting_mean", "betting_ratio", "mcnemar_delta", "nonnegative_lower"]
 
 # Bets are truncated at this share of the largest bet that keeps the capital positive.
 _TRUNCATE = 0.75
@@ -69,16 +69,37 @@ def _largest_rejected(
     return lo
 
 
-def _lower(x: Floats, alpha: float) -> float:
-    """One-sided (1 - alpha) lower bound of the mean of ``x`` in [0, 1] (in this order)."""
+def _bets(x: Floats, alpha: float) -> Floats:
+    """Predictable plug-in bets on ``x`` in [0, 1], tuned for a fixed n (WSR eq. 26)."""
     n = x.size
-    # Predictable plug-in bets tuned for a fixed n (WSR eq. 26, one-sided).
     t = np.arange(1, n + 1, dtype=np.float64)
     mu = (0.5 + np.cumsum(x)) / (t + 1.0)
     prev_mu = np.concatenate(([0.5], mu[:-1]))
     var = (0.25 + np.cumsum((x - prev_mu) ** 2)) / (t + 1.0)
     prev_var = np.concatenate(([0.25], var[:-1]))
-    lam = np.sqrt(2.0 * math.log(1.0 / alpha) / (n * prev_var))
+    lam: Floats = np.sqrt(2.0 * math.log(1.0 / alpha) / (n * prev_var))
+    return lam
+
+
+def _nonnegative_bets(x: Floats, alpha: float) -> Floats:
+    """Predictable plug-in bets on ``x >= 0``: the first bets nothing, then as
+    :func:`_bets` with a prior pseudo-value of variance mean²."""
+    n = x.size
+    t = np.arange(1, n + 1, dtype=np.float64)
+    mu = np.cumsum(x) / t
+    dev = np.concatenate(([0.0], (x[1:] - mu[:-1]) ** 2))
+    var = (mu**2 + np.cumsum(dev)) / (t + 1.0)
+    prev_var = np.concatenate(([0.0], var[:-1]))
+    with np.errstate(divide="ignore"):
+        lam: Floats = np.where(
+            prev_var > 0.0, np.sqrt(2.0 * math.log(1.0 / alpha) / (n * prev_var)), 0.0
+        )
+    return lam
+
+
+def _lower(x: Floats, alpha: float) -> float:
+    """One-sided (1 - alpha) lower bound of the mean of ``x`` in [0, 1] (in this order)."""
+    lam = _bets(x, alpha)
     log_threshold = math.log(1.0 / alpha)
     if not _rejects(x, lam, 0.0, log_threshold):
         return 0.0
@@ -144,15 +165,8 @@ def _lower_nonnegative(x: Floats, alpha: float) -> float:
     before each one (the first bets nothing), with a prior pseudo-value of
     variance mean²; the procedure is scale-equivariant.
     """
-    n = x.size
-    t = np.arange(1, n + 1, dtype=np.float64)
-    mu = np.cumsum(x) / t
-    dev = np.concatenate(([0.0], (x[1:] - mu[:-1]) ** 2))
-    var = (mu**2 + np.cumsum(dev)) / (t + 1.0)
-    prev_var = np.concatenate(([0.0], var[:-1]))
+    lam = _nonnegative_bets(x, alpha)
     log_threshold = math.log(1.0 / alpha)
-    with np.errstate(divide="ignore"):
-        lam = np.where(prev_var > 0.0, np.sqrt(2.0 * log_threshold / (n * prev_var)), 0.0)
     top = float(x.max())
     if top <= 0.0 or not _rejects(x, lam, top * 2.0**-52, log_threshold):
         return 0.0
@@ -190,6 +204,93 @@ def nonnegative_lower(
     return Interval(estimate, min(lower, estimate), math.inf, int(x.size), "betting-lower")
 
 
+def betting_ratio(
+    sums: npt.ArrayLike,
+    counts: npt.ArrayLike,
+    confidence: float = 0.95,
+    seed: SeedLike = 0,
+    *,
+    cap: float | None = None,
+) -> Interval:
+    """Betting interval of a ratio of means, ``E[sum] / E[count]``: the mean cost per call
+    when case ``i`` made ``counts[i] >= 1`` calls costing ``sums[i]`` in all.
+
+    For a candidate ratio ``b`` the cases' ``(sums - b * counts) / M`` (``M`` the most
+    calls a case made) lie in ``[-b, cap - b]`` and have mean of the sign of the true
+    ratio minus ``b``; the test martingale of :func:`betting_mean` on them rejects
+    ``b`` or not, and the bounds are the edges of the ``b`` not rejected (bisection).
+    Each side errs at most ``(1 - confidence) / 2`` for every n when no case can make
+    more than ``M`` calls (``M`` is read from the data: a case with more calls than
+    any seen would widen the range). Unlike the mean of the cases' means it weighs a
+    case by its calls, as the mean per call does. With ``cap`` each call costs in
+    ``[0, cap]``; without it costs are only ``>= 0`` and the upper bound is ``inf``.
+    With equal counts it is :func:`betting_mean` of the case means. Method
+    ``"betting-ratio"`` (``"betting-lower"`` without a cap).
+
+    Raises:
+        ValueError: lengths differ, a count below 1, a sum below 0 or above
+            ``cap`` times its count, or ``confidence`` outside (0, 1).
+    """
+    c = _check_confidence(confidence)
+    s = _as_values(sums)
+    k = _as_values(counts)
+    if s.shape != k.shape:
+        raise ValueError(f"sums and counts differ in length: {s.size} != {k.size}")
+    if float(k.min()) < 1.0 or float(s.min()) < 0.0:
+        raise ValueError("counts must be >= 1 and sums >= 0")
+    if cap is not None and not (math.isfinite(cap) and cap > 0.0):
+        raise ValueError(f"cap must be a positive number, got {cap!r}")
+    if cap is not None and bool(np.any(s > cap * k * (1.0 + 1e-12))):
+        raise ValueError(f"a case's sum is above cap × its count (cap {cap:g})")
+    order = _generator(seed).permutation(s.size)
+    s, k = s[order], k[order]
+    estimate = float(s.sum() / k.sum())
+    alpha = (1.0 - c) / 2.0
+    log_threshold = math.log(1.0 / alpha)
+    most = float(k.max())
+    top_s = float((s / most).max())
+
+    def shows_above(b: float) -> bool:  # the data reject "ratio <= b"
+        y = (s - b * k) / most + b  # >= 0, mean > b iff the ratio is > b
+        if cap is None:
+            if top_s <= 0.0:
+                return False
+            scale = float(y.max())
+            u = y / scale
+            return _rejects(u, _nonnegative_bets(u, alpha), b / scale, log_threshold)
+        u = np.clip(y / cap, 0.0, 1.0)
+        return _rejects(u, _bets(u, alpha), b / cap, log_threshold)
+
+    def shows_below(b: float) -> bool:  # the data reject "ratio >= b" (cap only)
+        assert cap is not None
+        v = np.clip(1.0 - ((s - b * k) / most + b) / cap, 0.0, 1.0)
+        return _rejects(v, _bets(v, alpha), 1.0 - b / cap, log_threshold)
+
+    lower = 0.0
+    if shows_above(0.0):
+        lo, hi = 0.0, max(estimate, 0.0)
+        for _ in range(_STEPS):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if shows_above(mid) else (lo, mid)
+            if hi - lo <= 1e-12 * max(hi, 1e-300):
+                break
+        lower = lo
+    if cap is None:
+        return Interval(estimate, min(lower, estimate), math.inf, int(s.size), "betting-lower")
+    upper = cap
+    if shows_below(cap):
+        lo, hi = estimate, cap
+        for _ in range(_STEPS):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if shows_below(mid) else (mid, hi)
+            if hi - lo <= 1e-12 * hi:
+                break
+        upper = hi
+    return Interval(
+        estimate, min(lower, estimate), max(upper, estimate), int(s.size), "betting-ratio"
+    )
+
+
 def mcnemar_delta(
     regressed: int, fixed: int, n: int, confidence: float = 0.95, margin: float = 0.0
 ) -> Interval:
@@ -203,8 +304,10 @@ def mcnemar_delta(
 
     With ``margin == 0`` (the question "did accuracy drop at all?") only the
     sign of each bound decides, and the sign is exact: the Clopper–Pearson
-    bounds of θ at ``(1 - confidence) / 2`` each, times the observed π
-    (method ``"mcnemar-exact"``). With ``margin > 0`` the magnitude matters
+    bounds of θ at ``(1 - confidence) / 2`` each, times π
+    (method ``"mcnemar-exact"``); the bounds' size takes π's Clopper–Pearson
+    bounds at the same level, so it is approximate (the verdict reads only the
+    signs). With ``margin > 0`` the magnitude matters
     too: θ's and π's exact bounds are taken at half that level each and
     combined (Bonferroni, method ``"mcnemar-exact-margin"``), so each side
     holds at ``(1 - confidence) / 2`` for every n. No discordant pair gives
@@ -227,7 +330,11 @@ def mcnemar_delta(
     alpha = (1.0 - c) / 2.0
     estimate = (f - b) / n
     if mg == 0.0:
-        pi_lo = pi_hi = d / n
+        # The signs of the bounds are θ's alone, exact at alpha each; their size also
+        # takes π's Clopper–Pearson bounds, so the estimate is not an edge when every
+        # discordant pair went one way (π = d/n would give [-d/n, …]).
+        pi = clopper_pearson(d, n, 1.0 - 2.0 * alpha)
+        pi_lo, pi_hi = pi.lower, pi.upper
         level, method = 1.0 - 2.0 * alpha, "mcnemar-exact"
     else:
         pi = clopper_pearson(d, n, 1.0 - alpha)  # each side at alpha / 2
