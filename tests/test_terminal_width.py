@@ -127,3 +127,36 @@ def test_table_lines_fit_any_width(width: int) -> None:
     for _, text in summary(current, width):
         if width >= 60:
             assert all(len(line) <= width for line in text.split("\n")), text
+
+
+@pytest.mark.parametrize("width", [30, 40, 60, 80, 120])
+def test_gate_names_are_never_cut(width: int) -> None:
+    """A gate name says which slice or dataset a row is (``slice_floor[lang:de]``): the
+    table puts suites on their own lines, then stacks each gate on two lines, before it
+    would cut one (at 60 columns names were cut to 3 characters, ``lat…``)."""
+    current, _ = reports(60)
+    lines = "\n".join(table_lines(current, width)).split("\n")
+    gates = [g.gate for s in current.suites for g in s.gates]
+    verdicts = {g.gate: g.verdict for s in current.suites for g in s.gates}
+    for gate in gates:
+        i = next(i for i, line in enumerate(lines) if gate in line.split()[:2])
+        if len(gate) + len(verdicts[gate]) + 4 <= width:
+            assert lines[i].endswith(verdicts[gate]), lines[i]  # on its name's line
+        else:
+            assert lines[i + 1] == f"    {verdicts[gate]}", lines[i : i + 2]
+    n_table = sum(
+        1 for line in lines if line.startswith(("gate ", "suite ")) and line.endswith("verdict")
+    )
+    assert n_table == (1 if width >= 80 else 0)
+    for line in lines:
+        assert len(line) <= width, line
+    if width < 80:  # stacked: each gate's figures under it, intervals never broken
+        text = "\n".join(lines)
+        assert "target >= 0.850" in text
+        assert ("95% interval [0.754, 0.941]" in text) == (width >= 40), text  # 30: cut
+
+
+def test_stacked_verdicts_are_coloured() -> None:
+    current, _ = reports(60)
+    lines = table_lines(current, 40, paint=lambda word, colour: f"<{colour}>{word}</>")
+    assert any(line.endswith("<green>PASS</>") for line in lines)

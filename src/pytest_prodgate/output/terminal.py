@@ -130,30 +130,109 @@ def fit(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
-def _layout(rows: list[tuple[str, ...]], width: int) -> tuple[list[int], str, bool]:
-    """Column widths, separator and whether the suite column moves to a line of its own.
+#: The fewest characters a suite name is cut to before it moves to a line of its own.
+_NAME_FLOOR = 10
 
-    The separator narrows to one space, then the suite and gate columns shrink, the
-    widest first, down to 10 characters; when that is still too wide the suite names go on
-    lines of their own above their rows and the gate column shrinks further.
+
+def _layout(rows: list[tuple[str, ...]], width: int) -> tuple[list[int], str, bool] | None:
+    """Column widths, separator and whether the suite column moves to a line of its own;
+    ``None`` when even that does not fit (the gates are then stacked, see
+    :func:`_stacked`).
+
+    The separator narrows to one space, then the suite column shrinks down to
+    :data:`_NAME_FLOOR` characters; when that is still too wide the suite names go on
+    lines of their own above their rows. A gate name is never cut in a table: it says
+    which slice or dataset the row is.
     """
-    for grouped, floor in ((False, 10), (True, 3)):
+    for grouped in (False, True):
         cells = [r[1:] if grouped else r for r in rows]
         widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]) - 1)]
-        shrink = (0,) if grouped else (0, 1)
         sep = "  "
         while True:
             total = sum(widths) + len(sep) * len(widths) + max(len(r[-1]) for r in cells)
             if total <= width:
                 return widths, sep, grouped
-            col = max(shrink, key=lambda i: widths[i])
             if sep == "  ":
                 sep = " "
-            elif widths[col] > floor:
-                widths[col] -= 1
+            elif not grouped and widths[0] > _NAME_FLOOR:
+                widths[0] -= 1
             else:
                 break
-    return widths, sep, True
+    return None
+
+
+def _painted(verdict: str, paint: Paint | None) -> str:
+    """``verdict``'s first word in its colour (:data:`VERDICT_COLOURS`), with ``paint``."""
+    word, _, rest = verdict.partition(" ")
+    colour = VERDICT_COLOURS.get(word)
+    if paint is None or colour is None:
+        return verdict
+    return paint(word, colour) + (f" {rest}" if rest else "")
+
+
+def _stacked(
+    rows: list[tuple[str, ...]], width: int, interval_name: str, paint: Paint | None
+) -> list[str]:
+    """Each suite's name on a line, then two lines a gate: its name and verdict, then its
+    figures (wrapped): the layout of a terminal too narrow for the table's columns."""
+    out: list[str] = []
+    for i, (suite, gate, target, observed, interval, n, verdict) in enumerate(rows):
+        if i == 0 or rows[i - 1][0] != suite:
+            out.append(_elide(f"{suite}:", width))
+        figures = [f"target {target}", f"observed {observed}", f"{interval_name} {interval}"]
+        figures.append(f"n {n}")
+        shown = _painted(verdict, paint)
+        if len(gate) + len(verdict) + 4 <= width:
+            out.append(f"  {gate}  {shown}")
+        else:  # the name whole on its own line, the verdict first under it
+            out.append(f"  {_elide(gate, width - 2)}")
+            out.append(f"    {shown}")
+        out.extend(_joined(figures, width, "    "))
+    return out
+
+
+def _joined(parts: list[str], width: int, indent: str) -> list[str]:
+    """``parts`` joined by ``", "`` in lines of at most ``width``, broken only between
+    parts (an interval stays on one line); a part too long for a line is cut."""
+    lines: list[str] = []
+    current = ""
+    for part in parts:
+        piece = _elide(part, width - len(indent))
+        if current and len(current) + 2 + len(piece) <= width:
+            current += ", " + piece
+            continue
+        if current:
+            lines.append(current)
+        current = indent + piece
+    return [*lines, current]
+
+
+def _table(
+    header: tuple[str, ...],
+    rows: list[tuple[str, ...]],
+    layout: tuple[list[int], str, bool],
+    width: int,
+    paint: Paint | None,
+) -> list[str]:
+    """The gate table in the columns :func:`_layout` chose."""
+    widths, sep, grouped = layout
+    right = {4} if grouped else {5}
+
+    def line(r: tuple[str, ...], painted: bool = True) -> str:
+        r = r[1:] if grouped else r
+        cells = [
+            _elide(c, w).rjust(w) if i in right else _elide(c, w).ljust(w)
+            for i, (c, w) in enumerate(zip(r[:-1], widths, strict=False))
+        ]
+        verdict = _painted(r[-1], paint if painted else None)
+        return (sep.join(cells) + sep + verdict).rstrip()
+
+    out = [line(header, painted=False)]
+    for i, r in enumerate(rows):
+        if grouped and (i == 0 or rows[i - 1][0] != r[0]):
+            out.append(_elide(f"{r[0]}:", width))
+        out.append(line(r))
+    return out
 
 
 def table_lines(
@@ -162,7 +241,8 @@ def table_lines(
     """The gate table, then one line (plus a hint) for every gate that did not pass.
 
     Fits ``width``: the suite and gate columns shrink (with ``…``) before a row would
-    wrap; detail lines wrap. ``paint`` colours each verdict (:data:`VERDICT_COLOURS`).
+    wrap; below that, each gate takes two lines (:func:`_stacked`); detail lines wrap.
+    ``paint`` colours each verdict (:data:`VERDICT_COLOURS`).
     """
     pct = f"{report.run.confidence:.0%} interval"
     header = ("suite", "gate", "target", "observed", pct, "n", "verdict")
@@ -172,27 +252,11 @@ def table_lines(
         for suite in report.suites:
             out.extend(fit(f"{suite.name}: {line}", width) for line in suite_details(suite))
         return out
-    widths, sep, grouped = _layout([header, *rows], width)
-    right = {4} if grouped else {5}
-
-    def line(r: tuple[str, ...], painted: bool = True) -> str:
-        r = r[1:] if grouped else r
-        cells = [
-            _elide(c, w).rjust(w) if i in right else _elide(c, w).ljust(w)
-            for i, (c, w) in enumerate(zip(r[:-1], widths, strict=False))
-        ]
-        verdict = r[-1]
-        word, _, rest = verdict.partition(" ")
-        colour = VERDICT_COLOURS.get(word)
-        if painted and paint is not None and colour is not None:
-            verdict = paint(word, colour) + (f" {rest}" if rest else "")
-        return (sep.join(cells) + sep + verdict).rstrip()
-
-    out = [line(header, painted=False)]
-    for i, r in enumerate(rows):
-        if grouped and (i == 0 or rows[i - 1][0] != r[0]):
-            out.append(_elide(f"{r[0]}:", width))
-        out.append(line(r))
+    layout = _layout([header, *rows], width)
+    if layout is None:
+        out = _stacked(rows, width, pct, paint)
+    else:
+        out = _table(header, rows, layout, width, paint)
     for suite in report.suites:
         # Gates that share a verdict and reason (INCOMPLETE, interrupted) say it once.
         shown = [g for g in suite.gates if g.verdict != "PASS" or g.reason]
