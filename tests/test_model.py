@@ -708,6 +708,61 @@ def test_spend_cap_reached_between_retries(recorder: CaseRecorder) -> None:
     assert call.retries == 0
 
 
+def test_calls_in_flight_hold_their_expected_cost_against_the_cap(
+    recorder: CaseRecorder,
+) -> None:
+    """Threads calling at once stop after as many calls as one thread would: a call that
+    has passed its check holds the mean cost so far until its own cost is recorded
+    (without that, every thread past its check made one call more)."""
+    recording.spend().reset(cap_usd=0.05)
+    started = threading.Barrier(4)
+    m = Model(echo, cost=lambda o: 0.01)
+    m("first")  # the mean cost per call is known from here
+
+    def slow(x: Any) -> Any:
+        started.wait(timeout=10)
+        time.sleep(0.05)
+        return x
+
+    slow_model = Model(slow, cost=lambda o: 0.01)
+    results: list[str] = []
+
+    def worker() -> None:
+        try:
+            slow_model("x")
+            results.append("ok")
+        except SpendCapReached:
+            results.append("cap")
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["cap"] * 2 + ["ok"] * 4
+    assert recording.spend().total_usd == pytest.approx(0.05)
+    with pytest.raises(SpendCapReached, match=r"\$0\.0500 spent of \$0\.0500"):
+        m("after")
+
+
+def test_a_reservation_is_given_back_when_the_call_fails(recorder: CaseRecorder) -> None:
+    recording.spend().reset(cap_usd=0.03)
+    m = Model(echo, cost=lambda o: 0.01)
+    m("a")
+
+    def broken(x: Any) -> Any:
+        raise ValueError("no")
+
+    for _ in range(5):  # each failed call spends nothing and keeps nothing reserved
+        with pytest.raises(ValueError):
+            Model(broken)("x")
+    m("b")
+    m("c")
+    with pytest.raises(SpendCapReached):
+        m("d")
+    assert recording.spend().total_usd == pytest.approx(0.03)
+
+
 # -- validation and repr -----------------------------------------------------------------------
 
 

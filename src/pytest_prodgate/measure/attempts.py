@@ -52,6 +52,7 @@ class Tally:
         "last_exc",
         "overshoot_s",
         "rate_limited",
+        "reserved",
         "retried",
         "retry_next",
         "start",
@@ -75,6 +76,8 @@ class Tally:
         self.last_exc: Exception | None = None
         self.timed_out = False
         self.overshoot_s = 0.0
+        #: What the spend cap holds for this call while it runs (``_Spend.reserve``).
+        self.reserved = 0.0
 
     def latency(self) -> float:
         """Seconds of the call that were the model's: not overshoot, not rate-limit waits."""

@@ -125,7 +125,8 @@ class Model(Attempts):
         propagate at once and the call is not recorded.
 
     Spend cap:
-        Before each attempt ``recording.spend().check()`` runs. Reached before
+        Before each attempt the cap is checked with the calls in flight counted
+        at the mean cost so far (``recording.spend().reserve()``). Reached before
         the first attempt, :class:`~pytest_prodgate.recording.SpendCapReached`
         propagates, ``fn`` is not called and nothing is recorded. Reached
         before a retry, the call so far is recorded as failed (with the last
@@ -265,6 +266,7 @@ class Model(Attempts):
                     self.limiter.release(generation, limited=False)
                     return self._succeed(tally, output, key)
         finally:
+            recording.spend().release(tally.reserved)
             recording.exit_call()
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
@@ -274,25 +276,28 @@ class Model(Attempts):
             return cached
         with recording.call_in_flight() as in_flight:
             tally = Tally(in_flight, key)
-            while True:
-                self._begin(tally)
-                waited = time.perf_counter()
-                generation = await self.limiter.acquire_async()
-                t0 = time.perf_counter()
-                tally.throttled_s += t0 - waited
-                try:
-                    output = await self._attempt_async(args, kwargs, t0)
-                except Exception as exc:
-                    wait = self._failed(tally, exc, t0, generation)
-                    if wait is not None:
-                        await asyncio.sleep(wait)
-                        tally.throttled_s += wait
-                except BaseException:
-                    self.limiter.release(generation, limited=False)
-                    raise
-                else:
-                    self.limiter.release(generation, limited=False)
-                    return self._succeed(tally, output, key)
+            try:
+                while True:
+                    self._begin(tally)
+                    waited = time.perf_counter()
+                    generation = await self.limiter.acquire_async()
+                    t0 = time.perf_counter()
+                    tally.throttled_s += t0 - waited
+                    try:
+                        output = await self._attempt_async(args, kwargs, t0)
+                    except Exception as exc:
+                        wait = self._failed(tally, exc, t0, generation)
+                        if wait is not None:
+                            await asyncio.sleep(wait)
+                            tally.throttled_s += wait
+                    except BaseException:
+                        self.limiter.release(generation, limited=False)
+                        raise
+                    else:
+                        self.limiter.release(generation, limited=False)
+                        return self._succeed(tally, output, key)
+            finally:
+                recording.spend().release(tally.reserved)
 
     # -- bookkeeping --------------------------------------------------------------
 
@@ -302,8 +307,11 @@ class Model(Attempts):
         Reached before the first attempt, ``SpendCapReached`` propagates; before a
         retry, the call so far is recorded as failed and the cap is raised.
         """
+        spend = recording.spend()
         try:
-            recording.spend().check()
+            spend.release(tally.reserved)
+            tally.reserved = 0.0
+            tally.reserved = spend.reserve()
         except SpendCapReached as cap:
             if tally.attempts == 0:
                 raise
@@ -381,7 +389,8 @@ class Model(Attempts):
         )
         if key is not None:  # --prodgate-cache journals it
             replay.store(self, key, output, record)
-        recording.record_call(record)
+        recording.record_call(record, held_usd=tally.reserved)
+        tally.reserved = 0.0
         return output
 
     def _fail(self, tally: Tally, cap: SpendCapReached | None) -> NoReturn:
@@ -396,5 +405,6 @@ class Model(Attempts):
         )
         if cap is None and tally.key is not None:  # cut short by the cap: not journaled
             replay.store_failure(self, tally.key, record)
-        recording.record_call(record, exc)
+        recording.record_call(record, exc, held_usd=tally.reserved)
+        tally.reserved = 0.0
         raise cap if cap is not None else exc

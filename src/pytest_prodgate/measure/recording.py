@@ -214,12 +214,15 @@ class _Spend:
 
     Under xdist every worker is its own process; the controller then gives them one
     shared ledger file, updated under an exclusive ``flock``, so the cap holds for
-    the whole run rather than per worker.
+    the whole run rather than per worker. A call about to start reserves the mean
+    cost of the priced calls so far (:meth:`reserve`) until its cost is recorded, so
+    calls in flight on other workers or threads count as if they had finished: the
+    cap stops the run after as many calls as one process would make.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._local_usd = 0.0
+        self._local = (0.0, 0.0, 0)  # spent, reserved, priced calls
         self.cap_usd: float | None = None
         self.warmup_calls = 0
         self.ledger: str | None = None
@@ -227,48 +230,96 @@ class _Spend:
     @property
     def total_usd(self) -> float:
         """What the whole run has spent so far (all workers, with a shared ledger)."""
-        if self.ledger is None:
-            return self._local_usd
-        return self._ledger_update(0.0)
+        return self._update()[0]
 
-    def add(self, usd: float) -> None:
-        if not usd:
-            return
+    def add(self, usd: float, *, call: bool = False, release: float = 0.0) -> None:
+        """Count ``usd`` spent (``call``: by one priced model call, for the mean), and give
+        back what that call held in the same step (another worker never sees it twice)."""
+        if usd or call or release:
+            self._update(spent=usd, reserved=-release, calls=int(call))
+
+    def reserve(self) -> float:
+        """Check the cap with the calls in flight counted, then reserve a call's expected
+        cost (the mean so far; 0 before the first priced call) until :meth:`release`."""
+        if self.cap_usd is None:
+            return 0.0
+        total, held, _, before = self._update(reserve=True)
+        self._raise_if_reached(total, before)  # reserved nothing then
+        return held - before
+
+    def release(self, usd: float) -> None:
+        """Give back what :meth:`reserve` returned (the call's cost is recorded by now)."""
+        if usd:
+            self._update(reserved=-usd)
+
+    def _update(
+        self, spent: float = 0.0, reserved: float = 0.0, calls: int = 0, reserve: bool = False
+    ) -> tuple[float, float, int, float]:
+        """Apply the changes to the run's (spent, reserved, priced calls) atomically; the
+        new state, plus (with ``reserve``) the reserved amount before this reservation.
+        ``reserve`` reserves nothing when the cap is already reached."""
         with self._lock:
-            self._local_usd += usd
-            if self.ledger is not None:
-                self._ledger_update(usd)
+            if self.ledger is None:
+                state, self._local = self._apply(self._local, spent, reserved, calls, reserve)
+                return state
+            import fcntl
 
-    def _ledger_update(self, usd: float) -> float:
-        import fcntl
+            with open(self.ledger, "r+", encoding="ascii") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    fields = fh.read().split()
+                    old = (
+                        (float(fields[0]), float(fields[1]), int(fields[2]))
+                        if len(fields) == 3
+                        else (float(fields[0]) if fields else 0.0, 0.0, 0)
+                    )
+                    state, new = self._apply(old, spent, reserved, calls, reserve)
+                    if new != old:
+                        fh.seek(0)
+                        fh.write(f"{new[0]!r} {new[1]!r} {new[2]}")
+                        fh.truncate()
+                        fh.flush()
+                    return state
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
 
-        with open(self.ledger, "r+", encoding="ascii") as fh:  # type: ignore[arg-type]
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                text = fh.read().strip()
-                total = (float(text) if text else 0.0) + usd
-                if usd:
-                    fh.seek(0)
-                    fh.write(repr(total))
-                    fh.truncate()
-                    fh.flush()
-                return total
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _apply(
+        self,
+        old: tuple[float, float, int],
+        spent: float,
+        reserved: float,
+        calls: int,
+        reserve: bool,
+    ) -> tuple[tuple[float, float, int, float], tuple[float, float, int]]:
+        total, held, n = old[0] + spent, max(old[1] + reserved, 0.0), old[2] + calls
+        before = held
+        if reserve and (self.cap_usd is None or total + held < self.cap_usd):
+            held += total / n if n else 0.0
+        return (total, held, n, before), (total, held, n)
 
-    def check(self) -> None:
+    def _raise_if_reached(self, total: float, held: float) -> None:
         cap = self.cap_usd
-        if cap is None:
-            return
-        total = self.total_usd
-        if total >= cap:
+        if cap is not None and total >= cap:
             raise SpendCapReached(
                 f"spend cap reached: ${total:.4f} spent of ${cap:.4f} (--prodgate-max-spend-usd)"
             )
+        if cap is not None and total + held >= cap:
+            raise SpendCapReached(
+                f"spend cap reached: ${total:.4f} spent and calls in flight expected to "
+                f"spend ${held:.4f} of ${cap:.4f} (--prodgate-max-spend-usd)"
+            )
+
+    def check(self) -> None:
+        """Raise :class:`SpendCapReached` when the run has spent the cap, calls in flight
+        counted at their reservations."""
+        if self.cap_usd is None:
+            return
+        total, held, _, _ = self._update()
+        self._raise_if_reached(total, held)
 
     def reset(self, cap_usd: float | None = None, ledger: str | None = None) -> None:
         with self._lock:
-            self._local_usd = 0.0
+            self._local = (0.0, 0.0, 0)
             self.cap_usd = cap_usd
             self.warmup_calls = 0
             self.ledger = ledger
@@ -350,14 +401,20 @@ def current_case() -> CaseRecorder | None:
     return _active
 
 
-def record_call(call: CallRecord, exc: BaseException | None = None) -> None:
+def record_call(
+    call: CallRecord, exc: BaseException | None = None, *, held_usd: float = 0.0
+) -> None:
     """Attach a finished call to the active case, or count it as warm-up.
 
     ``exc`` is the exception the call ended with, remembered so the plugin can tell a
-    model error that escapes the test body from a bug in the test.
+    model error that escapes the test body from a bug in the test. ``held_usd`` is
+    what the call held against the spend cap (:meth:`_Spend.reserve`), given back as
+    its cost is counted.
     """
     if call.cost_usd is not None and not call.replayed:  # a replay spends nothing
-        _spend.add(call.cost_usd)
+        _spend.add(call.cost_usd, call=True, release=held_usd)
+    else:
+        _spend.release(held_usd)
     rec = _target.get()
     if rec is None:
         rec = _active
