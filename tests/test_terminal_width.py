@@ -82,6 +82,7 @@ def test_verdicts_are_plain_without_colour(run: RunFn, project: pytest.Pytester)
         (5.25e-06, "5.25e-06"),
         (-5.25e-06, "-5.25e-06"),
         (0.0001, "0.000100"),
+        (9.9999e-05, "0.000100"),  # rounded first: not 1.00e-04
         (0.00123, "0.00123"),
         (0.0150, "0.0150"),
         (0.2, "0.200"),
@@ -160,3 +161,28 @@ def test_stacked_verdicts_are_coloured() -> None:
     current, _ = reports(60)
     lines = table_lines(current, 40, paint=lambda word, colour: f"<{colour}>{word}</>")
     assert any(line.endswith("<green>PASS</>") for line in lines)
+
+
+def test_a_cost_row_takes_one_notation() -> None:
+    """``<= 5.00e-05  1.00e-04  [8.49e-05, 0.000115]`` mixed two notations in a row."""
+    current, _ = reports(60, service=False)
+    suite = current.suites[0]
+    (i,) = [k for k, g in enumerate(suite.gates) if g.gate == "cost_per_call_usd"]
+
+    def row(**figures: float) -> tuple[str, ...]:
+        gates = list(suite.gates)
+        gates[i] = gates[i].model_copy(update=figures)
+        report = current.model_copy(update={"suites": [suite.model_copy(update={"gates": gates})]})
+        (r,) = [r for r in gate_rows(report) if r[1] == "cost_per_call_usd"]
+        return r[2:5]
+
+    assert row(target=5e-05, estimate=9.9999e-05, lower=8.49e-05, upper=0.000115) == (
+        "<= 5.00e-05",
+        "1.00e-04",
+        "[8.49e-05, 1.15e-04]",
+    )
+    assert row(target=0.0002, estimate=9.9999e-05, lower=0.0001, upper=0.000115) == (
+        "<= 0.000200",
+        "0.000100",
+        "[0.000100, 0.000115]",
+    )

@@ -49,11 +49,13 @@ _DIGITS = 3
 _SCIENTIFIC_BELOW = 1e-4
 
 
-def significant(x: float | None, digits: int = _DIGITS) -> str:
+def significant(x: float | None, digits: int = _DIGITS, *, scientific: bool | None = None) -> str:
     """``x`` with ``digits`` significant digits, trailing zeros kept.
 
-    Plain notation (``0.0123``, ``1,230``) from ``1e-4``; scientific below
-    (``5.25e-06``); ``0`` for zero, ``-`` for none, ``∞``/``-∞`` for unbounded.
+    Plain notation (``0.0123``, ``1,230``) from ``1e-4`` (after rounding: 9.9996e-05
+    is ``0.000100``); scientific below (``5.25e-06``), or as ``scientific`` says (one
+    notation for the figures of one row); ``0`` for zero, ``-`` for none, ``∞``/``-∞``
+    for unbounded.
     """
     if x is None:
         return "-"
@@ -61,10 +63,25 @@ def significant(x: float | None, digits: int = _DIGITS) -> str:
         return "∞" if x > 0 else "-∞"
     if x == 0:
         return "0"
-    if abs(x) < _SCIENTIFIC_BELOW:
+    rounded = float(f"{x:.{digits - 1}e}")
+    if scientific is None:
+        scientific = abs(rounded) < _SCIENTIFIC_BELOW
+    if scientific:
         return f"{x:.{digits - 1}e}"
-    places = max(0, digits - 1 - math.floor(math.log10(abs(float(f"{x:.{digits - 1}e}")))))
+    places = max(0, digits - 1 - math.floor(math.log10(abs(rounded))))
     return f"{x:,.{places}f}"
+
+
+def _one_notation(figures: list[float | None]) -> bool:
+    """Whether figures shown side by side take scientific notation: when any of them
+    would alone (``5.00e-05`` beside ``1.00e-04``, not beside ``0.000100``)."""
+    return any(
+        x is not None
+        and math.isfinite(x)
+        and x != 0
+        and abs(float(f"{x:.{_DIGITS - 1}e}")) < _SCIENTIFIC_BELOW
+        for x in figures
+    )
 
 
 def _usd(gate: str) -> bool:
@@ -82,12 +99,15 @@ def gate_rows(report: RunReport) -> list[tuple[str, ...]]:
         for g in suite.gates:
             target, observed, interval = target_text(g), fmt(g.gate, g.estimate), interval_text(g)
             if _usd(g.gate):
-                target = f"{g.comparator} {significant(g.target)}"
-                observed = significant(g.estimate)
+                sci = _one_notation([g.target, g.estimate, g.lower, g.upper])
+                target = f"{g.comparator} {significant(g.target, scientific=sci)}"
+                observed = significant(g.estimate, scientific=sci)
                 if g.estimate is not None:
                     lo = g.lower if g.lower is not None else -math.inf
                     hi = g.upper if g.upper is not None else math.inf
-                    interval = f"[{significant(lo)}, {significant(hi)}]"
+                    interval = (
+                        f"[{significant(lo, scientific=sci)}, {significant(hi, scientific=sci)}]"
+                    )
             rows.append(
                 (
                     suite.name,
