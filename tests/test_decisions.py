@@ -246,6 +246,58 @@ def test_betting_ratio_holds_its_level_when_cases_make_unequal_calls() -> None:
         assert below / reps <= limit
 
 
+def _trials_population(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n cases x 5 trials: a case's lognormal level (sigma 0.5) times a 5% jitter."""
+    case = np.repeat(np.arange(n), 5)
+    return rng.lognormal(0.0, 0.5, n)[case] * rng.lognormal(0.0, 0.05, 5 * n), case
+
+
+def test_clustered_quantile_bounds_hold_their_level_where_pooling_does_not() -> None:
+    """p95 of 50 cases x 5 trials, R = 400: each side of the clustered bounds errs at most
+    ALPHA; the order-statistic bounds of the pooled calls err ~13-20% a side here."""
+    from scipy.stats import norm
+
+    truth = math.exp(norm.ppf(0.95) * math.hypot(0.5, 0.05))
+    rng = np.random.default_rng(21)
+    reps = 400
+    errors = np.zeros(4)
+    for r in range(reps):
+        x, case = _trials_population(rng, 50)
+        pooled = stats.quantile_bounds(x, 0.95)
+        iv = stats.quantile_bounds_clustered(x, case, 0.95, seed=r)
+        assert iv.lower <= iv.estimate <= iv.upper
+        assert iv.method == "quantile-cluster-betting"
+        errors += (pooled.lower > truth, pooled.upper < truth, iv.lower > truth, iv.upper < truth)
+    limit = ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / reps)
+    assert min(errors[:2]) / reps > 0.08  # the population is one where pooling fails
+    assert max(errors[2:]) / reps <= limit
+
+
+def test_clustered_quantile_bounds_edge_cases() -> None:
+    x = np.arange(1.0, 201.0)
+    iid = stats.quantile_bounds_clustered(x, np.arange(200), 0.5)
+    exact = stats.quantile_bounds(x, 0.5)
+    assert iid.lower <= exact.lower <= exact.upper <= iid.upper  # wider, never narrower
+    assert 60 < iid.lower < 100 < iid.upper < 140
+    one = stats.quantile_bounds_clustered(x, np.zeros(200), 0.95)
+    assert (one.lower, one.upper) == (-math.inf, math.inf)  # one case shows nothing
+    few = stats.quantile_bounds_clustered([5.0, 6.0, 7.0], [0, 1, 1], 0.95)
+    assert few.upper == math.inf
+    a = stats.quantile_bounds_clustered(x, np.arange(200) // 4, 0.9, seed=3)
+    assert a == stats.quantile_bounds_clustered(x.copy(), np.arange(200) // 4, 0.9, seed=3)
+    labels = np.array([f"case-{i // 4}" for i in range(200)])
+    named = stats.quantile_bounds_clustered(x, labels, 0.9, seed=3)  # any hashable labels
+    assert named.lower < named.estimate == a.estimate < named.upper < math.inf
+    with pytest.raises(ValueError, match="differ in length"):
+        stats.quantile_bounds_clustered([1.0, 2.0], [0], 0.5)
+    with pytest.raises(ValueError, match="empty"):
+        stats.quantile_bounds_clustered([], [], 0.5)
+    with pytest.raises(ValueError):
+        stats.quantile_bounds_clustered([1.0, math.nan], [0, 1], 0.5)
+    with pytest.raises(ValueError):
+        stats.quantile_bounds_clustered([1.0, 2.0], [0, 1], 1.0)
+
+
 @pytest.mark.parametrize(
     ("sums", "counts", "kwargs", "match"),
     [

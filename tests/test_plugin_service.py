@@ -19,9 +19,9 @@ def slow(x):
 
 pytestmark = pytest.mark.prodgate("svc", throughput_rps=THRESHOLD, latency_p50_ms=10_000)
 
-def test_single_calls(prodgate_model):
-    for i in range(10):
-        prodgate_model(i)
+@pytest.mark.parametrize("i", range(10))
+def test_single_calls(prodgate_model, i):
+    prodgate_model(i)
 
 def test_load(prodgate_load):
     run = prodgate_load(Model(slow), list(range(50)), concurrency=4, requests=200, warmup=8)

@@ -51,24 +51,28 @@ class ScoredColumns:
     erred: np.ndarray[Any, Any]
     #: Every scored trial's :func:`latency_samples`, in order.
     latencies: np.ndarray[Any, Any]
+    #: Each latency sample's case index (its cluster: a case's calls over its trials
+    #: are alike); pytest-benchmark rounds are each their own (negative) label.
+    latency_cases: np.ndarray[Any, Any]
     #: Some call of a scored trial was replayed from the cache.
     any_replayed: bool
     cost: CostSamples
 
 
-def latency_samples(trial: TrialReport, replayed: bool = True) -> list[float]:
+def latency_samples(trial: TrialReport, replayed: bool = True, load: bool = True) -> list[float]:
     """A trial's latency samples: pytest-benchmark's rounds when it measured, else its calls.
 
     A benchmarked test usually calls the model in every round, so counting both
     would weigh that one case twice. Calls under load count only when the test
-    asked for it (``prodgate_load(..., count_latency=True)``). ``replayed=False``
-    leaves out calls replayed from the cache (``--prodgate-cache-latency=exclude``).
+    asked for it (``prodgate_load(..., count_latency=True)``; ``load=False`` leaves
+    them out). ``replayed=False`` leaves out calls replayed from the cache
+    (``--prodgate-cache-latency=exclude``).
     """
     bench = [c.latency_ms for c in trial.calls if c.kind == "benchmark"]
     samples = bench or [
         c.latency_ms for c in trial.calls if c.kind == "call" and (replayed or not c.replayed)
     ]
-    for run in trial.load_runs:
+    for run in trial.load_runs if load else ():
         if run.count_latency:
             samples.extend(run.ok_latencies_ms())
     return samples
@@ -88,6 +92,7 @@ def columns(scored: Sequence[tuple[int, TrialReport]], keep_replayed: bool) -> S
     case_idx = np.empty(n, dtype=np.int64)
     errors = np.zeros(n, dtype=float)
     latencies: list[float] = []
+    latency_cases: list[int] = []
     cost = CostSamples()
     values, clusters = cost.values, cost.clusters
     priced = known = any_replayed = False
@@ -106,6 +111,7 @@ def columns(scored: Sequence[tuple[int, TrialReport]], keep_replayed: bool) -> S
             if c.replayed:
                 any_replayed = True
             if kind == "benchmark" or (kind == "call" and (keep_replayed or not c.replayed)):
+                latency_cases.append(i if kind == "call" else -1 - len(latencies))
                 latencies.append(c.latency_ms)
             if kind != "call":
                 if added > 0:
@@ -124,7 +130,19 @@ def columns(scored: Sequence[tuple[int, TrialReport]], keep_replayed: bool) -> S
         errors[k] = erred(t)
         if not any_replayed and any(c.replayed for c in calls):
             any_replayed = True
-        latencies.extend(latency_samples(t, keep_replayed))
+        # A case's model calls are one cluster; benchmark rounds (repeated timings of
+        # one operation) and load requests (many inputs) each their own.
+        samples = latency_samples(t, keep_replayed, load=False)
+        if any(c.kind == "benchmark" for c in calls):
+            _own_labels(latency_cases, len(latencies), len(samples))
+        else:
+            latency_cases.extend([i] * len(samples))
+        latencies.extend(samples)
+        for run in t.load_runs:
+            if run.count_latency:
+                load = run.ok_latencies_ms()
+                _own_labels(latency_cases, len(latencies), len(load))
+                latencies.extend(load)
         ok_calls = []
         for c in calls:
             if c.kind == "call":
@@ -144,8 +162,19 @@ def columns(scored: Sequence[tuple[int, TrialReport]], keep_replayed: bool) -> S
     cost.priced = priced
     cost.known = known or cost.known
     return ScoredColumns(
-        scores, case_idx, errors, np.array(latencies, dtype=float), any_replayed, cost
+        scores,
+        case_idx,
+        errors,
+        np.array(latencies, dtype=float),
+        np.array(latency_cases, dtype=np.int64),
+        any_replayed,
+        cost,
     )
+
+
+def _own_labels(labels: list[int], start: int, n: int) -> None:
+    """Give ``n`` samples from index ``start`` on labels no other sample has."""
+    labels.extend(range(-1 - start, -1 - start - n, -1))
 
 
 def _price(cost: CostSamples, t: TrialReport, c: Any, share: float, cluster: int) -> None:

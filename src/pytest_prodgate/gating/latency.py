@@ -20,7 +20,8 @@ __all__ = ["latency"]
 
 
 def latency(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
-    """``latency_pXX_ms``: the quantile's order-statistic interval against the budget."""
+    """``latency_pXX_ms``: the quantile's order-statistic interval against the budget, or
+    its clustered bounds when a case made several calls (its trials, retries)."""
     budget = kind.target(ctx.targets)
     if budget is None or kind.quantile is None:
         return []
@@ -47,14 +48,29 @@ def latency(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
             )
         return [no_data(ctx, kind, gate, budget, why)]
     confidence = ctx.policy.confidence
-    iv = stats.quantile_bounds(values, q, confidence)
+    cases = ctx.columns.latency_cases
+    clustered = stats.distinct_count(cases) < values.size
+    if clustered:
+        # A case's calls (trials, retries, an agent's steps) share its input and are
+        # alike: pooled as independent they erred up to 18% a side; cases are the units.
+        iv = stats.quantile_bounds_clustered(values, cases, q, confidence, ctx.seed(gate))
+    else:
+        iv = stats.quantile_bounds(values, q, confidence)
     verdict = compare(kind.comparator, budget, iv)
     what = f"p{round(q * 100)} latency (ms)"
     reason = explain(kind, budget, iv, verdict, what, confidence)
     need = stats.min_n_for_quantile(q, confidence)
     more: int | None = None
     hint = ""
-    if values.size < need:
+    if clustered:
+        n_cases = stats.distinct_count(cases)
+        if verdict == "INCONCLUSIVE":
+            hint = (
+                f"The {values.size:,} calls came from {n_cases:,} cases, and a case's "
+                "calls are alike, so the bounds count cases: more cases narrow them "
+                "more than more calls per case."
+            )
+    elif values.size < need:
         more = need
         hint = (
             f"A finite interval for p{round(q * 100)} needs at least {need:,} calls "

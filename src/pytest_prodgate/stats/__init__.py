@@ -50,6 +50,11 @@ Methods an :class:`Interval` can name (its ``method``):
     call when cases make different numbers of calls (under a declared cap).
     Each side's error is at most ``(1 - confidence) / 2`` at every n, given
     that no case makes more calls than the most any case made.
+``quantile-cluster-betting``
+    Bounds of a quantile of values in clusters (the calls of one case over its
+    trials): the betting test of the share of values below a threshold, clusters
+    as units. Each side's error is at most ``(1 - confidence) / 2`` at every n,
+    measured by simulation.
 ``betting-lower``
     Lower betting bound of the mean of values known only to be ``>= 0``
     (costs with no declared cap), upper bound ``inf``: it can show a mean is
@@ -78,6 +83,7 @@ from pytest_prodgate.stats.bounded import (
     mcnemar_delta,
     nonnegative_lower,
 )
+from pytest_prodgate.stats.cluster_quantile import quantile_bounds_clustered
 from pytest_prodgate.stats.intervals import (
     Interval,
     clopper_pearson,
@@ -113,6 +119,7 @@ __all__ = [
     "nonnegative_lower",
     "paired_delta",
     "quantile_bounds",
+    "quantile_bounds_clustered",
     "wilson",
     "wilson_graded",
     "z_one_sided",

@@ -204,6 +204,33 @@ def nonnegative_lower(
     return Interval(estimate, min(lower, estimate), math.inf, int(x.size), "betting-lower")
 
 
+def ratio_rejects_above(
+    s: Floats, k: Floats, b: float, alpha: float, cap: float | None, *, most: float
+) -> bool:
+    """Whether the cases' ``(s - b * k) / most + b`` (in ``[0, cap]``, mean above ``b``
+    exactly when ``E[s] / E[k] > b``) reject "ratio <= b" at level ``alpha``, in this
+    order; without ``cap`` they are only ``>= 0``. ``most`` bounds ``k``."""
+    log_threshold = math.log(1.0 / alpha)
+    y = (s - b * k) / most + b
+    if cap is None:
+        scale = float(y.max())
+        if scale <= 0.0:
+            return False
+        u = y / scale
+        return _rejects(u, _nonnegative_bets(u, alpha), b / scale, log_threshold)
+    u = np.clip(y / cap, 0.0, 1.0)
+    return _rejects(u, _bets(u, alpha), b / cap, log_threshold)
+
+
+def ratio_rejects_below(
+    s: Floats, k: Floats, b: float, alpha: float, cap: float, *, most: float
+) -> bool:
+    """Whether the cases reject "ratio >= b" at level ``alpha`` (see
+    :func:`ratio_rejects_above`; needs ``cap``)."""
+    v = np.clip(1.0 - ((s - b * k) / most + b) / cap, 0.0, 1.0)
+    return _rejects(v, _bets(v, alpha), 1.0 - b / cap, math.log(1.0 / alpha))
+
+
 def betting_ratio(
     sums: npt.ArrayLike,
     counts: npt.ArrayLike,
@@ -246,25 +273,14 @@ def betting_ratio(
     s, k = s[order], k[order]
     estimate = float(s.sum() / k.sum())
     alpha = (1.0 - c) / 2.0
-    log_threshold = math.log(1.0 / alpha)
     most = float(k.max())
-    top_s = float((s / most).max())
 
     def shows_above(b: float) -> bool:  # the data reject "ratio <= b"
-        y = (s - b * k) / most + b  # >= 0, mean > b iff the ratio is > b
-        if cap is None:
-            if top_s <= 0.0:
-                return False
-            scale = float(y.max())
-            u = y / scale
-            return _rejects(u, _nonnegative_bets(u, alpha), b / scale, log_threshold)
-        u = np.clip(y / cap, 0.0, 1.0)
-        return _rejects(u, _bets(u, alpha), b / cap, log_threshold)
+        return ratio_rejects_above(s, k, b, alpha, cap, most=most)
 
     def shows_below(b: float) -> bool:  # the data reject "ratio >= b" (cap only)
         assert cap is not None
-        v = np.clip(1.0 - ((s - b * k) / most + b) / cap, 0.0, 1.0)
-        return _rejects(v, _bets(v, alpha), 1.0 - b / cap, log_threshold)
+        return ratio_rejects_below(s, k, b, alpha, cap, most=most)
 
     lower = 0.0
     if shows_above(0.0):
