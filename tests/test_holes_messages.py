@@ -146,11 +146,14 @@ def test_only_invalid_keywords_are_named_where_the_gates_would_be(project: pytes
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
+            "no valid gate declared",
             "test_suite.py::test_case: no gate: its prodgate marker is invalid (unknown keyword "
             "'acuracy_floor' (did you mean 'accuracy_floor'?); unknown keyword 'latncy_p95_ms'*",
+            "prodgate: nothing gated — the prodgate marker of 1 suite is invalid (the errors*",
         ]
     )
     result.stdout.no_fnmatch_line("*add keyword arguments*")
+    result.stdout.no_fnmatch_line("*no suite declares a gate*")  # one did, wrongly
 
 
 @pytest.mark.xdist_modes

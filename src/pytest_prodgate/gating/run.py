@@ -54,13 +54,15 @@ from pytest_prodgate.schema.report import (
     TrialReport,
 )
 
-__all__ = ["ALWAYS_FAILING", "GatePolicy", "decide", "fails_run", "regate"]
+__all__ = ["ALWAYS_FAILING", "INVALID_MARKER_NOTE", "GatePolicy", "decide", "fails_run", "regate"]
 
 #: Verdicts that fail the run whatever the inconclusive policy.
 ALWAYS_FAILING: frozenset[str] = frozenset(
     {"FAIL", "NO_DATA", "INCOMPLETE", "TAMPERED", "LOOSENED"}
 )
 _INTEGRITY_VERDICTS = frozenset({"TAMPERED", "LOOSENED"})
+#: How the note of a suite whose prodgate marker is invalid begins.
+INVALID_MARKER_NOTE = "no gate: its prodgate marker is invalid"
 INTERRUPTED_REASON = (
     "the run was interrupted (Ctrl-C, -x, --maxfail, or an xdist worker that crashed "
     "with no restart left) before every case ran; a gate never passes on partial data."
@@ -314,7 +316,7 @@ def no_gate_note(s: SuiteData) -> str:
         if t.outcome == "error" and t.reason and marker in t.reason
     ]
     if errors:
-        return f"no gate: its prodgate marker is invalid ({errors[0]}); nothing is gated"
+        return f"{INVALID_MARKER_NOTE} ({errors[0]}); nothing is gated"
     n = sum(len(c.trials) for c in s.cases)
     return (
         f"no gate declared: its {n:,} case{'s' if n != 1 else ''} ran and are reported, "

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from pytest_prodgate.gating.registry import fmt, interval_text, kind_of, target_text
+from pytest_prodgate.gating.run import INVALID_MARKER_NOTE
 from pytest_prodgate.schema.redact import redact
 from pytest_prodgate.schema.report import DrillReport, LoadRunReport, RunReport, SuiteReport
 
@@ -268,7 +269,7 @@ def table_lines(
     header = ("suite", "gate", "target", "observed", pct, "n", "verdict")
     rows = gate_rows(report)
     if not rows:
-        out = ["no gates declared"]
+        out = ["no valid gate declared" if _invalid_markers(report) else "no gates declared"]
         for suite in report.suites:
             out.extend(fit(f"{suite.name}: {line}", width) for line in suite_details(suite))
         return out
@@ -407,12 +408,23 @@ def suite_details(suite: SuiteReport) -> list[str]:
 _VERDICT_WORDS = {"FAIL": "failed", "NO_DATA": "no-data"}
 
 
+def _invalid_markers(report: RunReport) -> int:
+    """How many suites declare no gate because their prodgate marker is invalid."""
+    return sum(1 for s in report.suites if any(n.startswith(INVALID_MARKER_NOTE) for n in s.notes))
+
+
 def verdict_line(report: RunReport) -> str:
     """The closing line: PASSED or FAILED, and why."""
     gates = [g for s in report.suites for g in s.gates]
     failing = [g for g in gates if g.fails_run]
     warned = [g for g in gates if g.verdict == "INCONCLUSIVE" and not g.fails_run]
     if not gates:
+        invalid = _invalid_markers(report)
+        if invalid:
+            return (
+                f"prodgate: nothing gated — the prodgate marker of {invalid} "
+                f"suite{'s' if invalid > 1 else ''} is invalid (the errors above say why)"
+            )
         return "prodgate: nothing gated — no suite declares a gate"
     if report.run.shard is not None:
         return (
