@@ -118,6 +118,22 @@ def test_github_step_summary_gets_a_markdown_table(
     assert "✅ PASS" in text
 
 
+@pytest.mark.parametrize("quiet", [[], ["-q"]])
+def test_an_unwritable_step_summary_is_a_warning_under_the_table(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, quiet: list[str]
+) -> None:
+    """The warning was written at once, onto the end of the progress line under -q."""
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(project.path / "missing" / "s.md"))
+    project.makepyfile(test_suite=SUITE)
+    result = project.runpytest("--prodgate", *quiet)
+    assert result.ret == 0  # the gates passed; the summary is a courtesy
+    lines = result.stdout.lines
+    (i,) = [k for k, line in enumerate(lines) if "cannot append to GITHUB_STEP_SUMMARY" in line]
+    assert lines[i].startswith("prodgate: WARNING: cannot append to GITHUB_STEP_SUMMARY=")
+    verdict = next(k for k, line in enumerate(lines) if line.startswith("prodgate: PASSED"))
+    assert verdict < i
+
+
 def test_hooks_can_adjust_gates_and_see_the_report(run: RunFn, project: pytest.Pytester) -> None:
     project.makeconftest(
         """

@@ -34,6 +34,8 @@ class RunOutputs:
         #: One line per output file written, and per output file that could not be.
         self.written: list[str] = []
         self.not_written: list[str] = []
+        #: Problems that fail nothing (the step summary), printed under the table.
+        self.warnings: list[str] = []
         self.report_written = False
         self.report_kept: str | None = None
 
@@ -106,11 +108,10 @@ class RunOutputs:
         return True
 
     def _warn(self, message: str) -> None:
-        tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        if tr is not None:
-            from pytest_prodgate.schema.redact import redact
+        from pytest_prodgate.schema.redact import redact
 
-            tr.write_line(redact(f"prodgate: WARNING: {message}"), yellow=True, bold=True)
+        # Kept for tell(): written now it would land on the end of the progress line.
+        self.warnings.append(redact(f"prodgate: WARNING: {message}"))
 
     def tell(self, tr: Any, report: RunReport) -> None:
         """The lines under the gate table: what was written, kept, or not written."""
@@ -122,3 +123,5 @@ class RunOutputs:
             tr.write_line(line)
         for line in self.not_written:
             tr.write_line(line, red=True, bold=True)
+        for line in self.warnings:
+            tr.write_line(line, yellow=True, bold=True)
