@@ -53,8 +53,8 @@ def _walked(scored: list[tuple[int, TrialReport]], keep: bool) -> dict[str, obje
     )
     values: list[float] = []
     clusters: list[int] = []
-    failed: list[str] = []
-    unpriced: list[str] = []
+    failed: list[tuple[str, str]] = []
+    unpriced: list[tuple[str, str]] = []
     known = False
     for i, t in scored:
         ok = [c for c in t.calls if c.kind == "call" and c.ok]
@@ -67,10 +67,10 @@ def _walked(scored: list[tuple[int, TrialReport]], keep: bool) -> dict[str, obje
         share = t.added_cost_usd / len(ok)
         for c in ok:
             if c.cost_error is not None:
-                failed.append(f"{t.nodeid}: {c.cost_error}")
+                failed.append((t.nodeid, c.cost_error))
                 continue
             if c.cost_usd is None and priced and not share:
-                unpriced.append(f"{t.nodeid}: {c.model or 'a model'} has no cost= or pricing=")
+                unpriced.append((t.nodeid, f"{c.model or 'a model'} has no cost= or pricing="))
                 continue
             known = known or c.cost_usd is not None
             values.append((c.cost_usd or 0.0) + share)

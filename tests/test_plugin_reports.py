@@ -219,6 +219,43 @@ def test_cost_gate_without_any_cost_is_no_data(run: RunFn, project: pytest.Pytes
     )
 
 
+@pytest.mark.xdist_modes
+def test_every_kind_of_bad_cost_is_named_in_the_reason(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    """The reason named only the first bad cost: ``nan`` hid the ``-1`` and the string."""
+    project.makepyfile(
+        test_suite="""
+        import pytest
+        from pytest_prodgate import Model
+
+        BAD = [float("nan"), -1, "abc", None, 1e400, -2]
+
+        @pytest.fixture(scope="session")
+        def prodgate_model():
+            return Model(lambda i: i, cost=lambda i: BAD[i // 2 % 6] if i % 2 else 0.001)
+
+        pytestmark = pytest.mark.prodgate("bad", cost_per_call_usd=0.01)
+
+        @pytest.mark.parametrize("i", range(24))
+        def test_bad(prodgate_model, i):
+            prodgate_model(i)
+        """
+    )
+    result = run("--prodgate", "--prodgate-report=r.json")
+    assert result.ret == 1
+    (gate,) = read_report(project.path / "r.json")["suites"][0]["gates"]
+    assert gate["verdict"] == "INCOMPLETE"
+    reason = gate["reason"]
+    assert reason.startswith("12 calls have no cost: cost callable returned nan, ")
+    assert "returned -1, not a finite number >= 0 (2 calls, first test_suite.py::test_bad[3])" in (
+        reason
+    )
+    assert "cost callable returned 'abc'" in reason
+    assert reason.count("cost callable returned") == 3
+    assert reason.endswith("; and 3 more kinds of failure")
+
+
 def test_suite_whose_cases_all_skip_is_no_data(run: RunFn, project: pytest.Pytester) -> None:
     project.makepyfile(
         test_suite="""

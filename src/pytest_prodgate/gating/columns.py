@@ -31,10 +31,11 @@ class CostSamples:
 
     values: list[float] = field(default_factory=list)
     clusters: list[int] = field(default_factory=list)
-    #: ``nodeid: cost error`` of calls whose cost function failed.
-    failed: list[str] = field(default_factory=list)
-    #: Unpriced calls (no cost, no added cost): unknown beside priced ones, else $0.
-    unpriced: list[str] = field(default_factory=list)
+    #: ``(nodeid, cost error)`` of calls whose cost function failed.
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    #: ``(nodeid, why)`` of unpriced calls (no cost, no added cost): unknown beside
+    #: priced ones, else $0.
+    unpriced: list[tuple[str, str]] = field(default_factory=list)
     #: Some call has a cost or a cost error (then an unpriced call is unknown).
     priced: bool = False
     #: Some cost was recorded at all.
@@ -180,13 +181,13 @@ def _own_labels(labels: list[int], start: int, n: int) -> None:
 def _price(cost: CostSamples, t: TrialReport, c: Any, share: float, cluster: int) -> None:
     """One successful call's cost sample (or why it has none)."""
     if c.cost_error is not None:
-        cost.failed.append(f"{t.nodeid}: {c.cost_error}")
+        cost.failed.append((t.nodeid, c.cost_error))
         return
     if c.cost_usd is None:
         if not share:
             # Beside priced calls an unpriced one is unknown (the gate reads
             # ``unpriced`` only then); alone, it is free.
-            cost.unpriced.append(f"{t.nodeid}: {c.model or 'a model'} has no cost= or pricing=")
+            cost.unpriced.append((t.nodeid, f"{c.model or 'a model'} has no cost= or pricing="))
         cost.values.append(share)
     else:
         cost.known = True

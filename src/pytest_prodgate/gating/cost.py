@@ -21,6 +21,7 @@ from pytest_prodgate.gating.gates import (
     GateKind,
     GatePolicy,
     SuiteContext,
+    count,
     finish,
     gate_report,
     no_data,
@@ -98,6 +99,26 @@ def _exact(
     return stats.Interval(iv.estimate, iv.lower, iv.upper, iv.n, "betting")
 
 
+#: The most kinds of cost failure a reason names (the rest are counted).
+_KINDS_SHOWN = 3
+
+
+def _no_cost_reason(failed: list[tuple[str, str]]) -> str:
+    """Why the calls have no cost, one clause per kind (``returned nan``, ``returned -1``),
+    each with its count and first case: a reason naming only the first hid the others."""
+    kinds: dict[str, list[str]] = {}
+    for nodeid, why in failed:
+        kinds.setdefault(why, []).append(nodeid)
+    n = len(failed)
+    parts = [
+        f"{why} ({count(len(ids), 'call')}, first {ids[0]})" if len(ids) > 1 else f"{ids[0]}: {why}"
+        for why, ids in list(kinds.items())[:_KINDS_SHOWN]
+    ]
+    rest = len(kinds) - _KINDS_SHOWN
+    more = f"; and {rest} more kind{'s' if rest > 1 else ''} of failure" if rest > 0 else ""
+    return f"{count(n, 'call')} {'has' if n == 1 else 'have'} no cost: {'; '.join(parts)}{more}"
+
+
 def cost(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     """``cost_per_call_usd``: every successful call's cost plus its share of added costs."""
     budget = kind.target(ctx.targets)
@@ -111,9 +132,7 @@ def cost(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     failed = samples.failed + (samples.unpriced if samples.priced else [])
     known = samples.known
     if failed:
-        why = f"{len(failed)} calls have no cost: {failed[0]}" + (
-            f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        )
+        why = _no_cost_reason(failed)
         return [gate_report(ctx.name, gate, kind.comparator, budget, "INCOMPLETE", None, why)]
     if not values or not known:
         why = (
