@@ -77,7 +77,7 @@ def test_without_a_cap_a_cost_clearly_over_budget_fails(
     result = run("--prodgate")
     result.stdout.fnmatch_lines(
         [
-            "bill*cost_per_call_usd*<= 5.00e-05*0.000100*[[]8.*e-05, ∞[]]*40*FAIL",
+            "bill*cost_per_call_usd*<= 5.00e-05*1.00e-04*[[]8.*e-05, ∞[]]*40*FAIL",
             "bill cost_per_call_usd FAIL: mean cost per call (USD) 0.0001; the 95% "
             "interval's lower bound * > 0.00005.",
         ]
