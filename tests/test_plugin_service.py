@@ -34,13 +34,14 @@ def _load_runs(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_throughput_gate_from_a_load_run(run: RunFn, project: pytest.Pytester) -> None:
-    # 4 workers x 10 ms calls make ~400 requests/s; the target of 10 leaves a margin of
-    # 40x for a loaded machine. The figures are checked against the run's own events.
-    project.makepyfile(test_suite=LOAD_SUITE.replace("THRESHOLD", "10"))
+    # 4 workers x 10 ms calls make ~400 requests/s. A stall of a loaded machine can bunch
+    # the requests into one window, which shrinks the lower bound to ~1% of the rate:
+    # the target of 0.5 holds. The figures are checked against the run's own events.
+    project.makepyfile(test_suite=LOAD_SUITE.replace("THRESHOLD", "0.5"))
     result = run("--prodgate", "--prodgate-model=mymodel:echo", "--prodgate-report=r.json")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(
-        ["svc*throughput_rps*>= 10.0*PASS", "svc: load slow: concurrency 4, 200 requests in * s*"]
+        ["svc*throughput_rps*>= 0.5*PASS", "svc: load slow: concurrency 4, 200 requests in * s*"]
     )
     report = read_report(project.path / "r.json")
     gates = {g["gate"]: g for g in report["suites"][0]["gates"]}
@@ -70,7 +71,7 @@ def test_throughput_below_target_fails(run: RunFn, project: pytest.Pytester) -> 
 
 def test_load_latency_counts_when_asked(run: RunFn, project: pytest.Pytester) -> None:
     project.makepyfile(
-        test_suite=LOAD_SUITE.replace("THRESHOLD", "10").replace(
+        test_suite=LOAD_SUITE.replace("THRESHOLD", "0.5").replace(
             "warmup=8)", "warmup=8, count_latency=True)"
         )
     )

@@ -84,7 +84,9 @@ EVAL = {
                 raise ConnectionError("refused")
             return x
 
-        @pytest.mark.prodgate("svc", throughput_rps=5, latency_p50_ms=10_000, recovery_s=30)
+        # ~700 requests/s idle. A stall of the loaded machine can bunch the 200 requests
+        # into one window, which shrinks the lower bound to ~1% of the rate: 0.2 holds.
+        @pytest.mark.prodgate("svc", throughput_rps=0.2, latency_p50_ms=10_000, recovery_s=30)
         def test_load(prodgate_model, prodgate_load, prodgate_drill):
             for i in range(10):
                 prodgate_model(i)
