@@ -49,7 +49,8 @@ def latency(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
         return [no_data(ctx, kind, gate, budget, why)]
     confidence = ctx.policy.confidence
     cases = ctx.columns.latency_cases
-    clustered = stats.distinct_count(cases) < values.size
+    n_cases = stats.distinct_count(cases)
+    clustered = n_cases < values.size
     if clustered:
         # A case's calls (trials, retries, an agent's steps) share its input and are
         # alike: pooled as independent they erred up to 18% a side; cases are the units.
@@ -63,7 +64,6 @@ def latency(ctx: SuiteContext, kind: GateKind) -> list[GateReport]:
     more: int | None = None
     hint = ""
     if clustered:
-        n_cases = stats.distinct_count(cases)
         if verdict == "INCONCLUSIVE":
             hint = (
                 f"The {values.size:,} calls came from {n_cases:,} cases, and a case's "

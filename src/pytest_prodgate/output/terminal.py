@@ -64,23 +64,25 @@ def significant(x: float | None, digits: int = _DIGITS, *, scientific: bool | No
         return "∞" if x > 0 else "-∞"
     if x == 0:
         return "0"
-    rounded = float(f"{x:.{digits - 1}e}")
     if scientific is None:
-        scientific = abs(rounded) < _SCIENTIFIC_BELOW
+        scientific = _scientific_alone(x, digits)
     if scientific:
         return f"{x:.{digits - 1}e}"
+    rounded = float(f"{x:.{digits - 1}e}")
     places = max(0, digits - 1 - math.floor(math.log10(abs(rounded))))
     return f"{x:,.{places}f}"
+
+
+def _scientific_alone(x: float, digits: int) -> bool:
+    """Whether finite, nonzero ``x`` rounded to ``digits`` falls below plain notation."""
+    return abs(float(f"{x:.{digits - 1}e}")) < _SCIENTIFIC_BELOW
 
 
 def _one_notation(figures: list[float | None]) -> bool:
     """Whether figures shown side by side take scientific notation: when any of them
     would alone (``5.00e-05`` beside ``1.00e-04``, not beside ``0.000100``)."""
     return any(
-        x is not None
-        and math.isfinite(x)
-        and x != 0
-        and abs(float(f"{x:.{_DIGITS - 1}e}")) < _SCIENTIFIC_BELOW
+        x is not None and math.isfinite(x) and x != 0 and _scientific_alone(x, _DIGITS)
         for x in figures
     )
 
