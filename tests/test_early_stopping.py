@@ -504,3 +504,55 @@ def test_only_a_suite_resolved_early_is_gated_on_part_of_its_cases() -> None:
     # the first looks[0] cases of the order, in the cases' order; "d" ran after the stop
     assert [c.id for c in gated(cases, info)] == ["a", "c"]
     assert [c.id for c in after_stop(cases, info)] == ["d"]
+
+
+TRIALS_SUITE = """
+import pytest
+
+@pytest.mark.prodgate("qa", accuracy_floor=0.5, latency_p95_ms=60000, trials=3)
+@pytest.mark.parametrize("i", range(200))
+def test_case(prodgate_model, i):
+    for _ in range(CALLS):
+        prodgate_model(i)
+"""
+
+
+@pytest.mark.xdist_modes
+def test_latency_with_several_calls_per_case_stops_on_cases_or_not_at_all(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    # 3 trials of one call: each case is one unit of 3 calls (betting on its share).
+    project.makepyfile(test_suite=TRIALS_SUITE.replace("CALLS", "1"))
+    result = run(
+        "--prodgate",
+        "--prodgate-model=mymodel:echo",
+        "--prodgate-early-stop",
+        "--prodgate-report=r.json",
+        "-p",
+        "no:randomly",
+    )
+    assert result.ret == 0, result.stdout.str()
+    (suite,) = read_report(project.path / "r.json")["suites"]
+    early = suite["early_stop"]
+    assert early["stopped_look"] is not None
+    assert "betting" in early["boundaries"]["latency_p95_ms"]
+    assert {g["gate"]: g["verdict"] for g in suite["gates"]}["latency_p95_ms"] == "PASS"
+    # 1 or 2 calls per trial: no sequential rule, the suite runs to the end and the
+    # fixed-size (clustered) latency gate decides.
+    project.makepyfile(test_suite=TRIALS_SUITE.replace("range(CALLS)", "range(1 + i % 2)"))
+    result = run(
+        "--prodgate",
+        "--prodgate-model=mymodel:echo",
+        "--prodgate-early-stop",
+        "--prodgate-report=r.json",
+        "-p",
+        "no:randomly",
+    )
+    assert result.ret == 0, result.stdout.str()
+    (suite,) = read_report(project.path / "r.json")["suites"]
+    assert suite["early_stop"]["stopped_look"] is None
+    assert "latency_p95_ms" not in suite["early_stop"]["boundaries"]
+    gates = {g["gate"]: g for g in suite["gates"]}
+    assert gates["latency_p95_ms"]["verdict"] == "PASS"
+    assert gates["latency_p95_ms"]["method"] == "quantile-cluster-betting"
+    assert suite["counts"]["passed"] == 600

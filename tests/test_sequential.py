@@ -367,3 +367,76 @@ def test_slices_and_stop_reason() -> None:
     assert early.stop_reason(info) == (
         "prodgate: suite resolved early at look 2 of 10 (40 of 200 cases)"
     )
+
+
+def _trial_case(i: int, latencies: list[float]) -> CaseReport:
+    """A case whose trials made one call each, of these latencies."""
+    trials = [
+        TrialReport(
+            nodeid=f"t[c{i}]",
+            trial=k,
+            outcome="passed",
+            score=1.0,
+            calls=[CallReport(latency_ms=ms, ok=True)],
+        )
+        for k, ms in enumerate(latencies)
+    ]
+    return CaseReport(id=f"c{i}", suite="s", trials=trials)
+
+
+def _latency_decision(cases: list[CaseReport], budget: float, planned: int):
+    from pytest_prodgate.gating.gates import SuiteContext
+
+    info = _early(cases, planned)
+    ctx = SuiteContext("s", {"latency_p95_ms": budget}, cases, GatePolicy())
+    return early.decide_suite(ctx, info)["latency_p95_ms"]
+
+
+def test_early_latency_counts_cases_when_they_made_several_calls() -> None:
+    # A case's latency is its lognormal level (sigma 0.5) times 5% jitter per trial;
+    # the budget is the true p95 of one call, so no verdict is right. Pooling the
+    # 5 trials as independent calls stopped early on a wrong verdict far more often.
+    sigma, jitter, trials, planned, runs = 0.5, 0.05, 5, 200, 300
+    budget = float(np.exp(1.6448536269514722 * np.hypot(sigma, jitter)))
+    rng = np.random.default_rng(11)
+    wrong = pooled_wrong = 0
+    for _ in range(runs):
+        levels = rng.lognormal(0.0, sigma, planned)
+        lat = levels[:, None] * rng.lognormal(0.0, jitter, (planned, trials))
+        d = _latency_decision(
+            [_trial_case(i, list(row)) for i, row in enumerate(lat)], budget, planned
+        )
+        assert d is not None
+        assert "betting" in d.method
+        wrong += d.verdict != "INCONCLUSIVE"
+        looks = plan_looks(planned, 10)
+        over = [int((lat[:n] > budget).sum()) for n in looks]
+        calls = [n * trials for n in looks]
+        fr = [n / planned for n in looks]
+        pooled = binomial_decision(over, calls, 0.05, "<=", ALPHA, fr)
+        pooled_wrong += pooled.verdict != "INCONCLUSIVE"
+    # both sides together: at most 2 x 2.5%, plus 3 Monte Carlo SEs
+    assert wrong / runs <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / runs)
+    assert pooled_wrong / runs > 0.15
+
+
+def test_early_latency_with_several_calls_still_stops_when_clear() -> None:
+    rng = np.random.default_rng(3)
+    cases = [_trial_case(i, list(rng.lognormal(3, 0.3, 3))) for i in range(200)]
+    fast = _latency_decision(cases, 1000.0, 200)
+    slow = _latency_decision(cases, 1.0, 200)
+    assert fast is not None
+    assert slow is not None
+    assert (fast.verdict, slow.verdict) == ("PASS", "FAIL")
+    assert fast.look < 10
+    assert slow.look < 10
+
+
+def test_early_latency_has_no_rule_for_unequal_calls_per_case() -> None:
+    # No rule (None): the suite runs to the end and the fixed-size gate decides.
+    cases = [_trial_case(i, [10.0] * (1 + i % 3)) for i in range(200)]
+    assert _latency_decision(cases, 1000.0, 200) is None
+    # one call per case keeps the exact binomial rule
+    one = _latency_decision([_trial_case(i, [10.0]) for i in range(200)], 1000.0, 200)
+    assert one is not None
+    assert (one.verdict, "exact binomial" in one.method) == ("PASS", True)

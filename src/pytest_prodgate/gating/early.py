@@ -19,9 +19,11 @@ The rules (:mod:`pytest_prodgate.stats.sequential`), one-sided at
 ``(1 - confidence) / 2`` on each side:
 
 * 0/1 accuracy and slice floors with one trial, the error rate with one trial,
-  latency pXX (the share of calls over the budget against ``1 - q``): exact
-  binomial group-sequential boundaries;
-* graded scores, ``trials > 1`` (a case's mean score; a case stops whole), the
+  latency pXX with one call per case (the share of calls over the budget
+  against ``1 - q``): exact binomial group-sequential boundaries;
+* graded scores, ``trials > 1`` (a case's mean score; a case stops whole),
+  latency pXX when cases made several calls, as many each (a case's share of
+  calls over the budget; unequal numbers of calls never stop early), the
   regression gate (paired per-case differences with the baseline, in [-1, 1]):
   a betting test martingale, its stakes tuned for the suite's planned cases
   (a slice's, whose size is not known ahead, for every n: the anytime-valid
@@ -55,7 +57,8 @@ __all__ = [
     "stopped",
 ]
 
-Rule = Callable[[SuiteContext, GateKind, float, Sequence[int], int, float], Decision]
+#: A gate kind's sequential rule; ``None``: no rule holds for these data (run to the end).
+Rule = Callable[[SuiteContext, GateKind, float, Sequence[int], int, float], Decision | None]
 _NO_RESULT = "some cases of the looks seen produced no result"
 #: The words every skip reason of a stopped suite holds (see :func:`stop_reason`).
 RESOLVED_MARK = "suite resolved early at look"
@@ -234,21 +237,53 @@ def _latency(
     looks: Sequence[int],
     planned: int,
     alpha: float,
-) -> Decision:
-    """Calls over the budget: their share is <= 1 - q exactly when the q-quantile is <= it."""
+) -> Decision | None:
+    """Calls over the budget: their share is <= 1 - q exactly when the q-quantile is <= it.
+
+    The units are the latency gate's: with one call per case, calls (exact binomial);
+    when a case made several (trials, retries), cases, each its share of calls over
+    the budget (betting). A case's calls are alike, so pooled as independent they
+    would stop early on evidence they are not. Cases of unequal calls weigh their
+    shares unequally, which no sequential rule here allows for: ``None``, so the suite
+    runs to the end and the fixed-size latency gate decides.
+    """
     assert kind.quantile is not None
     head = ctx.cases[: looks[-1]] if looks else []
     if _broken(head):
         return Decision("INCONCLUSIVE", len(looks), "", _NO_RESULT)
-    over, calls = [], []
-    for n in looks:
-        samples = [ms for c in ctx.cases[:n] for t in _scored(c) for ms in latency_samples(t)]
-        over.append(sum(ms > budget for ms in samples))
-        calls.append(len(samples))
-    if not calls or calls[-1] == 0:
+    keep_replayed = ctx.policy.cache_latency != "exclude"
+    units = [_latency_units(c, keep_replayed) for c in head]
+    flat = [u for us in units for u in us]
+    if not flat:
         return Decision("INCONCLUSIVE", len(looks), "", "no call recorded yet")
-    fractions = [n / planned for n in looks]
-    return binomial_decision(over, calls, 1.0 - kind.quantile, "<=", alpha, fractions)
+    sizes = {len(u) for u in flat}
+    counts = [sum(len(us) for us in units[:n]) for n in looks]
+    if sizes == {1}:
+        over = [sum(u[0] > budget for us in units[:n] for u in us) for n in looks]
+        fractions = [n / planned for n in looks]
+        return binomial_decision(over, counts, 1.0 - kind.quantile, "<=", alpha, fractions)
+    if len(sizes) > 1:
+        return None
+    shares = [sum(ms > budget for ms in u) / len(u) for u in flat]
+    return betting_decision(shares, counts, 1.0 - kind.quantile, "<=", alpha, planned=planned)
+
+
+def _latency_units(case: CaseReport, keep_replayed: bool) -> list[list[float]]:
+    """A case's latency units as the latency gate clusters them (:func:`~.columns.columns`):
+    its model calls over all its trials are one; each benchmark round and each counted
+    load request is its own."""
+    calls: list[float] = []
+    own: list[list[float]] = []
+    for t in _scored(case):
+        samples = latency_samples(t, keep_replayed, load=False)
+        if any(c.kind == "benchmark" for c in t.calls):
+            own.extend([ms] for ms in samples)
+        else:
+            calls.extend(samples)
+        for run in t.load_runs:
+            if run.count_latency:
+                own.extend([ms] for ms in run.ok_latencies_ms())
+    return ([calls] if calls else []) + own
 
 
 def _regression(
