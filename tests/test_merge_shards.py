@@ -217,3 +217,39 @@ def test_a_locked_suite_in_another_shard_is_not_stale(
     assert main(["merge", "s1.json", "s2.json", "-o", "merged.json"]) == 0
     merged = read_report(project.path / "merged.json")
     assert _comparable(merged) == _comparable(read_report(project.path / "single.json"))
+
+
+SECRET_IDS = """
+import random
+import pytest
+
+# Ids whose secret sorts them differently from their redacted form: "[REDACTED] q<i>"
+# sorts by i, the raw ids by their random tokens.
+TOKENS = [f"sk-{random.Random(i).randrange(10**12):012d}" for i in range(40)]
+
+@pytest.mark.prodgate("graded", accuracy_floor=0.3, cost_per_call_usd=0.01)
+@pytest.mark.parametrize("i", range(40), ids=[f"{t} q{i}" for i, t in enumerate(TOKENS)])
+def test_graded(prodgate_model, prodgate_case, i):
+    prodgate_model(i)
+    prodgate_case.add_cost(0.001 * (1 + i % 7))
+    prodgate_case.score(random.Random(i).random())
+"""
+
+
+def test_ids_with_secrets_merge_to_the_figures_of_one_run(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The betting bounds depend on the cases' order: the run must gate in the order a
+    # merge of its redacted shards can rebuild.
+    project.makepyfile(test_suite=SECRET_IDS)
+    args = ["-p", "no:cacheprovider", "--prodgate", "--prodgate-model=mymodel:echo"]
+    project.runpytest(*args, "--prodgate-report=single.json")
+    for k in (1, 2):
+        project.runpytest(*args, f"--prodgate-shard={k}/2", f"--prodgate-report=s{k}.json")
+    monkeypatch.chdir(project.path)
+    main(["merge", "s1.json", "s2.json", "-o", "merged.json"])
+    single = read_report(project.path / "single.json")
+    assert "sk-" not in (project.path / "single.json").read_text()
+    methods = {g["gate"]: g["method"] for g in single["suites"][0]["gates"]}
+    assert methods == {"accuracy_floor": "betting", "cost_per_call_usd": "betting-lower"}
+    assert _comparable(read_report(project.path / "merged.json")) == _comparable(single)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from pytest_prodgate.schema.redact import redactor
 from pytest_prodgate.schema.report import (
     CaseReport,
     EarlyStopReport,
@@ -157,7 +158,8 @@ class Aggregator:
                 # The common case: one trial per case id, so every case is the one built
                 # when it arrived.
                 ones.sort(key=_built_key)
-                out.append(SuiteData(name, targets[name], [one.case for one in ones]))
+                cases_in_order = _in_report_order([one.case for one in ones])
+                out.append(SuiteData(name, targets[name], cases_in_order))
                 continue
             cases: list[tuple[tuple[tuple[int | str, ...], str], CaseReport]] = []
             for case_id, nodeids in groups.items():
@@ -181,7 +183,7 @@ class Aggregator:
                     case = _case(name, ident, [built[n].case for n in ns])
                     cases.append((natural_key(ident), case))
             cases.sort(key=lambda kc: kc[0])
-            out.append(SuiteData(name, targets[name], [c for _, c in cases]))
+            out.append(SuiteData(name, targets[name], _in_report_order([c for _, c in cases])))
         return out
 
 
@@ -224,6 +226,18 @@ class _Built:
 
 def _built_key(one: _Built) -> tuple[tuple[int | str, ...], str]:
     return one.flat, one.case.id
+
+
+def _in_report_order(cases: list[CaseReport]) -> list[CaseReport]:
+    """``cases`` (sorted by id) sorted by their ids as a report holds them, redacted,
+    raw ids breaking ties: the order a merge of shards, which has only those, rebuilds
+    (the betting bounds depend on the order). The same list when no id holds a secret."""
+    ids = [c.id for c in cases]
+    shown = redactor().many(ids)
+    if shown == ids:
+        return cases
+    keyed = sorted(zip(shown, cases, strict=True), key=lambda sc: (natural_key(sc[0])[0], sc[1].id))
+    return [c for _, c in keyed]
 
 
 def _qualified(function: str, case_id: str) -> str:
