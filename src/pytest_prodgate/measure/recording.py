@@ -268,11 +268,11 @@ class _Spend:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 try:
                     fields = fh.read().split()
-                    # The controller creates the ledger empty: nothing written yet.
+                    # "spent reserved calls"; the controller seeds the file with "0.0".
                     old = (
                         (float(fields[0]), float(fields[1]), int(fields[2]))
-                        if fields
-                        else (0.0, 0.0, 0)
+                        if len(fields) == 3
+                        else (float(fields[0]) if fields else 0.0, 0.0, 0)
                     )
                     state, new = self._apply(old, spent, reserved, calls, reserve)
                     if new != old:
