@@ -556,3 +556,31 @@ def test_latency_with_several_calls_per_case_stops_on_cases_or_not_at_all(
     assert gates["latency_p95_ms"]["verdict"] == "PASS"
     assert gates["latency_p95_ms"]["method"] == "quantile-cluster-betting"
     assert suite["counts"]["passed"] == 600
+
+
+WHOLE_CASES = """
+import pytest
+
+@pytest.mark.prodgate("qa", accuracy_floor=0.5, early_stop=True, trials=3)
+@pytest.mark.parametrize("i", range(300))
+def test_case(prodgate_model, i):
+    prodgate_model(i)
+"""
+
+
+@pytest.mark.xdist_modes
+def test_a_case_stops_whole_even_when_the_stop_lands_between_its_trials(
+    run: RunFn, project: pytest.Pytester
+) -> None:
+    # Under -n 2 the other worker's stop can land between a case's trials: the trials
+    # left of a case that has started still run.
+    project.makepyfile(test_suite=WHOLE_CASES)
+    result = run("--prodgate", "--prodgate-model=mymodel:echo", "--prodgate-report=r.json")
+    assert result.ret == 0, result.stdout.str()
+    (suite,) = read_report(project.path / "r.json")["suites"]
+    assert suite["early_stop"]["stopped_look"] is not None
+    partial = [c["id"] for c in suite["cases"] if len({t["outcome"] for t in c["trials"]}) > 1]
+    assert partial == []
+    ran = sum(1 for c in suite["cases"] if c["trials"][0]["outcome"] == "passed")
+    assert suite["counts"]["passed"] == 3 * ran
+    assert suite["early_stop"]["calls_saved"] == 3 * (300 - ran)

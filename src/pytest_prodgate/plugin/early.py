@@ -76,6 +76,8 @@ class EarlyStop:
     stopped: dict[str, int] = field(default_factory=dict)
     #: Finished trials per suite and case id.
     done: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Per suite, the case ids with a trial that ran (not skipped by the stop).
+    started: dict[str, set[str]] = field(default_factory=dict)
     checked: dict[str, int] = field(default_factory=dict)
     store: str | None = None
     offset: int = 0
@@ -167,9 +169,18 @@ class EarlyStop:
     def setup(self, item: pytest.Item) -> None:
         if not self.plans or not is_eval_case(item):
             return
-        reason = self.skip_reason(item_spec(item).suite)
-        if reason is not None:
+        spec = item_spec(item)
+        reason = self.skip_reason(spec.suite)
+        if reason is not None and not self._started(spec.suite, spec.function, spec.case_id):
             pytest.skip(reason)
+
+    def _started(self, suite: str, function: str, case_id: str) -> bool:
+        """Whether some trial of the case has run: its other trials still run, so a case
+        stops whole (under xdist the stop can land between a case's trials)."""
+        self._refresh()
+        plan = self.plans[suite]
+        cid = plan.ids.get(f"{function}|{case_id}", case_id)
+        return cid in self.started.get(suite, ())
 
     def logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, "prodgate_case", None)
@@ -220,6 +231,16 @@ class EarlyStop:
         cid = plan.ids.get(key, str(payload["case_id"]))
         counts = self.done.setdefault(suite, {})
         counts[cid] = counts.get(cid, 0) + 1
+        from pytest_prodgate.gating.early import RESOLVED_MARK
+
+        trial = payload["trial"]
+        outcome, reason = (
+            (trial.outcome, trial.reason)
+            if not isinstance(trial, dict)
+            else (trial.get("outcome"), trial.get("reason"))
+        )
+        if outcome != "skipped" or RESOLVED_MARK not in (reason or ""):
+            self.started.setdefault(suite, set()).add(cid)
 
     def skip_reason(self, suite: str) -> str | None:
         """The skip reason when ``suite`` is resolved (testing each newly finished look).
