@@ -47,7 +47,7 @@ def test_the_summary_fits_the_terminal_width(
     assert not too_wide, too_wide
     header = next(i for i, line in enumerate(section) if line.startswith(("suite ", "gate ")))
     assert section[header].endswith("verdict")
-    below = section[header + 1 : header + 4]  # at 60: the suite on a line of its own
+    below = section[header + 1 : header + 5]  # at 60: the suite on lines of its own
     rows = [line for line in below if line.endswith(("PASS", "FAIL"))]
     assert len(rows) == 2, below
     # each verdict on its gate's line, never wrapped onto the next one
@@ -56,8 +56,10 @@ def test_the_summary_fits_the_terminal_width(
     if width == 200:
         assert rows[0].startswith("the-support-bot-answers-billing-and-account-questions-in-german")
         assert "accuracy_floor" in rows[0]
-    else:
-        assert any("…" in line.split()[0] for line in below)  # the suite name is elided
+    else:  # the suite name whole, broken over lines, never cut
+        name = "".join(line.strip() for line in below[: below.index(rows[0])])
+        assert name == "the-support-bot-answers-billing-and-account-questions-in-german:"
+        assert not any("…" in line for line in below)
     reason = "the-support-bot-answers-billing-and-account-questions-in-german accuracy_floor FAIL"
     assert reason in " ".join(section) or width < len(reason)
 
@@ -110,13 +112,13 @@ def test_cost_figures_share_their_digits() -> None:
         assert len(digits) == 3, (figure, row)
 
 
-def test_fit_wraps_and_cuts_at_the_width() -> None:
+def test_fit_wraps_at_the_width_and_breaks_a_long_word() -> None:
     text = "suite gate FAIL: " + "word " * 30 + "x" * 90
     lines = fit(text, 40).split("\n")
     assert len(lines) > 3
     assert all(len(line) <= 40 for line in lines)
     assert all(line.startswith("    ") for line in lines[1:])
-    assert lines[-1].endswith("…")
+    assert "".join(line.strip() for line in lines).endswith("x" * 90)  # broken, not cut
     assert fit("short", 40) == "short"
 
 
@@ -186,3 +188,48 @@ def test_a_cost_row_takes_one_notation() -> None:
         "0.000100",
         "[0.000100, 0.000115]",
     )
+
+
+ALIKE_NAMES = """
+import pytest
+
+FORMAL = "language:german-formal-register"
+REGIONAL = "language:german-formal-regional"
+
+@pytest.mark.prodgate(accuracy_floor=0.5, slice_floors={FORMAL: 0.8, REGIONAL: 0.99})
+@pytest.mark.parametrize("i", range(40))
+def test_answers_every_question_with_a_long_name_variant_one(prodgate_model, prodgate_case, i):
+    prodgate_case.tag(FORMAL if i % 2 else REGIONAL)
+    prodgate_model(i)
+
+@pytest.mark.prodgate(accuracy_floor=0.99)
+@pytest.mark.parametrize("i", range(40))
+def test_answers_every_question_with_a_long_name_variant_two(prodgate_model, i):
+    prodgate_model(i)
+    assert i % 3
+"""
+
+
+@pytest.mark.parametrize("width", [40, 60, 80])
+def test_names_that_differ_only_at_their_ends_stay_whole(
+    run: RunFn, project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    project.makepyfile(test_suite=ALIKE_NAMES)
+    out = run("--prodgate", "--prodgate-model=mymodel:echo").stdout.str()
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if "prodgate: 14 missed" in line)
+    end = next(i for i, line in enumerate(lines) if line.startswith("prodgate: FAILED"))
+    section = lines[start:end]
+    assert [line for line in section if len(line) > width] == []
+    assert not any("…" in line for line in section if not line.startswith("MISSED"))
+    # every name whole once its line breaks are taken out
+    flat = "".join(line.strip() for line in section)
+    for name in (
+        "test_suite.py::test_answers_every_question_with_a_long_name_variant_one:",
+        "test_suite.py::test_answers_every_question_with_a_long_name_variant_two:",
+        "slice_floor[language:german-formal-register]",
+        "slice_floor[language:german-formal-regional]",
+        "test_suite.py::test_answers_every_question_with_a_long_name_variant_two[27]",
+    ):
+        assert name in flat, name

@@ -129,8 +129,29 @@ def _elide(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
+def _missed_line(nodeid: str, reason: str | None, width: int) -> str:
+    """``MISSED nodeid - reason`` as pytest's short summary shows a failure: the node id
+    whole (broken over lines when longer than the terminal), the reason cut to fit."""
+    head = f"MISSED {nodeid}"
+    if len(head) + 4 > width:
+        return "\n".join(_broken(head, width, "  "))
+    return _elide(f"{head} - {reason}", width)
+
+
+def _broken(text: str, width: int, indent: str = "") -> list[str]:
+    """``text`` whole, in lines of at most ``width`` (continuations after ``indent``): a
+    name is never cut, since two names may differ only in their ends."""
+    step = max(width - len(indent), 1)
+    lines = [text[:width]]
+    rest = text[width:]
+    while rest:
+        lines.append(indent + rest[:step])
+        rest = rest[step:]
+    return lines
+
+
 def fit(text: str, width: int) -> str:
-    """``text`` wrapped at ``width`` (continuations indented); a word too long is cut with ``…``.
+    """``text`` wrapped at ``width`` (continuations indented); a word too long is broken.
 
     One string, its lines joined by newlines.
     """
@@ -149,12 +170,9 @@ def fit(text: str, width: int) -> str:
             break_on_hyphens=False,
             drop_whitespace=True,
         )
-        lines.extend(_elide(part, width) for part in wrapped or [raw])
+        for part in wrapped or [raw]:
+            lines.extend(_broken(part, width, lead + "    "))
     return "\n".join(lines)
-
-
-#: The fewest characters a suite name is cut to before it moves to a line of its own.
-_NAME_FLOOR = 10
 
 
 def _layout(rows: list[tuple[str, ...]], width: int) -> tuple[list[int], str, bool] | None:
@@ -162,10 +180,9 @@ def _layout(rows: list[tuple[str, ...]], width: int) -> tuple[list[int], str, bo
     ``None`` when even that does not fit (the gates are then stacked, see
     :func:`_stacked`).
 
-    The separator narrows to one space, then the suite column shrinks down to
-    :data:`_NAME_FLOOR` characters; when that is still too wide the suite names go on
-    lines of their own above their rows. A gate name is never cut in a table: it says
-    which slice or dataset the row is.
+    The separator narrows to one space; when that is still too wide the suite names go
+    on lines of their own above their rows. Neither a suite nor a gate name is ever
+    cut: two may differ only in their ends (the slice or dataset a row is).
     """
     for grouped in (False, True):
         cells = [r[1:] if grouped else r for r in rows]
@@ -177,8 +194,6 @@ def _layout(rows: list[tuple[str, ...]], width: int) -> tuple[list[int], str, bo
                 return widths, sep, grouped
             if sep == "  ":
                 sep = " "
-            elif not grouped and widths[0] > _NAME_FLOOR:
-                widths[0] -= 1
             else:
                 break
     return None
@@ -201,14 +216,14 @@ def _stacked(
     out: list[str] = []
     for i, (suite, gate, target, observed, interval, n, verdict) in enumerate(rows):
         if i == 0 or rows[i - 1][0] != suite:
-            out.append(_elide(f"{suite}:", width))
+            out.extend(_broken(f"{suite}:", width, "  "))
         figures = [f"target {target}", f"observed {observed}", f"{interval_name} {interval}"]
         figures.append(f"n {n}")
         shown = _painted(verdict, paint)
         if len(gate) + len(verdict) + 4 <= width:
             out.append(f"  {gate}  {shown}")
         else:  # the name whole on its own line, the verdict first under it
-            out.append(f"  {_elide(gate, width - 2)}")
+            out.extend(_broken(f"  {gate}", width, "    "))
             out.append(f"    {shown}")
         out.extend(_joined(figures, width, "    "))
     return out
@@ -253,7 +268,7 @@ def _table(
     out = [line(header, painted=False)]
     for i, r in enumerate(rows):
         if grouped and (i == 0 or rows[i - 1][0] != r[0]):
-            out.append(_elide(f"{r[0]}:", width))
+            out.extend(_broken(f"{r[0]}:", width, "  "))
         out.append(line(r))
     return out
 
@@ -478,7 +493,7 @@ def summary(
     out: list[tuple[str, str]] = []
     if n_missed:
         out.append(("-", f"prodgate: {n_missed} missed"))
-        out += [("", _elide(f"MISSED {nodeid} - {reason}", width)) for nodeid, reason in first]
+        out += [("", _missed_line(nodeid, reason, width)) for nodeid, reason in first]
         if n_missed > 10:
             out.append(("", f"... and {n_missed - 10} more (see --prodgate-report)"))
     if not report.suites:
