@@ -103,6 +103,30 @@ def test_a_suite_with_broken_cases_never_passes() -> None:
     assert gate.estimate is not None  # the figures of the cases that ran are kept
 
 
+def test_broken_trials_are_counted_as_trials_and_cases() -> None:
+    cases = [
+        CaseReport(
+            id=f"c{i}",
+            trials=[
+                TrialReport(
+                    nodeid=f"t[trial{k}-c{i}]",
+                    trial=k,
+                    outcome="error" if i < 2 else "passed",
+                    score=None if i < 2 else 1.0,
+                )
+                for k in range(3)
+            ],
+        )
+        for i in range(10)
+    ]
+    report = _decide({"accuracy_floor": 0.5}, cases)
+    (gate,) = report.suites[0].gates
+    assert gate.verdict == "INCOMPLETE"
+    assert gate.reason.startswith(
+        "6 of 30 trials (2 of 10 cases) produced no result (6 errors): t[trial0-c0], "
+    )
+
+
 def test_suites_without_gates() -> None:
     assert _decide({}, _cases(5, 5)).suites[0].verdict == "PASS"
     broken = _decide({}, _cases(5, 5, broken=1))

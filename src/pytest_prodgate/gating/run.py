@@ -350,8 +350,14 @@ def incomplete_reason(cases: Sequence[CaseReport], missing: Sequence[TrialReport
         todo += " --prodgate-max-spend-usd or run fewer cases"
     else:
         todo = "Fix them and rerun"
+    if total == len(cases):
+        what = f"{len(missing)} of {total} cases"
+    else:  # trials: count them, and the cases they belong to
+        ids = {id(t) for t in missing}
+        hit = sum(1 for c in cases if any(id(t) in ids for t in c.trials))
+        what = f"{len(missing)} of {total} trials ({hit} of {len(cases)} cases)"
     return (
-        f"{len(missing)} of {total} cases produced no result ({detail}): {names}{more}. "
+        f"{what} produced no result ({detail}): {names}{more}. "
         f"{todo}; a gate never passes on partial data."
     )
 
