@@ -521,18 +521,16 @@ def test_case(prodgate_model, i):
 def test_latency_with_several_calls_per_case_stops_on_cases_or_not_at_all(
     run: RunFn, project: pytest.Pytester
 ) -> None:
+    def run_suite() -> dict[str, Any]:
+        args = ["--prodgate-model=mymodel:echo", "--prodgate-report=r.json", "-p", "no:randomly"]
+        result = run("--prodgate", "--prodgate-early-stop", *args)
+        assert result.ret == 0, result.stdout.str()
+        (suite,) = read_report(project.path / "r.json")["suites"]
+        return suite
+
     # 3 trials of one call: each case is one unit of 3 calls (betting on its share).
     project.makepyfile(test_suite=TRIALS_SUITE.replace("CALLS", "1"))
-    result = run(
-        "--prodgate",
-        "--prodgate-model=mymodel:echo",
-        "--prodgate-early-stop",
-        "--prodgate-report=r.json",
-        "-p",
-        "no:randomly",
-    )
-    assert result.ret == 0, result.stdout.str()
-    (suite,) = read_report(project.path / "r.json")["suites"]
+    suite = run_suite()
     early = suite["early_stop"]
     assert early["stopped_look"] is not None
     assert "betting" in early["boundaries"]["latency_p95_ms"]
@@ -540,16 +538,7 @@ def test_latency_with_several_calls_per_case_stops_on_cases_or_not_at_all(
     # 1 or 2 calls per trial: no sequential rule, the suite runs to the end and the
     # fixed-size (clustered) latency gate decides.
     project.makepyfile(test_suite=TRIALS_SUITE.replace("range(CALLS)", "range(1 + i % 2)"))
-    result = run(
-        "--prodgate",
-        "--prodgate-model=mymodel:echo",
-        "--prodgate-early-stop",
-        "--prodgate-report=r.json",
-        "-p",
-        "no:randomly",
-    )
-    assert result.ret == 0, result.stdout.str()
-    (suite,) = read_report(project.path / "r.json")["suites"]
+    suite = run_suite()
     assert suite["early_stop"]["stopped_look"] is None
     assert "latency_p95_ms" not in suite["early_stop"]["boundaries"]
     gates = {g["gate"]: g for g in suite["gates"]}
